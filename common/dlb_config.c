@@ -1,0 +1,340 @@
+/*  dlb_config: shared options of the node services and the port map.     */
+#include "dlb_config.h"
+#include "dlb_policy.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define S_PORT_SPAN 25 //  ports a node uses above its base
+
+static const char *s_usage =
+    "Options (each also read from the environment variable shown):\n"
+    "  --node NAME          DLB_NODE           node name (default: host name)\n"
+    "  --port N             DLB_PORT           base port; the node uses N..N+24 (7100)\n"
+    "  --bind ADDR          DLB_BIND           address for control, state and transfer\n"
+    "                                          sockets (127.0.0.1; 0.0.0.0 for all)\n"
+    "  --advertise HOST     DLB_ADVERTISE      address peers use to reach this node\n"
+    "                                          (default: --bind, or the host name)\n"
+    "  --peers H:P,...      DLB_PEERS          peers' addresses and base ports\n"
+    "  --threads N          DLB_THREADS        worker threads (1)\n"
+    "  --throttle T         DLB_THROTTLE       initial duty cycle, 0 < T <= 1 (1.0)\n"
+    "  --policy NAME        DLB_POLICY         none|sender|receiver|symmetric "
+    "(symmetric)\n"
+    "  --metric NAME        DLB_METRIC         eta (expected finish) or queue (eta)\n"
+    "  --threshold X        DLB_THRESHOLD      imbalance that triggers a move: secs for\n"
+    "                                          eta (0.05), jobs for queue (30)\n"
+    "  --batch N            DLB_BATCH          jobs per transfer message (64)\n"
+    "  --state-period MS    DLB_STATE_PERIOD   state publication period (250)\n"
+    "  --stale-after MS     DLB_STALE_AFTER    peer silence before it is stale (1500)\n"
+    "  --sample-period MS   DLB_SAMPLE_PERIOD  hardware sampling period (500)\n"
+    "  --ack-timeout MS     DLB_ACK_TIMEOUT    resend unacknowledged batches after "
+    "(2000)\n"
+    "  --help                                  this text\n";
+
+static void s_print_usage (FILE *out, const char *program, const char *summary)
+{
+    fprintf (out, "Usage: %s [OPTIONS]\n%s\n\n%s", program, summary, s_usage);
+}
+
+int dlb_config_split_addr (const char *addr, char *host, size_t host_size, int *port)
+{
+    const char *colon = strrchr (addr, ':');
+    if (!colon || colon == addr || (size_t)(colon - addr) >= host_size) return -1;
+    char *end;
+    errno = 0;
+    long value = strtol (colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || value < 1 || value > 65535 - S_PORT_SPAN)
+        return -1;
+    memcpy (host, addr, colon - addr);
+    host[colon - addr] = 0;
+    *port = (int)value;
+    return 0;
+}
+
+//  Parses a number in [low, high]. Returns 0, or -1 if malformed.
+static int s_number (const char *text, double low, double high, double *value)
+{
+    char *end;
+    errno = 0;
+    double v = strtod (text, &end);
+    if (errno || end == text || *end || !isfinite (v) || v < low || v > high) return -1;
+    *value = v;
+    return 0;
+}
+
+//  Applies one option. Returns 0, or -1 with a message on stderr.
+static int s_apply (dlb_config_t *cfg, const char *name, const char *value)
+{
+    double v;
+    if (streq (name, "node")) {
+        if (!*value || strlen (value) >= sizeof cfg->node || strpbrk (value, " \t/:")) {
+            fprintf (stderr,
+                     "error: --node '%s': 1-63 characters, no spaces, '/' or ':'\n",
+                     value);
+            return -1;
+        }
+        snprintf (cfg->node, sizeof cfg->node, "%s", value);
+    } else if (streq (name, "port")) {
+        if (s_number (value, 1, 65535 - S_PORT_SPAN, &v) || v != floor (v)) {
+            fprintf (stderr, "error: --port '%s': an integer 1..%d\n", value,
+                     65535 - S_PORT_SPAN);
+            return -1;
+        }
+        cfg->port = (int)v;
+    } else if (streq (name, "bind") || streq (name, "advertise")) {
+        char *field = streq (name, "bind") ? cfg->bind : cfg->advertise;
+        if (!*value || strlen (value) >= DLB_ADDR_MAX || strpbrk (value, " \t/")) {
+            fprintf (stderr, "error: --%s '%s': an address or host name\n", name, value);
+            return -1;
+        }
+        snprintf (field, DLB_ADDR_MAX, "%s", value);
+    } else if (streq (name, "peers")) {
+        cfg->peer_count = 0;
+        char list[DLB_PEERS_MAX * DLB_ADDR_MAX];
+        snprintf (list, sizeof list, "%s", value);
+        char *saveptr = NULL;
+        for (char *item = strtok_r (list, ",", &saveptr); item;
+             item = strtok_r (NULL, ",", &saveptr)) {
+            char host[DLB_ADDR_MAX];
+            int port;
+            if (cfg->peer_count == DLB_PEERS_MAX ||
+                dlb_config_split_addr (item, host, sizeof host, &port)) {
+                fprintf (stderr,
+                         "error: --peers: '%s' is not HOST:PORT (at most %d peers)\n",
+                         item, DLB_PEERS_MAX);
+                return -1;
+            }
+            snprintf (cfg->peers[cfg->peer_count++], DLB_ADDR_MAX, "%s", item);
+        }
+    } else if (streq (name, "threads")) {
+        if (s_number (value, 1, 256, &v) || v != floor (v)) {
+            fprintf (stderr, "error: --threads '%s': an integer 1..256\n", value);
+            return -1;
+        }
+        cfg->threads = (int)v;
+    } else if (streq (name, "throttle")) {
+        if (s_number (value, 0, 1, &v) || v <= 0) {
+            fprintf (stderr, "error: --throttle '%s': a number in (0, 1]\n", value);
+            return -1;
+        }
+        cfg->throttle = v;
+    } else if (streq (name, "policy")) {
+        dlb_policy_t policy;
+        if (dlb_policy_parse (value, &policy)) {
+            fprintf (stderr,
+                     "error: --policy '%s': one of none, sender, receiver, symmetric\n",
+                     value);
+            return -1;
+        }
+        snprintf (cfg->policy, sizeof cfg->policy, "%s", value);
+    } else if (streq (name, "metric")) {
+        dlb_metric_t metric;
+        if (dlb_metric_parse (value, &metric)) {
+            fprintf (stderr, "error: --metric '%s': eta or queue\n", value);
+            return -1;
+        }
+        snprintf (cfg->metric, sizeof cfg->metric, "%s", value);
+    } else if (streq (name, "threshold")) {
+        if (s_number (value, 0, 1e9, &v)) {
+            fprintf (stderr, "error: --threshold '%s': a number >= 0\n", value);
+            return -1;
+        }
+        cfg->threshold = v;
+    } else {
+        int *field = streq (name, "batch")           ? &cfg->batch
+                     : streq (name, "state-period")  ? &cfg->state_period
+                     : streq (name, "stale-after")   ? &cfg->stale_after
+                     : streq (name, "sample-period") ? &cfg->sample_period
+                     : streq (name, "ack-timeout")   ? &cfg->ack_timeout
+                                                     : NULL;
+        assert (field);
+        double high = field == &cfg->batch ? DLB_BATCH_MAX_JOBS : 600000;
+        if (s_number (value, 1, high, &v) || v != floor (v)) {
+            fprintf (stderr, "error: --%s '%s': an integer 1..%.0f\n", name, value, high);
+            return -1;
+        }
+        *field = (int)v;
+    }
+    return 0;
+}
+
+static const struct option s_options[] = {{"node", required_argument, 0, 0},
+                                          {"port", required_argument, 0, 0},
+                                          {"bind", required_argument, 0, 0},
+                                          {"advertise", required_argument, 0, 0},
+                                          {"peers", required_argument, 0, 0},
+                                          {"threads", required_argument, 0, 0},
+                                          {"throttle", required_argument, 0, 0},
+                                          {"policy", required_argument, 0, 0},
+                                          {"metric", required_argument, 0, 0},
+                                          {"threshold", required_argument, 0, 0},
+                                          {"batch", required_argument, 0, 0},
+                                          {"state-period", required_argument, 0, 0},
+                                          {"stale-after", required_argument, 0, 0},
+                                          {"sample-period", required_argument, 0, 0},
+                                          {"ack-timeout", required_argument, 0, 0},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
+
+int dlb_config_parse (dlb_config_t *cfg, int argc, char *argv[], const char *program,
+                      const char *summary)
+{
+    memset (cfg, 0, sizeof *cfg);
+    if (gethostname (cfg->node, sizeof cfg->node) || !*cfg->node)
+        snprintf (cfg->node, sizeof cfg->node, "node");
+    cfg->node[strcspn (cfg->node, ". /:")] = 0;
+    cfg->port = DLB_DEFAULT_PORT;
+    snprintf (cfg->bind, sizeof cfg->bind, "127.0.0.1");
+    cfg->threads = 1;
+    cfg->throttle = 1.0;
+    snprintf (cfg->policy, sizeof cfg->policy, "symmetric");
+    snprintf (cfg->metric, sizeof cfg->metric, "eta");
+    cfg->threshold = -1;
+    cfg->batch = DLB_DEFAULT_BATCH;
+    cfg->state_period = DLB_DEFAULT_STATE_PERIOD;
+    cfg->stale_after = DLB_DEFAULT_STALE_AFTER;
+    cfg->sample_period = DLB_DEFAULT_SAMPLE_PERIOD;
+    cfg->ack_timeout = DLB_DEFAULT_ACK_TIMEOUT;
+
+    //  Environment first: DLB_STATE_PERIOD for --state-period, and so on.
+    for (const struct option *o = s_options; o->name; o++) {
+        if (o->has_arg != required_argument) continue;
+        char env[64] = "DLB_";
+        for (size_t i = 0; o->name[i] && i + 5 < sizeof env; i++)
+            env[4 + i] = o->name[i] == '-' ? '_' : (char)toupper (o->name[i]);
+        const char *value = getenv (env);
+        if (value && *value && s_apply (cfg, o->name, value)) {
+            fprintf (stderr, "(from the environment variable %s)\n", env);
+            s_print_usage (stderr, program, summary);
+            return 2;
+        }
+    }
+    optind = 1;
+    opterr = 0;
+    int index = 0, c;
+    while ((c = getopt_long (argc, argv, "h", s_options, &index)) != -1) {
+        if (c == 'h') {
+            s_print_usage (stdout, program, summary);
+            return 1;
+        }
+        if (c == '?') {
+            fprintf (stderr, "error: unknown or incomplete option '%s'\n",
+                     argv[optind - 1]);
+            s_print_usage (stderr, program, summary);
+            return 2;
+        }
+        if (s_apply (cfg, s_options[index].name, optarg)) {
+            s_print_usage (stderr, program, summary);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf (stderr, "error: unexpected argument '%s'\n", argv[optind]);
+        s_print_usage (stderr, program, summary);
+        return 2;
+    }
+    if (!*cfg->advertise) {
+        if (streq (cfg->bind, "0.0.0.0") || streq (cfg->bind, "*"))
+            snprintf (cfg->advertise, sizeof cfg->advertise, "%s", cfg->node);
+        else
+            snprintf (cfg->advertise, sizeof cfg->advertise, "%s", cfg->bind);
+    }
+    if (cfg->threshold < 0)
+        cfg->threshold = streq (cfg->metric, "queue") ? DLB_DEFAULT_QUEUE_THRESHOLD
+                                                      : DLB_DEFAULT_ETA_THRESHOLD;
+    return 0;
+}
+
+static bool s_external (int offset)
+{
+    return offset == DLB_PORT_CONTROL || offset == DLB_PORT_STATE ||
+           offset == DLB_PORT_TRANSFER;
+}
+
+void dlb_config_bind (const dlb_config_t *cfg, int offset, char *buf, size_t size)
+{
+    const char *host = s_external (offset) ? cfg->bind : "127.0.0.1";
+    if (streq (host, "0.0.0.0")) host = "*";
+    snprintf (buf, size, "tcp://%s:%d", host, cfg->port + offset);
+}
+
+void dlb_config_local (const dlb_config_t *cfg, int offset, char *buf, size_t size)
+{
+    const char *host = cfg->bind;
+    if (!s_external (offset) || streq (host, "0.0.0.0") || streq (host, "*"))
+        host = "127.0.0.1";
+    snprintf (buf, size, "tcp://%s:%d", host, cfg->port + offset);
+}
+
+void dlb_config_advertised (const dlb_config_t *cfg, int offset, char *buf, size_t size)
+{
+    snprintf (buf, size, "tcp://%s:%d", cfg->advertise, cfg->port + offset);
+}
+
+int dlb_config_peer (const dlb_config_t *cfg, size_t i, int offset, char *buf,
+                     size_t size)
+{
+    char host[DLB_ADDR_MAX];
+    int port;
+    if (i >= cfg->peer_count ||
+        dlb_config_split_addr (cfg->peers[i], host, sizeof host, &port))
+        return -1;
+    snprintf (buf, size, "tcp://%s:%d", host, port + offset);
+    return 0;
+}
+
+void dlb_config_test (bool verbose)
+{
+    (void)verbose;
+    dlb_config_t cfg;
+    char *ok_args[] = {"x",
+                       "--node",
+                       "a",
+                       "--port",
+                       "7200",
+                       "--peers",
+                       "127.0.0.1:7300,b:7400",
+                       "--throttle",
+                       "0.5",
+                       "--policy",
+                       "sender",
+                       "--metric",
+                       "queue"};
+    assert (dlb_config_parse (&cfg, 13, ok_args, "x", "test") == 0);
+    assert (streq (cfg.node, "a") && cfg.port == 7200 && cfg.peer_count == 2);
+    assert (cfg.throttle == 0.5 && streq (cfg.policy, "sender"));
+    assert (cfg.threshold == DLB_DEFAULT_QUEUE_THRESHOLD);
+    char ep[256];
+    dlb_config_bind (&cfg, DLB_PORT_STATE, ep, sizeof ep);
+    assert (streq (ep, "tcp://127.0.0.1:7201"));
+    dlb_config_bind (&cfg, DLB_PORT_BUS (DLB_SVC_WORKER), ep, sizeof ep);
+    assert (streq (ep, "tcp://127.0.0.1:7211"));
+    assert (dlb_config_peer (&cfg, 1, DLB_PORT_STATE, ep, sizeof ep) == 0);
+    assert (streq (ep, "tcp://b:7401"));
+    dlb_config_advertised (&cfg, DLB_PORT_TRANSFER, ep, sizeof ep);
+    assert (streq (ep, "tcp://127.0.0.1:7202"));
+
+    //  Bad values are refused (the messages go to stderr).
+    FILE *saved = stderr;
+    stderr = fopen ("/dev/null", "w");
+    char *bad[][3] = {{"x", "--throttle", "0"},   {"x", "--throttle", "1.5"},
+                      {"x", "--port", "70000"},   {"x", "--peers", "nohost"},
+                      {"x", "--policy", "magic"}, {"x", "--threads", "2.5"},
+                      {"x", "--node", "a b"},     {"x", "--bogus", "1"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert (dlb_config_parse (&cfg, 3, bad[i], "x", "test") == 2);
+    fclose (stderr);
+    stderr = saved;
+
+    setenv ("DLB_THROTTLE", "0.25", 1);
+    char *none[] = {"x"};
+    assert (dlb_config_parse (&cfg, 1, none, "x", "test") == 0);
+    assert (cfg.throttle == 0.25);
+    unsetenv ("DLB_THROTTLE");
+}

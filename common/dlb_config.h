@@ -1,0 +1,84 @@
+/*  dlb_config: the options every node service shares, from the command line
+    or the environment (DLB_*), and the node's port map.
+
+    One node uses the ports BASE .. BASE+24 (BASE = --port, default 7100):
+
+        BASE+0        control      ROUTER  monitor    (dlbctl talks here)   external
+        BASE+1        state        PUB     state      (peers subscribe)     external
+        BASE+2        transfer     PULL    transfer   (peers push jobs)     external
+        BASE+10+k     bus          PUB     service k  (STATUS reports)      127.0.0.1
+        BASE+20+k     inbox        PULL    service k  (work for k)          127.0.0.1
+
+    with k = 0 monitor, 1 worker, 2 state, 3 transfer, 4 adaptor. External
+    sockets bind to --bind; the bus and inboxes to loopback only.        */
+#ifndef DLB_CONFIG_H_INCLUDED
+#define DLB_CONFIG_H_INCLUDED
+
+#include "dlb_proto.h"
+#include <stdbool.h>
+#include <stddef.h>
+
+#define DLB_DEFAULT_PORT            7100
+#define DLB_DEFAULT_STATE_PERIOD    250  //  msecs between state publications
+#define DLB_DEFAULT_STALE_AFTER     1500 //  msecs of silence before a peer is stale
+#define DLB_DEFAULT_SAMPLE_PERIOD   500  //  msecs between hardware samples
+#define DLB_DEFAULT_ACK_TIMEOUT     2000 //  msecs before an unacknowledged batch is resent
+#define DLB_DEFAULT_BATCH           64   //  jobs per transfer message
+#define DLB_DEFAULT_ETA_THRESHOLD   0.05 //  secs of expected-finish difference
+#define DLB_DEFAULT_QUEUE_THRESHOLD 30   //  jobs of queue difference (the seed's rule)
+#define DLB_ADDR_MAX                128  //  bytes, host or host:port with NUL
+
+enum { DLB_PORT_CONTROL = 0, DLB_PORT_STATE = 1, DLB_PORT_TRANSFER = 2 };
+enum {
+    DLB_SVC_MONITOR = 0,
+    DLB_SVC_WORKER = 1,
+    DLB_SVC_STATE = 2,
+    DLB_SVC_TRANSFER = 3,
+    DLB_SVC_ADAPTOR = 4
+};
+#define DLB_PORT_BUS(k)   (10 + (k))
+#define DLB_PORT_INBOX(k) (20 + (k))
+
+typedef struct {
+    char node[DLB_NAME_MAX];      //  --node / DLB_NODE, default the host name
+    int port;                     //  --port / DLB_PORT, base port
+    char bind[DLB_ADDR_MAX];      //  --bind / DLB_BIND, external interface
+    char advertise[DLB_ADDR_MAX]; //  --advertise / DLB_ADVERTISE, how peers reach us
+    char peers[DLB_PEERS_MAX][DLB_ADDR_MAX]; //  --peers / DLB_PEERS, host:port list
+    size_t peer_count;
+    int threads;       //  --threads / DLB_THREADS
+    double throttle;   //  --throttle / DLB_THROTTLE, initial duty cycle
+    char policy[16];   //  --policy / DLB_POLICY
+    char metric[16];   //  --metric / DLB_METRIC: eta or queue
+    double threshold;  //  --threshold / DLB_THRESHOLD, < 0 means the metric's default
+    int batch;         //  --batch / DLB_BATCH
+    int state_period;  //  --state-period / DLB_STATE_PERIOD, msecs
+    int stale_after;   //  --stale-after / DLB_STALE_AFTER, msecs
+    int sample_period; //  --sample-period / DLB_SAMPLE_PERIOD, msecs
+    int ack_timeout;   //  --ack-timeout / DLB_ACK_TIMEOUT, msecs
+} dlb_config_t;
+
+//  Fills cfg from defaults, then the environment, then argv (which wins).
+//  Returns 0 to go on, 1 if --help was printed (exit 0), 2 if the input was
+//  wrong (a message and the usage were printed on stderr; exit 2).
+int dlb_config_parse (dlb_config_t *cfg, int argc, char *argv[], const char *program,
+                      const char *summary);
+
+//  Endpoint to bind port BASE+offset: external offsets use --bind,
+//  the others loopback. Cannot fail (truncates to size).
+void dlb_config_bind (const dlb_config_t *cfg, int offset, char *buf, size_t size);
+//  Endpoint to connect to this node's port BASE+offset from this machine.
+void dlb_config_local (const dlb_config_t *cfg, int offset, char *buf, size_t size);
+//  Endpoint peers use to reach this node's port BASE+offset.
+void dlb_config_advertised (const dlb_config_t *cfg, int offset, char *buf, size_t size);
+//  Endpoint of peer i's port PEERBASE+offset. Returns -1 if peer i is
+//  malformed (checked by dlb_config_parse, so only on API misuse).
+int dlb_config_peer (const dlb_config_t *cfg, size_t i, int offset, char *buf,
+                     size_t size);
+
+//  Parses a "host:port" into its parts. Returns 0, or -1 if malformed.
+int dlb_config_split_addr (const char *addr, char *host, size_t host_size, int *port);
+
+void dlb_config_test (bool verbose);
+
+#endif

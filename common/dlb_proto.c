@@ -1,0 +1,761 @@
+/*  dlb_proto: encoding and strict decoding of dlb messages (see proto/README.md). */
+#include "dlb_proto.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "dlb payloads are little-endian float64; this host is not little-endian"
+#endif
+
+const char *dlb_msg_type_name (int type)
+{
+    switch (type) {
+    case DLB_MSG_STATE:
+        return "STATE";
+    case DLB_MSG_JOBS:
+        return "JOBS";
+    case DLB_MSG_ACK:
+        return "ACK";
+    case DLB_MSG_RESULTS:
+        return "RESULTS";
+    case DLB_MSG_STEAL:
+        return "STEAL";
+    case DLB_MSG_TAKE:
+        return "TAKE";
+    case DLB_MSG_STATUS:
+        return "STATUS";
+    case DLB_MSG_COMMAND:
+        return "COMMAND";
+    case DLB_MSG_REPLY:
+        return "REPLY";
+    default:
+        return "?";
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Writer
+
+void dlb_writer_init (dlb_writer_t *self, int type)
+{
+    msgpack_sbuffer_init (&self->buffer);
+    msgpack_packer_init (&self->pk, &self->buffer, msgpack_sbuffer_write);
+    const char header[DLB_PROTO_HEADER] = {(char)DLB_PROTO_SIG0, (char)DLB_PROTO_SIG1,
+                                           DLB_PROTO_VERSION, (char)type};
+    msgpack_sbuffer_write (&self->buffer, header, sizeof header);
+}
+
+void dlb_writer_key (dlb_writer_t *self, const char *key)
+{
+    dlb_writer_string (self, key);
+}
+
+void dlb_writer_string (dlb_writer_t *self, const char *value)
+{
+    size_t len = strlen (value);
+    msgpack_pack_str (&self->pk, len);
+    msgpack_pack_str_body (&self->pk, value, len);
+}
+
+void dlb_writer_str (dlb_writer_t *self, const char *key, const char *value)
+{
+    dlb_writer_key (self, key);
+    dlb_writer_string (self, value ? value : "");
+}
+
+void dlb_writer_u64 (dlb_writer_t *self, const char *key, uint64_t value)
+{
+    dlb_writer_key (self, key);
+    msgpack_pack_uint64 (&self->pk, value);
+}
+
+void dlb_writer_i64 (dlb_writer_t *self, const char *key, int64_t value)
+{
+    dlb_writer_key (self, key);
+    msgpack_pack_int64 (&self->pk, value);
+}
+
+void dlb_writer_double (dlb_writer_t *self, const char *key, double value)
+{
+    dlb_writer_key (self, key);
+    msgpack_pack_double (&self->pk, value);
+}
+
+void dlb_writer_bool (dlb_writer_t *self, const char *key, bool value)
+{
+    dlb_writer_key (self, key);
+    if (value)
+        msgpack_pack_true (&self->pk);
+    else
+        msgpack_pack_false (&self->pk);
+}
+
+void dlb_writer_bin (dlb_writer_t *self, const char *key, const void *data, size_t size)
+{
+    dlb_writer_key (self, key);
+    msgpack_pack_bin (&self->pk, size);
+    msgpack_pack_bin_body (&self->pk, data, size);
+}
+
+zframe_t *dlb_writer_frame (dlb_writer_t *self)
+{
+    zframe_t *frame = zframe_new (self->buffer.data, self->buffer.size);
+    msgpack_sbuffer_destroy (&self->buffer);
+    return frame;
+}
+
+int dlb_writer_send (dlb_writer_t *self, void *socket)
+{
+    zframe_t *frame = dlb_writer_frame (self);
+    int rc = zframe_send (&frame, socket, 0);
+    zframe_destroy (&frame); //  in case the send failed
+    return rc;
+}
+
+void dlb_writer_destroy (dlb_writer_t *self)
+{
+    msgpack_sbuffer_destroy (&self->buffer);
+}
+
+//  ---------------------------------------------------------------------
+//  Reader
+
+int dlb_msg_decode (const void *data, size_t size, dlb_msg_t *msg, char *reason,
+                    size_t reason_size)
+{
+    const unsigned char *bytes = data;
+    memset (msg, 0, sizeof *msg);
+    if (size < DLB_PROTO_HEADER) {
+        snprintf (reason, reason_size, "truncated header (%zu bytes)", size);
+        return -2;
+    }
+    if (bytes[0] != DLB_PROTO_SIG0 || bytes[1] != DLB_PROTO_SIG1) {
+        snprintf (reason, reason_size, "bad signature %02x%02x", bytes[0], bytes[1]);
+        return -2;
+    }
+    if (bytes[2] != DLB_PROTO_VERSION) {
+        snprintf (reason, reason_size, "unsupported version %d (expected %d)", bytes[2],
+                  DLB_PROTO_VERSION);
+        return -2;
+    }
+    if (strcmp (dlb_msg_type_name (bytes[3]), "?") == 0) {
+        snprintf (reason, reason_size, "unknown message type %d", bytes[3]);
+        return -2;
+    }
+    msg->type = bytes[3];
+    msgpack_unpacked_init (&msg->unpacked);
+    size_t offset = 0;
+    msgpack_unpack_return rc =
+        msgpack_unpack_next (&msg->unpacked, (const char *)bytes + DLB_PROTO_HEADER,
+                             size - DLB_PROTO_HEADER, &offset);
+    const char *problem = NULL;
+    if (rc == MSGPACK_UNPACK_CONTINUE)
+        problem = "truncated body";
+    else if (rc != MSGPACK_UNPACK_SUCCESS)
+        problem = "body is not msgpack";
+    else if (offset != size - DLB_PROTO_HEADER)
+        problem = "trailing bytes after body";
+    else if (msg->unpacked.data.type != MSGPACK_OBJECT_MAP)
+        problem = "body is not a map";
+    if (problem) {
+        snprintf (reason, reason_size, "%s %s", dlb_msg_type_name (msg->type), problem);
+        msgpack_unpacked_destroy (&msg->unpacked);
+        memset (msg, 0, sizeof *msg);
+        return -2;
+    }
+    msg->body = &msg->unpacked.data;
+    msg->has_body = true;
+    return 0;
+}
+
+int dlb_msg_recv (void *socket, dlb_msg_t *msg, char *reason, size_t reason_size)
+{
+    zmsg_t *zmsg = zmsg_recv (socket);
+    if (!zmsg) return -1;
+    int rc;
+    if (zmsg_size (zmsg) != 1) {
+        snprintf (reason, reason_size, "%zu frames, expected 1", zmsg_size (zmsg));
+        memset (msg, 0, sizeof *msg);
+        rc = -2;
+    } else {
+        zframe_t *frame = zmsg_first (zmsg);
+        rc = dlb_msg_decode (zframe_data (frame), zframe_size (frame), msg, reason,
+                             reason_size);
+    }
+    zmsg_destroy (&zmsg);
+    return rc;
+}
+
+void dlb_msg_release (dlb_msg_t *msg)
+{
+    if (msg->has_body) msgpack_unpacked_destroy (&msg->unpacked);
+    memset (msg, 0, sizeof *msg);
+}
+
+const msgpack_object *dlb_obj_get (const msgpack_object *map, const char *key)
+{
+    if (!map || map->type != MSGPACK_OBJECT_MAP) return NULL;
+    size_t len = strlen (key);
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == len &&
+            memcmp (k->via.str.ptr, key, len) == 0)
+            return &map->via.map.ptr[i].val;
+    }
+    return NULL;
+}
+
+int dlb_obj_str (const msgpack_object *map, const char *key, char *buf, size_t size)
+{
+    const msgpack_object *o = dlb_obj_get (map, key);
+    if (!o || o->type != MSGPACK_OBJECT_STR || o->via.str.size >= size) return -1;
+    if (memchr (o->via.str.ptr, 0, o->via.str.size)) return -1; //  embedded NUL
+    memcpy (buf, o->via.str.ptr, o->via.str.size);
+    buf[o->via.str.size] = 0;
+    return 0;
+}
+
+int dlb_obj_u64 (const msgpack_object *map, const char *key, uint64_t *value)
+{
+    const msgpack_object *o = dlb_obj_get (map, key);
+    if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER) return -1;
+    *value = o->via.u64;
+    return 0;
+}
+
+int dlb_obj_double (const msgpack_object *map, const char *key, double *value)
+{
+    const msgpack_object *o = dlb_obj_get (map, key);
+    if (!o) return -1;
+    double v;
+    if (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32)
+        v = o->via.f64;
+    else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        v = (double)o->via.u64;
+    else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        v = (double)o->via.i64;
+    else
+        return -1;
+    if (!isfinite (v)) return -1;
+    *value = v;
+    return 0;
+}
+
+int dlb_obj_bool (const msgpack_object *map, const char *key, bool *value)
+{
+    const msgpack_object *o = dlb_obj_get (map, key);
+    if (!o || o->type != MSGPACK_OBJECT_BOOLEAN) return -1;
+    *value = o->via.boolean;
+    return 0;
+}
+
+int dlb_obj_bin (const msgpack_object *map, const char *key, const char **data,
+                 size_t *size)
+{
+    const msgpack_object *o = dlb_obj_get (map, key);
+    if (!o || o->type != MSGPACK_OBJECT_BIN) return -1;
+    *data = o->via.bin.ptr;
+    *size = o->via.bin.size;
+    return 0;
+}
+
+int dlb_obj_array (const msgpack_object *map, const char *key,
+                   const msgpack_object_array **array)
+{
+    const msgpack_object *o = dlb_obj_get (map, key);
+    if (!o || o->type != MSGPACK_OBJECT_ARRAY) return -1;
+    *array = &o->via.array;
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Jobs
+
+dlb_job_t *dlb_job_new (uint32_t elems)
+{
+    dlb_job_t *self = calloc (1, sizeof *self);
+    if (!self) return NULL;
+    self->elems = elems;
+    self->data = calloc (elems ? elems : 1, sizeof (double));
+    if (!self->data) {
+        free (self);
+        return NULL;
+    }
+    return self;
+}
+
+void dlb_job_destroy (dlb_job_t **self_p)
+{
+    if (*self_p) {
+        free ((*self_p)->data);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+uint32_t dlb_job_crc (const dlb_job_t *self)
+{
+    return (uint32_t)crc32 (0L, (const Bytef *)self->data,
+                            (uInt)(self->elems * sizeof (double)));
+}
+
+void dlb_batch_encode (dlb_writer_t *writer, int type, const char *from, const char *to,
+                       uint64_t batch, dlb_job_t **jobs, size_t count,
+                       dlb_batch_stats_t *stats)
+{
+    assert (type == DLB_MSG_JOBS || type == DLB_MSG_RESULTS);
+    memset (stats, 0, sizeof *stats);
+    msgpack_pack_map (&writer->pk, 4);
+    dlb_writer_str (writer, "from", from);
+    dlb_writer_str (writer, "to", to);
+    dlb_writer_u64 (writer, "batch", batch);
+    dlb_writer_key (writer, "items");
+    msgpack_pack_array (&writer->pk, count);
+    unsigned char *packed = NULL;
+    size_t packed_cap = 0;
+    for (size_t i = 0; i < count; i++) {
+        dlb_job_t *job = jobs[i];
+        size_t raw = (size_t)job->elems * sizeof (double);
+        uLongf bound = compressBound (raw);
+        if (bound > packed_cap) {
+            unsigned char *grown = realloc (packed, bound);
+            if (grown) {
+                packed = grown;
+                packed_cap = bound;
+            }
+        }
+        uLongf zsize = packed_cap;
+        bool compressed = packed && bound <= packed_cap &&
+                          compress2 (packed, &zsize, (const Bytef *)job->data, raw,
+                                     Z_BEST_SPEED) == Z_OK &&
+                          zsize < raw;
+        bool result = type == DLB_MSG_RESULTS;
+        msgpack_pack_map (&writer->pk, result ? 10 : 8);
+        dlb_writer_str (writer, "wl", job->workload);
+        dlb_writer_u64 (writer, "id", job->id);
+        dlb_writer_str (writer, "origin", job->origin);
+        dlb_writer_u64 (writer, "reps", job->reps);
+        dlb_writer_u64 (writer, "n", job->elems);
+        dlb_writer_u64 (writer, "offset", job->offset);
+        dlb_writer_bool (writer, "z", compressed);
+        if (compressed)
+            dlb_writer_bin (writer, "data", packed, zsize);
+        else
+            dlb_writer_bin (writer, "data", job->data, raw);
+        if (result) {
+            dlb_writer_str (writer, "ran", job->ran_on);
+            dlb_writer_u64 (writer, "crc", job->crc);
+        }
+        stats->raw_bytes += raw;
+        stats->wire_bytes += compressed ? zsize : raw;
+        stats->compressed += compressed;
+    }
+    free (packed);
+}
+
+void dlb_batch_free (dlb_job_t ***jobs_p, size_t count)
+{
+    if (*jobs_p) {
+        for (size_t i = 0; i < count; i++)
+            dlb_job_destroy (&(*jobs_p)[i]);
+        free (*jobs_p);
+        *jobs_p = NULL;
+    }
+}
+
+//  Decodes one item of a batch into a new job. 0, or -2 with a reason.
+static int s_item_decode (const msgpack_object *item, bool result, dlb_job_t **job_p,
+                          char *reason, size_t reason_size)
+{
+    uint64_t elems = 0, reps = 0, id = 0, offset = 0, crc = 0;
+    bool compressed = false;
+    const char *data = NULL;
+    size_t size = 0;
+    char workload[DLB_NAME_MAX], origin[DLB_NAME_MAX], ran_on[DLB_NAME_MAX] = "";
+    if (item->type != MSGPACK_OBJECT_MAP ||
+        dlb_obj_str (item, "wl", workload, sizeof workload) ||
+        dlb_obj_u64 (item, "id", &id) ||
+        dlb_obj_str (item, "origin", origin, sizeof origin) ||
+        dlb_obj_u64 (item, "reps", &reps) || dlb_obj_u64 (item, "n", &elems) ||
+        dlb_obj_bool (item, "z", &compressed) ||
+        dlb_obj_bin (item, "data", &data, &size)) {
+        snprintf (reason, reason_size, "item lacks a required field or has a wrong type");
+        return -2;
+    }
+    dlb_obj_u64 (item, "offset", &offset);
+    if (result && (dlb_obj_str (item, "ran", ran_on, sizeof ran_on) ||
+                   dlb_obj_u64 (item, "crc", &crc) || crc > UINT32_MAX)) {
+        snprintf (reason, reason_size, "result lacks ran/crc");
+        return -2;
+    }
+    if (elems == 0 || elems > DLB_JOB_MAX_ELEMS || reps > UINT32_MAX) {
+        snprintf (reason, reason_size, "job %s/%llu: bad size n=%llu reps=%llu", workload,
+                  (unsigned long long)id, (unsigned long long)elems,
+                  (unsigned long long)reps);
+        return -2;
+    }
+    dlb_job_t *job = dlb_job_new ((uint32_t)elems);
+    if (!job) {
+        snprintf (reason, reason_size, "out of memory for %llu elements",
+                  (unsigned long long)elems);
+        return -2;
+    }
+    size_t raw = elems * sizeof (double);
+    if (compressed) {
+        uLongf out = raw;
+        if (uncompress ((Bytef *)job->data, &out, (const Bytef *)data, size) != Z_OK ||
+            out != raw) {
+            snprintf (reason, reason_size,
+                      "job %s/%llu: payload does not inflate to %zu bytes", workload,
+                      (unsigned long long)id, raw);
+            dlb_job_destroy (&job);
+            return -2;
+        }
+    } else {
+        if (size != raw) {
+            snprintf (reason, reason_size,
+                      "job %s/%llu: payload is %zu bytes, expected %zu", workload,
+                      (unsigned long long)id, size, raw);
+            dlb_job_destroy (&job);
+            return -2;
+        }
+        memcpy (job->data, data, raw);
+    }
+    memcpy (job->workload, workload, sizeof workload);
+    memcpy (job->origin, origin, sizeof origin);
+    memcpy (job->ran_on, ran_on, sizeof ran_on);
+    job->id = id;
+    job->reps = (uint32_t)reps;
+    job->offset = offset;
+    job->crc = (uint32_t)crc;
+    if (result && dlb_job_crc (job) != job->crc) {
+        snprintf (reason, reason_size, "result %s/%llu: CRC mismatch", workload,
+                  (unsigned long long)id);
+        dlb_job_destroy (&job);
+        return -2;
+    }
+    *job_p = job;
+    return 0;
+}
+
+int dlb_batch_decode (const dlb_msg_t *msg, char *from, char *to, uint64_t *batch,
+                      dlb_job_t ***jobs_p, size_t *count, char *reason,
+                      size_t reason_size)
+{
+    const msgpack_object_array *items;
+    if (msg->type != DLB_MSG_JOBS && msg->type != DLB_MSG_RESULTS) {
+        snprintf (reason, reason_size, "not a batch");
+        return -2;
+    }
+    if (dlb_obj_str (msg->body, "from", from, DLB_NAME_MAX) ||
+        dlb_obj_str (msg->body, "to", to, DLB_NAME_MAX) ||
+        dlb_obj_u64 (msg->body, "batch", batch) ||
+        dlb_obj_array (msg->body, "items", &items)) {
+        snprintf (reason, reason_size, "%s lacks from/to/batch/items",
+                  dlb_msg_type_name (msg->type));
+        return -2;
+    }
+    if (items->size > DLB_BATCH_MAX_JOBS) {
+        snprintf (reason, reason_size, "batch of %u items exceeds %d", items->size,
+                  DLB_BATCH_MAX_JOBS);
+        return -2;
+    }
+    dlb_job_t **jobs = calloc (items->size ? items->size : 1, sizeof *jobs);
+    if (!jobs) {
+        snprintf (reason, reason_size, "out of memory");
+        return -2;
+    }
+    for (uint32_t i = 0; i < items->size; i++) {
+        if (s_item_decode (&items->ptr[i], msg->type == DLB_MSG_RESULTS, &jobs[i], reason,
+                           reason_size)) {
+            dlb_batch_free (&jobs, i);
+            return -2;
+        }
+    }
+    *jobs_p = jobs;
+    *count = items->size;
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  State
+
+void dlb_state_pack (dlb_writer_t *w, const dlb_state_t *s)
+{
+    msgpack_pack_map (&w->pk, 15);
+    dlb_writer_str (w, "node", s->node);
+    dlb_writer_str (w, "transfer", s->transfer);
+    dlb_writer_u64 (w, "seq", s->seq);
+    dlb_writer_double (w, "time", s->time);
+    dlb_writer_u64 (w, "queue", s->queue);
+    dlb_writer_u64 (w, "running", s->running);
+    dlb_writer_u64 (w, "done", s->done);
+    dlb_writer_u64 (w, "threads", s->threads);
+    dlb_writer_double (w, "throttle", s->throttle);
+    dlb_writer_double (w, "cpu", s->cpu);
+    dlb_writer_double (w, "rate", s->rate);
+    dlb_writer_u64 (w, "sent", s->sent);
+    dlb_writer_u64 (w, "received", s->received);
+    dlb_writer_str (w, "policy", s->policy);
+    dlb_writer_key (w, "recv_from");
+    msgpack_pack_map (&w->pk, s->peers_known);
+    for (size_t i = 0; i < s->peers_known; i++) {
+        dlb_writer_string (w, s->recv_from[i].node);
+        msgpack_pack_uint64 (&w->pk, s->recv_from[i].jobs);
+    }
+}
+
+void dlb_state_encode (dlb_writer_t *writer, const dlb_state_t *state)
+{
+    dlb_state_pack (writer, state);
+}
+
+int dlb_state_decode (const msgpack_object *map, dlb_state_t *s, char *reason,
+                      size_t reason_size)
+{
+    memset (s, 0, sizeof *s);
+    if (!map || map->type != MSGPACK_OBJECT_MAP ||
+        dlb_obj_str (map, "node", s->node, sizeof s->node) || !*s->node ||
+        dlb_obj_u64 (map, "seq", &s->seq) || dlb_obj_double (map, "time", &s->time) ||
+        dlb_obj_u64 (map, "queue", &s->queue) ||
+        dlb_obj_double (map, "throttle", &s->throttle)) {
+        snprintf (reason, reason_size, "STATE lacks node/seq/time/queue/throttle");
+        return -2;
+    }
+    if (s->throttle <= 0 || s->throttle > 1) {
+        snprintf (reason, reason_size, "STATE throttle %g out of (0, 1]", s->throttle);
+        return -2;
+    }
+    //  Optional fields keep their zero defaults when absent.
+    dlb_obj_str (map, "transfer", s->transfer, sizeof s->transfer);
+    dlb_obj_u64 (map, "running", &s->running);
+    dlb_obj_u64 (map, "done", &s->done);
+    dlb_obj_u64 (map, "threads", &s->threads);
+    dlb_obj_double (map, "cpu", &s->cpu);
+    dlb_obj_double (map, "rate", &s->rate);
+    dlb_obj_u64 (map, "sent", &s->sent);
+    dlb_obj_u64 (map, "received", &s->received);
+    dlb_obj_str (map, "policy", s->policy, sizeof s->policy);
+    if (s->rate < 0) s->rate = 0;
+    const msgpack_object *recv = dlb_obj_get (map, "recv_from");
+    if (recv && recv->type == MSGPACK_OBJECT_MAP)
+        for (uint32_t i = 0; i < recv->via.map.size && s->peers_known < DLB_PEERS_MAX;
+             i++) {
+            const msgpack_object_kv *kv = &recv->via.map.ptr[i];
+            if (kv->key.type != MSGPACK_OBJECT_STR ||
+                kv->key.via.str.size >= DLB_NAME_MAX ||
+                kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+                continue;
+            size_t k = s->peers_known++;
+            memcpy (s->recv_from[k].node, kv->key.via.str.ptr, kv->key.via.str.size);
+            s->recv_from[k].node[kv->key.via.str.size] = 0;
+            s->recv_from[k].jobs = kv->val.via.u64;
+        }
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Self-test
+
+//  Encodes with a writer, decodes the frame; asserts the decode succeeds.
+static zframe_t *s_roundtrip (dlb_writer_t *w, dlb_msg_t *msg)
+{
+    zframe_t *frame = dlb_writer_frame (w);
+    char reason[256];
+    int rc = dlb_msg_decode (zframe_data (frame), zframe_size (frame), msg, reason,
+                             sizeof reason);
+    assert (rc == 0);
+    return frame;
+}
+
+void dlb_proto_test (bool verbose)
+{
+    (void)verbose;
+    char reason[256];
+    dlb_msg_t msg;
+
+    //  Garbage, truncation, wrong version and wrong signature are rejected.
+    assert (dlb_msg_decode ("", 0, &msg, reason, sizeof reason) == -2);
+    assert (dlb_msg_decode ("hello world", 11, &msg, reason, sizeof reason) == -2);
+    assert (strstr (reason, "signature"));
+    unsigned char bad_version[] = {DLB_PROTO_SIG0, DLB_PROTO_SIG1, 9, DLB_MSG_ACK, 0x80};
+    assert (dlb_msg_decode (bad_version, sizeof bad_version, &msg, reason,
+                            sizeof reason) == -2);
+    assert (strstr (reason, "version"));
+    unsigned char bad_type[] = {DLB_PROTO_SIG0, DLB_PROTO_SIG1, DLB_PROTO_VERSION, 99,
+                                0x80};
+    assert (dlb_msg_decode (bad_type, sizeof bad_type, &msg, reason, sizeof reason) ==
+            -2);
+    unsigned char not_map[] = {DLB_PROTO_SIG0, DLB_PROTO_SIG1, DLB_PROTO_VERSION,
+                               DLB_MSG_ACK, 0x01};
+    assert (dlb_msg_decode (not_map, sizeof not_map, &msg, reason, sizeof reason) == -2);
+    assert (strstr (reason, "not a map"));
+
+    //  ACK round trip, then every truncation of it is rejected.
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_ACK);
+    msgpack_pack_map (&w.pk, 3);
+    dlb_writer_str (&w, "from", "b");
+    dlb_writer_u64 (&w, "batch", 7);
+    dlb_writer_u64 (&w, "count", 64);
+    zframe_t *frame = s_roundtrip (&w, &msg);
+    uint64_t batch = 0;
+    char from[DLB_NAME_MAX];
+    assert (msg.type == DLB_MSG_ACK);
+    assert (dlb_obj_u64 (msg.body, "batch", &batch) == 0 && batch == 7);
+    assert (dlb_obj_str (msg.body, "from", from, sizeof from) == 0 && streq (from, "b"));
+    assert (dlb_obj_str (msg.body, "batch", from, sizeof from) == -1); //  wrong type
+    assert (dlb_obj_u64 (msg.body, "missing", &batch) == -1);
+    dlb_msg_release (&msg);
+    for (size_t cut = 0; cut < zframe_size (frame); cut++)
+        assert (dlb_msg_decode (zframe_data (frame), cut, &msg, reason, sizeof reason) ==
+                -2);
+    zframe_destroy (&frame);
+
+    //  JOBS and RESULTS round trip, compressible and incompressible payloads.
+    for (int type = DLB_MSG_JOBS; type <= DLB_MSG_RESULTS; type += 2) {
+        dlb_job_t *jobs[2];
+        for (int j = 0; j < 2; j++) {
+            jobs[j] = dlb_job_new (1024);
+            assert (jobs[j]);
+            snprintf (jobs[j]->workload, DLB_NAME_MAX, "a-0001");
+            snprintf (jobs[j]->origin, DLB_NAME_MAX, "a");
+            snprintf (jobs[j]->ran_on, DLB_NAME_MAX, "b");
+            jobs[j]->id = 10 + j;
+            jobs[j]->reps = 30000;
+            jobs[j]->offset = 1024 * (10 + j);
+            for (int i = 0; i < 1024; i++)
+                jobs[j]->data[i] = 1.111111;
+            if (j == 1) //  random bytes: incompressible
+                for (size_t b = 0; b < 8192; b++)
+                    ((unsigned char *)jobs[j]->data)[b] = (unsigned char)(rand () >> 7);
+            jobs[j]->crc = dlb_job_crc (jobs[j]);
+        }
+        dlb_batch_stats_t stats;
+        dlb_writer_init (&w, type);
+        dlb_batch_encode (&w, type, "a", "b", 42, jobs, 2, &stats);
+        assert (stats.raw_bytes == 2 * 8192);
+        assert (stats.compressed == 1); //  the constant one only
+        assert (stats.wire_bytes < stats.raw_bytes);
+        frame = s_roundtrip (&w, &msg);
+        dlb_job_t **decoded;
+        size_t count;
+        char to[DLB_NAME_MAX];
+        assert (dlb_batch_decode (&msg, from, to, &batch, &decoded, &count, reason,
+                                  sizeof reason) == 0);
+        assert (count == 2 && batch == 42 && streq (from, "a") && streq (to, "b"));
+        for (int j = 0; j < 2; j++) {
+            assert (decoded[j]->id == jobs[j]->id && decoded[j]->reps == 30000);
+            assert (decoded[j]->offset == jobs[j]->offset);
+            assert (memcmp (decoded[j]->data, jobs[j]->data, 8192) == 0);
+            assert (streq (decoded[j]->workload, "a-0001") &&
+                    streq (decoded[j]->origin, "a"));
+        }
+        dlb_batch_free (&decoded, count);
+        dlb_msg_release (&msg);
+        //  A corrupted payload byte is caught (zlib or CRC), never crashes.
+        for (size_t at = DLB_PROTO_HEADER; at < zframe_size (frame); at += 97) {
+            zframe_t *copy = zframe_dup (frame);
+            zframe_data (copy)[at] ^= 0x5a;
+            if (dlb_msg_decode (zframe_data (copy), zframe_size (copy), &msg, reason,
+                                sizeof reason) == 0) {
+                if (dlb_batch_decode (&msg, from, to, &batch, &decoded, &count, reason,
+                                      sizeof reason) == 0)
+                    dlb_batch_free (&decoded, count);
+                dlb_msg_release (&msg);
+            }
+            zframe_destroy (&copy);
+        }
+        zframe_destroy (&frame);
+        for (int j = 0; j < 2; j++)
+            dlb_job_destroy (&jobs[j]);
+    }
+
+    //  A job whose payload size disagrees with n is rejected.
+    dlb_writer_init (&w, DLB_MSG_JOBS);
+    msgpack_pack_map (&w.pk, 4);
+    dlb_writer_str (&w, "from", "a");
+    dlb_writer_str (&w, "to", "b");
+    dlb_writer_u64 (&w, "batch", 1);
+    dlb_writer_key (&w, "items");
+    msgpack_pack_array (&w.pk, 1);
+    msgpack_pack_map (&w.pk, 7);
+    dlb_writer_str (&w, "wl", "x");
+    dlb_writer_u64 (&w, "id", 1);
+    dlb_writer_str (&w, "origin", "a");
+    dlb_writer_u64 (&w, "reps", 1);
+    dlb_writer_u64 (&w, "n", 4);
+    dlb_writer_bool (&w, "z", false);
+    dlb_writer_bin (&w, "data", "short", 5);
+    frame = s_roundtrip (&w, &msg);
+    dlb_job_t **decoded;
+    size_t count;
+    char to[DLB_NAME_MAX];
+    assert (dlb_batch_decode (&msg, from, to, &batch, &decoded, &count, reason,
+                              sizeof reason) == -2);
+    assert (strstr (reason, "payload"));
+    dlb_msg_release (&msg);
+    zframe_destroy (&frame);
+
+    //  STATE round trip; out-of-range throttle is rejected.
+    dlb_state_t state = {.node = "a",
+                         .transfer = "tcp://127.0.0.1:7102",
+                         .seq = 5,
+                         .time = 1.5,
+                         .queue = 100,
+                         .running = 1,
+                         .done = 3,
+                         .threads = 1,
+                         .throttle = 0.5,
+                         .cpu = 40,
+                         .rate = 45.5,
+                         .sent = 9,
+                         .received = 2,
+                         .policy = "symmetric",
+                         .peers_known = 1};
+    snprintf (state.recv_from[0].node, DLB_NAME_MAX, "b");
+    state.recv_from[0].jobs = 2;
+    dlb_writer_init (&w, DLB_MSG_STATE);
+    dlb_state_encode (&w, &state);
+    frame = s_roundtrip (&w, &msg);
+    dlb_state_t back;
+    assert (dlb_state_decode (msg.body, &back, reason, sizeof reason) == 0);
+    assert (streq (back.node, "a") && back.seq == 5 && back.queue == 100);
+    assert (back.throttle == 0.5 && back.rate == 45.5 &&
+            streq (back.policy, "symmetric"));
+    assert (back.peers_known == 1 && back.recv_from[0].jobs == 2);
+    assert (streq (back.transfer, "tcp://127.0.0.1:7102"));
+    dlb_msg_release (&msg);
+    zframe_destroy (&frame);
+    state.throttle = 1.5;
+    dlb_writer_init (&w, DLB_MSG_STATE);
+    dlb_state_encode (&w, &state);
+    frame = s_roundtrip (&w, &msg);
+    assert (dlb_state_decode (msg.body, &back, reason, sizeof reason) == -2);
+    dlb_msg_release (&msg);
+    zframe_destroy (&frame);
+
+    //  STEAL, TAKE, COMMAND, REPLY, STATUS: plain maps through the same reader.
+    int plain[] = {DLB_MSG_STEAL, DLB_MSG_TAKE, DLB_MSG_COMMAND, DLB_MSG_REPLY,
+                   DLB_MSG_STATUS};
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        dlb_writer_init (&w, plain[i]);
+        msgpack_pack_map (&w.pk, 3);
+        dlb_writer_str (&w, "cmd", "throttle");
+        dlb_writer_double (&w, "value", 0.25);
+        dlb_writer_bool (&w, "ok", true);
+        frame = s_roundtrip (&w, &msg);
+        double value = 0;
+        bool ok = false;
+        assert (msg.type == plain[i]);
+        assert (dlb_obj_double (msg.body, "value", &value) == 0 && value == 0.25);
+        assert (dlb_obj_bool (msg.body, "ok", &ok) == 0 && ok);
+        dlb_msg_release (&msg);
+        zframe_destroy (&frame);
+    }
+}
