@@ -485,9 +485,13 @@ int dlb_batch_decode (const dlb_msg_t *msg, char *from, char *to, uint64_t *batc
 //  ---------------------------------------------------------------------
 //  State
 
-void dlb_state_pack (dlb_writer_t *w, const dlb_state_t *s)
+void dlb_state_pack (dlb_writer_t *w, const dlb_state_t *s, bool liveness)
 {
-    msgpack_pack_map (&w->pk, 15);
+    msgpack_pack_map (&w->pk, liveness ? 17 : 15);
+    if (liveness) {
+        dlb_writer_bool (w, "stale", s->stale);
+        dlb_writer_double (w, "age", s->age);
+    }
     dlb_writer_str (w, "node", s->node);
     dlb_writer_str (w, "transfer", s->transfer);
     dlb_writer_u64 (w, "seq", s->seq);
@@ -512,7 +516,7 @@ void dlb_state_pack (dlb_writer_t *w, const dlb_state_t *s)
 
 void dlb_state_encode (dlb_writer_t *writer, const dlb_state_t *state)
 {
-    dlb_state_pack (writer, state);
+    dlb_state_pack (writer, state, false);
 }
 
 int dlb_state_decode (const msgpack_object *map, dlb_state_t *s, char *reason,
@@ -541,6 +545,8 @@ int dlb_state_decode (const msgpack_object *map, dlb_state_t *s, char *reason,
     dlb_obj_u64 (map, "sent", &s->sent);
     dlb_obj_u64 (map, "received", &s->received);
     dlb_obj_str (map, "policy", s->policy, sizeof s->policy);
+    dlb_obj_bool (map, "stale", &s->stale);
+    dlb_obj_double (map, "age", &s->age);
     if (s->rate < 0) s->rate = 0;
     const msgpack_object *recv = dlb_obj_get (map, "recv_from");
     if (recv && recv->type == MSGPACK_OBJECT_MAP)

@@ -1,0 +1,48 @@
+/*  dlb_service: what the five node services share: a thin main that runs a
+    service actor until interrupted, socket helpers, and rate-limited
+    warnings for bad input from the network.
+
+    A service actor has the CZMQ actor signature. Its argument is a
+    dlb_config_t * that it copies before signalling ready. It binds and
+    connects its sockets, then zsock_signal (pipe, 0), then runs until
+    "$TERM". If it cannot start it logs why and returns without
+    signalling ready; the main notices and exits 1.                      */
+#ifndef DLB_SERVICE_H_INCLUDED
+#define DLB_SERVICE_H_INCLUDED
+
+#include "dlb_config.h"
+#include "dlb_log.h"
+#include "dlb_proto.h"
+#include <czmq.h>
+
+//  Parses options, starts the actor, waits for SIGINT/SIGTERM or for the
+//  actor to end. Returns the process exit code (0, 1 on failure, 2 usage).
+int dlb_service_main (int argc, char *argv[], const char *service, const char *summary,
+                      zactor_fn *actor);
+
+//  Starts a service actor in-process (for tests and main). Returns the
+//  actor, or NULL if it could not start (the reason is in the log).
+zactor_t *dlb_service_start (zactor_fn *actor, dlb_config_t *cfg);
+
+//  New sockets bound or connected to this node's port BASE+offset, or NULL
+//  (with an error logged) if the bind fails.
+zsock_t *dlb_service_bind (const dlb_config_t *cfg, int type, int offset);
+zsock_t *dlb_service_connect (const dlb_config_t *cfg, int type, int offset);
+//  A SUB socket subscribed to everything on service k's bus.
+zsock_t *dlb_service_sub (const dlb_config_t *cfg, int service);
+
+//  Receives one message; on a malformed one logs a warning naming the
+//  sender (its address when the transport tells it) and the reason, and
+//  returns -2. Returns 0 with msg filled, or -1 if interrupted.
+int dlb_service_recv (zsock_t *socket, const char *what, dlb_msg_t *msg);
+//  The same, also handing back the received frame (caller destroys it) for
+//  services that forward what they received.
+int dlb_service_recv_frame (zsock_t *socket, const char *what, dlb_msg_t *msg,
+                            zframe_t **frame_p);
+
+//  Seconds since the epoch as a double. Cannot fail.
+double dlb_now (void);
+
+void dlb_service_test (bool verbose);
+
+#endif

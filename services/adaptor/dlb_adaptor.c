@@ -1,0 +1,571 @@
+/*  dlb_adaptor: bootstrap split and run-time balancing decisions.
+
+    Sockets
+        state    SUB   BASE+12  this node's and its peers' state
+        workerbus SUB  BASE+11  new workloads, jobs sent to each peer
+        inbox    PULL  BASE+24  STEAL from peers, COMMAND policy (monitor)
+        worker   PUSH  BASE+21  TAKE: give N queued jobs to a peer
+        transfer PUSH  BASE+23  STEAL: ask a peer for jobs
+        reply    PUSH  BASE+20  REPLY to the monitor
+        bus      PUB   BASE+14  STATUS {policy, metric, threshold, moves...}
+
+    Bootstrap: a workload submitted here is split at once among this node
+    and its live peers, in proportion to their capacity (measured job rate,
+    or threads x throttle before any job has run); policy none splits
+    evenly (the seed's static half split) and never moves jobs again.
+
+    Processing (dlb_policy.h has the arithmetic): on every state update a
+    sender looks for the live peer it should give the most jobs to; a
+    receiver asks the peer it should take the most from (STEAL), and the
+    peer confirms with its own, fresher figures before it gives any (two
+    phases, so that a stale view cannot drain a node). Jobs in flight, sent
+    but not yet counted by the peer, count as the peer's; a node waits for
+    its worker to act on one TAKE before it decides again.                */
+#include "dlb_adaptor.h"
+#include "dlb_policy.h"
+#include "dlb_service.h"
+
+#define DLB_TAKE_HOLD     200 //  msecs to wait for the worker to act on a TAKE
+#define DLB_STEAL_HOLD    3   //  state periods between steals from one peer
+#define DLB_WORKLOADS_MAX 256 //  workload ids remembered as bootstrapped
+
+typedef struct {
+    dlb_config_t cfg;
+    zsock_t *state, *workerbus, *inbox, *worker, *transfer, *reply, *bus;
+    zloop_t *loop;
+    dlb_policy_t policy;
+    dlb_metric_t metric;
+    double threshold;
+    dlb_state_t me;
+    bool have_me;
+    dlb_state_t peers[DLB_PEERS_MAX];
+    size_t peer_count;
+    uint64_t sent_to[DLB_PEERS_MAX]; //  by peer index, from the worker
+    int64_t steal_at[DLB_PEERS_MAX];
+    int64_t hold_until;
+    char bootstrapped[DLB_WORKLOADS_MAX][DLB_NAME_MAX];
+    size_t boot_next;
+    uint64_t moves, jobs_moved, steals_sent, steals_granted, steals_declined;
+} adaptor_t;
+
+static void s_publish (adaptor_t *self)
+{
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_STATUS);
+    msgpack_pack_map (&w.pk, 10);
+    dlb_writer_str (&w, "service", "adaptor");
+    dlb_writer_str (&w, "node", self->cfg.node);
+    dlb_writer_str (&w, "policy", dlb_policy_name (self->policy));
+    dlb_writer_str (&w, "metric", dlb_metric_name (self->metric));
+    dlb_writer_double (&w, "threshold", self->threshold);
+    dlb_writer_u64 (&w, "moves", self->moves);
+    dlb_writer_u64 (&w, "jobs_moved", self->jobs_moved);
+    dlb_writer_u64 (&w, "steals_sent", self->steals_sent);
+    dlb_writer_u64 (&w, "steals_granted", self->steals_granted);
+    dlb_writer_u64 (&w, "steals_declined", self->steals_declined);
+    dlb_writer_send (&w, self->bus);
+}
+
+static int s_peer_index (adaptor_t *self, const char *node)
+{
+    for (size_t i = 0; i < self->peer_count; i++)
+        if (streq (self->peers[i].node, node)) return (int)i;
+    return -1;
+}
+
+static double s_capacity (const dlb_state_t *s)
+{
+    return (s->threads ? (double)s->threads : 1.0) * s->throttle;
+}
+
+//  Jobs/s of a node while busy: measured if known, else scaled from the
+//  other node's measured rate by capacity, else capacity itself.
+static double s_rate (const dlb_state_t *s, const dlb_state_t *other)
+{
+    if (s->rate > 0) return s->rate;
+    if (other->rate > 0) return other->rate * s_capacity (s) / s_capacity (other);
+    return s_capacity (s);
+}
+
+//  Jobs sent to peer i that the peer has not yet counted as received.
+static uint64_t s_in_flight (adaptor_t *self, size_t i)
+{
+    const dlb_state_t *p = &self->peers[i];
+    uint64_t counted = 0;
+    for (size_t k = 0; k < p->peers_known; k++)
+        if (streq (p->recv_from[k].node, self->cfg.node)) counted = p->recv_from[k].jobs;
+    return self->sent_to[i] > counted ? self->sent_to[i] - counted : 0;
+}
+
+static void s_take (adaptor_t *self, const char *to, uint64_t count, const char *why)
+{
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_TAKE);
+    msgpack_pack_map (&w.pk, 3);
+    dlb_writer_str (&w, "to", to);
+    dlb_writer_u64 (&w, "count", count);
+    dlb_writer_str (&w, "why", why);
+    dlb_writer_send (&w, self->worker);
+    self->moves++;
+    self->jobs_moved += count;
+    self->hold_until = zclock_mono () + DLB_TAKE_HOLD;
+    s_publish (self);
+}
+
+static void s_load (const dlb_state_t *s, const dlb_state_t *other, uint64_t extra,
+                    dlb_load_t *load)
+{
+    load->queued = s->queue + extra;
+    load->running = s->running;
+    load->rate = s_rate (s, other);
+}
+
+//  Splits a new workload among this node and its live peers.
+static void s_bootstrap (adaptor_t *self, const char *id, uint64_t jobs)
+{
+    const char *names[DLB_PEERS_MAX + 1] = {self->cfg.node};
+    double capacity[DLB_PEERS_MAX + 1] = {s_rate (&self->me, &self->me)};
+    size_t count = 1;
+    for (size_t i = 0; i < self->peer_count; i++)
+        if (!self->peers[i].stale) {
+            names[count] = self->peers[i].node;
+            capacity[count++] = s_rate (&self->peers[i], &self->me);
+        }
+    bool even = self->policy == DLB_POLICY_NONE;
+    uint64_t share[DLB_PEERS_MAX + 1];
+    dlb_policy_split (jobs, capacity, count, even, share);
+    char plan[512] = "";
+    for (size_t i = 0; i < count; i++)
+        snprintf (plan + strlen (plan), sizeof plan - strlen (plan), "%s%s %llu (%.2f)",
+                  i ? ", " : "", names[i], (unsigned long long)share[i], capacity[i]);
+    dlb_info ("bootstrap %s: %llu jobs split %s by %s: %s", id, (unsigned long long)jobs,
+              even ? "evenly" : "by capacity", dlb_policy_name (self->policy), plan);
+    for (size_t i = 1; i < count; i++)
+        if (share[i]) {
+            char why[128];
+            snprintf (why, sizeof why, "bootstrap of %s", id);
+            s_take (self, names[i], share[i], why);
+        }
+    self->hold_until = 0; //  the bootstrap moves are accounted as in flight
+}
+
+//  The processing phase: one decision per call.
+static void s_balance (adaptor_t *self)
+{
+    if (!self->have_me || self->policy == DLB_POLICY_NONE ||
+        zclock_mono () < self->hold_until)
+        return;
+    char why[512], best_why[512] = "";
+    uint64_t best = 0;
+    int best_peer = -1;
+    bool best_is_send = true;
+    for (size_t i = 0; i < self->peer_count; i++) {
+        dlb_state_t *p = &self->peers[i];
+        if (p->stale) continue;
+        dlb_load_t local, peer;
+        s_load (&self->me, p, 0, &local);
+        s_load (p, &self->me, s_in_flight (self, i), &peer);
+        if (dlb_policy_sends (self->policy)) {
+            uint64_t n = dlb_policy_balance (self->metric, self->threshold, &local, &peer,
+                                             why, sizeof why);
+            if (n > best) {
+                best = n;
+                best_peer = (int)i;
+                best_is_send = true;
+                snprintf (best_why, sizeof best_why, "%s", why);
+            }
+        }
+        if (dlb_policy_asks (self->policy) &&
+            zclock_mono () - self->steal_at[i] >
+                DLB_STEAL_HOLD * self->cfg.state_period) {
+            uint64_t n = dlb_policy_balance (self->metric, self->threshold, &peer, &local,
+                                             why, sizeof why);
+            if (n > best) {
+                best = n;
+                best_peer = (int)i;
+                best_is_send = false;
+                snprintf (best_why, sizeof best_why, "%s", why);
+            }
+        }
+    }
+    if (best_peer < 0) return;
+    dlb_state_t *p = &self->peers[best_peer];
+    if (best_is_send) {
+        dlb_info ("%s: send %llu jobs to %s: %s", dlb_policy_name (self->policy),
+                  (unsigned long long)best, p->node, best_why);
+        s_take (self, p->node, best, best_why);
+    } else {
+        dlb_info ("%s: ask %s for %llu jobs: %s", dlb_policy_name (self->policy), p->node,
+                  (unsigned long long)best, best_why);
+        dlb_writer_t w;
+        dlb_writer_init (&w, DLB_MSG_STEAL);
+        msgpack_pack_map (&w.pk, 6);
+        dlb_writer_str (&w, "from", self->cfg.node);
+        dlb_writer_str (&w, "to", p->node);
+        dlb_writer_u64 (&w, "want", best);
+        dlb_writer_u64 (&w, "queue", self->me.queue);
+        dlb_writer_u64 (&w, "running", self->me.running);
+        dlb_writer_double (&w, "rate", s_rate (&self->me, p));
+        dlb_writer_send (&w, self->transfer);
+        self->steal_at[best_peer] = zclock_mono ();
+        self->steals_sent++;
+        s_publish (self);
+    }
+}
+
+//  A peer asks for jobs: confirm with this node's own figures.
+static void s_steal (adaptor_t *self, const msgpack_object *body)
+{
+    char from[DLB_NAME_MAX] = "";
+    uint64_t want = 0, queue = 0, running = 0;
+    double rate = 0;
+    if (dlb_obj_str (body, "from", from, sizeof from) ||
+        dlb_obj_u64 (body, "want", &want) || dlb_obj_u64 (body, "queue", &queue) ||
+        dlb_obj_double (body, "rate", &rate) || rate <= 0) {
+        dlb_warn ("dropped a malformed STEAL from %s", *from ? from : "?");
+        return;
+    }
+    dlb_obj_u64 (body, "running", &running);
+    int i = s_peer_index (self, from);
+    if (i < 0 || self->policy == DLB_POLICY_NONE || !self->have_me) {
+        dlb_info ("declined a request for %llu jobs from %s: %s",
+                  (unsigned long long)want, from, i < 0 ? "unknown peer" : "policy none");
+        self->steals_declined++;
+        return;
+    }
+    dlb_load_t local, peer = {.queued = queue + s_in_flight (self, (size_t)i),
+                              .running = running,
+                              .rate = rate};
+    s_load (&self->me, &self->peers[i], 0, &local);
+    char why[512];
+    uint64_t n = dlb_policy_balance (self->metric, self->threshold, &local, &peer, why,
+                                     sizeof why);
+    if (n > want) n = want;
+    if (n == 0) {
+        dlb_info ("declined a request for %llu jobs from %s: %s",
+                  (unsigned long long)want, from, why);
+        self->steals_declined++;
+        return;
+    }
+    dlb_info ("%s asked for %llu jobs: giving %llu: %s", from, (unsigned long long)want,
+              (unsigned long long)n, why);
+    self->steals_granted++;
+    s_take (self, from, n, why);
+}
+
+static int s_state_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    adaptor_t *self = arg;
+    dlb_msg_t msg;
+    int rc = dlb_service_recv (reader, "the state bus", &msg);
+    if (rc == -1) return -1;
+    if (rc == -2) return 0;
+    char reason[256];
+    const msgpack_object_array *peers;
+    dlb_state_t state;
+    if (dlb_state_decode (dlb_obj_get (msg.body, "local"), &state, reason,
+                          sizeof reason) == 0) {
+        self->me = state;
+        self->have_me = true;
+    }
+    if (dlb_obj_array (msg.body, "peers", &peers) == 0)
+        for (uint32_t k = 0; k < peers->size; k++) {
+            if (dlb_state_decode (&peers->ptr[k], &state, reason, sizeof reason))
+                continue;
+            int i = s_peer_index (self, state.node);
+            if (i < 0 && self->peer_count < DLB_PEERS_MAX) i = (int)self->peer_count++;
+            if (i >= 0) self->peers[i] = state;
+        }
+    dlb_msg_release (&msg);
+    s_balance (self);
+    return 0;
+}
+
+static bool s_bootstrapped (adaptor_t *self, const char *id)
+{
+    for (size_t i = 0; i < DLB_WORKLOADS_MAX; i++)
+        if (streq (self->bootstrapped[i], id)) return true;
+    return false;
+}
+
+static int s_workerbus_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    adaptor_t *self = arg;
+    dlb_msg_t msg;
+    int rc = dlb_service_recv (reader, "the worker bus", &msg);
+    if (rc == -1) return -1;
+    if (rc == -2) return 0;
+    const msgpack_object *sent_to = dlb_obj_get (msg.body, "sent_to");
+    if (sent_to && sent_to->type == MSGPACK_OBJECT_MAP)
+        for (uint32_t k = 0; k < sent_to->via.map.size; k++) {
+            const msgpack_object_kv *kv = &sent_to->via.map.ptr[k];
+            char node[DLB_NAME_MAX];
+            if (kv->key.type != MSGPACK_OBJECT_STR ||
+                kv->key.via.str.size >= DLB_NAME_MAX ||
+                kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+                continue;
+            memcpy (node, kv->key.via.str.ptr, kv->key.via.str.size);
+            node[kv->key.via.str.size] = 0;
+            int i = s_peer_index (self, node);
+            if (i >= 0 && self->sent_to[i] != kv->val.via.u64) {
+                self->sent_to[i] = kv->val.via.u64;
+                self->hold_until = 0; //  the worker has acted on the TAKE
+            }
+        }
+    //  Queue and running from the worker itself are fresher than the state
+    //  service's copy.
+    dlb_obj_u64 (msg.body, "queue", &self->me.queue);
+    dlb_obj_u64 (msg.body, "running", &self->me.running);
+    const msgpack_object_array *workloads;
+    if (dlb_obj_array (msg.body, "workloads", &workloads) == 0)
+        for (uint32_t k = 0; k < workloads->size; k++) {
+            char id[DLB_NAME_MAX] = "", state[16] = "";
+            uint64_t jobs = 0;
+            dlb_obj_str (&workloads->ptr[k], "id", id, sizeof id);
+            dlb_obj_str (&workloads->ptr[k], "state", state, sizeof state);
+            dlb_obj_u64 (&workloads->ptr[k], "jobs", &jobs);
+            if (*id && streq (state, "running") && !s_bootstrapped (self, id)) {
+                snprintf (self->bootstrapped[self->boot_next], DLB_NAME_MAX, "%s", id);
+                self->boot_next = (self->boot_next + 1) % DLB_WORKLOADS_MAX;
+                if (self->have_me) s_bootstrap (self, id, jobs);
+            }
+        }
+    dlb_msg_release (&msg);
+    return 0;
+}
+
+static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    adaptor_t *self = arg;
+    dlb_msg_t msg;
+    int rc = dlb_service_recv (reader, "the adaptor inbox", &msg);
+    if (rc == -1) return -1;
+    if (rc == -2) return 0;
+    if (msg.type == DLB_MSG_STEAL)
+        s_steal (self, msg.body);
+    else if (msg.type == DLB_MSG_COMMAND) {
+        char cmd[32] = "", name[32] = "";
+        uint64_t req = 0;
+        dlb_obj_str (msg.body, "cmd", cmd, sizeof cmd);
+        dlb_obj_u64 (msg.body, "req", &req);
+        dlb_obj_str (msg.body, "name", name, sizeof name);
+        dlb_policy_t policy;
+        bool ok = streq (cmd, "policy") && dlb_policy_parse (name, &policy) == 0;
+        dlb_writer_t w;
+        dlb_writer_init (&w, DLB_MSG_REPLY);
+        msgpack_pack_map (&w.pk, 3);
+        dlb_writer_u64 (&w, "req", req);
+        dlb_writer_bool (&w, "ok", ok);
+        if (ok) {
+            dlb_info ("policy %s -> %s (through the control socket)",
+                      dlb_policy_name (self->policy), name);
+            self->policy = policy;
+            dlb_writer_str (&w, "policy", name);
+        } else
+            dlb_writer_str (&w, "error",
+                            "the adaptor takes: policy none|sender|receiver|symmetric");
+        dlb_writer_send (&w, self->reply);
+        s_publish (self);
+    } else
+        dlb_warn ("dropped an unexpected %s on the adaptor inbox",
+                  dlb_msg_type_name (msg.type));
+    dlb_msg_release (&msg);
+    return 0;
+}
+
+static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    adaptor_t *self = arg;
+    s_publish (self);
+    s_balance (self); //  also when no state arrives (e.g. after a hold)
+    return 0;
+}
+
+static int s_pipe_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    char *command = zstr_recv (reader);
+    if (!command) return -1;
+    int rc = 0;
+    if (streq (command, "$TERM"))
+        rc = -1;
+    else if (streq (command, "PING"))
+        zstr_send (reader, "PONG");
+    zstr_free (&command);
+    return rc;
+}
+
+void dlb_adaptor_actor (zsock_t *pipe, void *args)
+{
+    adaptor_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->cfg = *(dlb_config_t *)args;
+    dlb_policy_parse (self->cfg.policy, &self->policy);
+    dlb_metric_parse (self->cfg.metric, &self->metric);
+    self->threshold = self->cfg.threshold;
+    self->state = dlb_service_sub (&self->cfg, DLB_SVC_STATE);
+    self->workerbus = dlb_service_sub (&self->cfg, DLB_SVC_WORKER);
+    self->inbox =
+        dlb_service_bind (&self->cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_ADAPTOR));
+    self->worker =
+        dlb_service_connect (&self->cfg, ZMQ_PUSH, DLB_PORT_INBOX (DLB_SVC_WORKER));
+    self->transfer =
+        dlb_service_connect (&self->cfg, ZMQ_PUSH, DLB_PORT_INBOX (DLB_SVC_TRANSFER));
+    self->reply =
+        dlb_service_connect (&self->cfg, ZMQ_PUSH, DLB_PORT_INBOX (DLB_SVC_MONITOR));
+    self->bus = dlb_service_bind (&self->cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_ADAPTOR));
+    if (!self->state || !self->workerbus || !self->inbox || !self->worker ||
+        !self->transfer || !self->reply || !self->bus)
+        goto cleanup;
+    self->loop = zloop_new ();
+    zloop_reader (self->loop, pipe, s_pipe_event, self);
+    zloop_reader (self->loop, self->state, s_state_event, self);
+    zloop_reader (self->loop, self->workerbus, s_workerbus_event, self);
+    zloop_reader (self->loop, self->inbox, s_inbox_event, self);
+    zloop_timer (self->loop, self->cfg.state_period, 0, s_publish_timer, self);
+    dlb_info ("adaptor ready: policy %s, metric %s, threshold %g %s",
+              dlb_policy_name (self->policy), dlb_metric_name (self->metric),
+              self->threshold, self->metric == DLB_METRIC_ETA ? "s" : "jobs");
+    zsock_signal (pipe, 0);
+    zloop_start (self->loop);
+
+cleanup:
+    zloop_destroy (&self->loop);
+    zsock_destroy (&self->state);
+    zsock_destroy (&self->workerbus);
+    zsock_destroy (&self->inbox);
+    zsock_destroy (&self->worker);
+    zsock_destroy (&self->transfer);
+    zsock_destroy (&self->reply);
+    zsock_destroy (&self->bus);
+    free (self);
+}
+
+//  ---------------------------------------------------------------------
+//  Self-test: the adaptor in-process, fed states by a stand-in state
+//  service; its TAKE and STEAL decisions are read off stand-in sockets.
+
+static void s_feed (zsock_t *state_pub, uint64_t my_queue, double my_rate,
+                    uint64_t peer_queue, double peer_rate)
+{
+    dlb_state_t me = {.node = "a",
+                      .seq = 1,
+                      .throttle = 1,
+                      .threads = 1,
+                      .queue = my_queue,
+                      .rate = my_rate};
+    dlb_state_t peer = {.node = "b",
+                        .seq = 1,
+                        .throttle = 0.5,
+                        .threads = 1,
+                        .queue = peer_queue,
+                        .rate = peer_rate};
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_STATUS);
+    msgpack_pack_map (&w.pk, 3);
+    dlb_writer_str (&w, "service", "state");
+    dlb_writer_key (&w, "local");
+    dlb_state_pack (&w, &me, true);
+    dlb_writer_key (&w, "peers");
+    msgpack_pack_array (&w.pk, 1);
+    dlb_state_pack (&w, &peer, true);
+    dlb_writer_send (&w, state_pub);
+}
+
+//  Feeds states until a message of `type` comes out of `out`; returns its
+//  count/want field, or -1 on timeout.
+static int64_t s_decision (zsock_t *state_pub, zsock_t *out, int type, uint64_t q1,
+                           double r1, uint64_t q2, double r2)
+{
+    int64_t deadline = zclock_mono () + 5000;
+    zsock_set_rcvtimeo (out, 100);
+    while (zclock_mono () < deadline) {
+        s_feed (state_pub, q1, r1, q2, r2);
+        dlb_msg_t msg;
+        char reason[256];
+        if (dlb_msg_recv (out, &msg, reason, sizeof reason) != 0) continue;
+        uint64_t n = 0;
+        if (msg.type == type)
+            dlb_obj_u64 (msg.body, type == DLB_MSG_TAKE ? "count" : "want", &n);
+        dlb_msg_release (&msg);
+        if (n) return (int64_t)n;
+    }
+    return -1;
+}
+
+void dlb_adaptor_test (bool verbose)
+{
+    if (!verbose) dlb_log_set_level (DLB_LOG_ERROR);
+    dlb_log_init ("a", "adaptor");
+    dlb_config_t cfg;
+    char *args[] = {"t",      "--node",         "a", "--port", "18000", "--policy",
+                    "sender", "--state-period", "50"};
+    assert (dlb_config_parse (&cfg, 9, args, "t", "test") == 0);
+    zsock_t *state_pub = dlb_service_bind (&cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_STATE));
+    zsock_t *worker = dlb_service_bind (&cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_WORKER));
+    zsock_t *transfer =
+        dlb_service_bind (&cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_TRANSFER));
+    zactor_t *adaptor = dlb_service_start (dlb_adaptor_actor, &cfg);
+    assert (state_pub && worker && transfer && adaptor);
+
+    //  Sender: a (100 jobs at 90/s) vs b (0 jobs at 45/s): give b 33.
+    assert (s_decision (state_pub, worker, DLB_MSG_TAKE, 100, 90, 0, 45) == 33);
+
+    //  Garbage and a STEAL from a stranger on the inbox: no effect.
+    zsock_t *inbox =
+        dlb_service_connect (&cfg, ZMQ_PUSH, DLB_PORT_INBOX (DLB_SVC_ADAPTOR));
+    zstr_send (inbox, "garbage");
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_STEAL);
+    msgpack_pack_map (&w.pk, 4);
+    dlb_writer_str (&w, "from", "mallory");
+    dlb_writer_u64 (&w, "want", 10);
+    dlb_writer_u64 (&w, "queue", 0);
+    dlb_writer_double (&w, "rate", 10);
+    dlb_writer_send (&w, inbox);
+
+    //  Receiver, switched at run time: b is the loaded one, a asks it.
+    dlb_writer_init (&w, DLB_MSG_COMMAND);
+    msgpack_pack_map (&w.pk, 3);
+    dlb_writer_str (&w, "cmd", "policy");
+    dlb_writer_str (&w, "name", "receiver");
+    dlb_writer_u64 (&w, "req", 1);
+    dlb_writer_send (&w, inbox);
+    //  (a: 0 jobs at 90/s, b: 90 at 45/s -> balance at 60 for a)
+    assert (s_decision (state_pub, transfer, DLB_MSG_STEAL, 0, 90, 90, 45) == 60);
+
+    //  The donor side: b asks a for 50 while a holds 100 at 90/s and b 0 at
+    //  45/s; a confirms with its own figures and gives 33, not 50.
+    dlb_writer_init (&w, DLB_MSG_STEAL);
+    msgpack_pack_map (&w.pk, 5);
+    dlb_writer_str (&w, "from", "b");
+    dlb_writer_u64 (&w, "want", 50);
+    dlb_writer_u64 (&w, "queue", 0);
+    dlb_writer_u64 (&w, "running", 0);
+    dlb_writer_double (&w, "rate", 45);
+    s_feed (state_pub, 100, 90, 0, 45);
+    zclock_sleep (50); //  the state above is read before the request below
+    dlb_writer_send (&w, inbox);
+    zsock_set_rcvtimeo (worker, 5000);
+    dlb_msg_t msg;
+    char reason[256];
+    uint64_t count = 0;
+    while (count == 0 && dlb_msg_recv (worker, &msg, reason, sizeof reason) == 0) {
+        if (msg.type == DLB_MSG_TAKE) dlb_obj_u64 (msg.body, "count", &count);
+        dlb_msg_release (&msg);
+    }
+    assert (count == 33);
+
+    zsock_destroy (&inbox);
+    zactor_destroy (&adaptor);
+    zsock_destroy (&state_pub);
+    zsock_destroy (&worker);
+    zsock_destroy (&transfer);
+    dlb_log_set_level (DLB_LOG_INFO);
+}

@@ -1,0 +1,619 @@
+/*  dlb_monitor: hardware sampling, the throttle, and the control socket.
+
+    Sockets
+        control ROUTER BASE+0   COMMAND from dlbctl, REPLY back
+        bus     PUB    BASE+10  STATUS {throttle, cpu, worker_cpu, ...}
+        inbox   PULL   BASE+20  REPLY from the worker and adaptor
+        buses   SUB    BASE+11..14  the other services' STATUS (cached)
+        worker  PUSH   BASE+21  COMMAND submit
+        adaptor PUSH   BASE+24  COMMAND policy
+
+    Commands: status and throttle are answered here; submit and policy are
+    relayed to their owners with a request number, and their REPLY is
+    routed back to the client that asked. A request whose owner does not
+    answer within DLB_RELAY_TIMEOUT gets an error reply.                  */
+#include "dlb_monitor.h"
+#include "dlb_policy.h"
+#include "dlb_sampler.h"
+#include "dlb_service.h"
+
+#define DLB_RELAY_TIMEOUT 10000 //  msecs an owner has to answer a relayed command
+#define DLB_HISTORY       3600  //  samples kept in memory
+#define S_SERVICES        5
+
+typedef struct {
+    uint64_t req;
+    zframe_t *identity;
+    bool delimiter; //  the client sent an empty frame (REQ)
+    int64_t deadline;
+} pending_t;
+
+typedef struct {
+    dlb_config_t cfg;
+    zsock_t *control, *bus, *inbox, *buses, *worker, *adaptor;
+    zloop_t *loop;
+    dlb_sampler_t *sampler;
+    zframe_t *cache[S_SERVICES]; //  latest STATUS of each service
+    zlistx_t *pending;
+    uint64_t req_seq;
+    double throttle, cpu, worker_cpu, runq, load1;
+    double last_cpu_s, last_cpu_wall;
+} monitor_t;
+
+static const char *s_service_names[S_SERVICES] = {"monitor", "worker", "state",
+                                                  "transfer", "adaptor"};
+
+static void s_publish (monitor_t *self)
+{
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_STATUS);
+    msgpack_pack_map (&w.pk, 7);
+    dlb_writer_str (&w, "service", "monitor");
+    dlb_writer_str (&w, "node", self->cfg.node);
+    dlb_writer_double (&w, "throttle", self->throttle);
+    dlb_writer_double (&w, "cpu", self->cpu);
+    dlb_writer_double (&w, "worker_cpu", self->worker_cpu);
+    dlb_writer_double (&w, "runq", self->runq);
+    dlb_writer_double (&w, "load1", self->load1);
+    dlb_writer_send (&w, self->bus);
+}
+
+static int s_sample_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    monitor_t *self = arg;
+    dlb_sample_t sample;
+    if (self->sampler && dlb_sampler_sample (self->sampler, &sample) == 0) {
+        self->cpu = sample.cpu_total;
+        self->runq = sample.runq;
+        self->load1 = sample.load1;
+    }
+    s_publish (self);
+    return 0;
+}
+
+//  Sends a reply frame to a client (identity, optional delimiter, body).
+static void s_answer (monitor_t *self, zframe_t *identity, bool delimiter,
+                      zframe_t **body)
+{
+    zframe_t *id = zframe_dup (identity);
+    zframe_send (&id, self->control, ZFRAME_MORE);
+    if (delimiter) {
+        zframe_t *empty = zframe_new_empty ();
+        zframe_send (&empty, self->control, ZFRAME_MORE);
+    }
+    zframe_send (body, self->control, 0);
+}
+
+static void s_answer_error (monitor_t *self, zframe_t *identity, bool delimiter,
+                            const char *error)
+{
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_REPLY);
+    msgpack_pack_map (&w.pk, 2);
+    dlb_writer_bool (&w, "ok", false);
+    dlb_writer_str (&w, "error", error);
+    zframe_t *body = dlb_writer_frame (&w);
+    s_answer (self, identity, delimiter, &body);
+}
+
+//  Decodes the cached STATUS of a service; false if there is none yet.
+static bool s_cached (monitor_t *self, int service, dlb_msg_t *msg)
+{
+    char reason[256];
+    zframe_t *frame = self->cache[service];
+    return frame && dlb_msg_decode (zframe_data (frame), zframe_size (frame), msg, reason,
+                                    sizeof reason) == 0;
+}
+
+static void s_pack_number (dlb_writer_t *w, const msgpack_object *map, const char *key)
+{
+    double value = 0;
+    dlb_obj_double (map, key, &value);
+    dlb_writer_double (w, key, value);
+}
+
+//  The status reply: this node and its peers, the workloads it holds, and
+//  its transfer statistics, from the services' latest reports.
+static zframe_t *s_status (monitor_t *self)
+{
+    dlb_msg_t worker, state, transfer, adaptor;
+    bool have_worker = s_cached (self, DLB_SVC_WORKER, &worker);
+    bool have_state = s_cached (self, DLB_SVC_STATE, &state);
+    bool have_transfer = s_cached (self, DLB_SVC_TRANSFER, &transfer);
+    bool have_adaptor = s_cached (self, DLB_SVC_ADAPTOR, &adaptor);
+    const msgpack_object_array *peers = NULL;
+    if (have_state) dlb_obj_array (state.body, "peers", &peers);
+    char policy[16] = "?";
+    if (have_adaptor) dlb_obj_str (adaptor.body, "policy", policy, sizeof policy);
+
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_REPLY);
+    msgpack_pack_map (&w.pk, 6);
+    dlb_writer_bool (&w, "ok", true);
+    dlb_writer_str (&w, "node", self->cfg.node);
+    dlb_writer_key (&w, "services");
+    int missing = 0;
+    for (int k = 1; k < S_SERVICES; k++)
+        missing += self->cache[k] == NULL;
+    msgpack_pack_array (&w.pk, S_SERVICES - missing);
+    dlb_writer_string (&w, "monitor");
+    for (int k = 1; k < S_SERVICES; k++)
+        if (self->cache[k]) dlb_writer_string (&w, s_service_names[k]);
+
+    dlb_writer_key (&w, "nodes");
+    msgpack_pack_array (&w.pk, 1 + (peers ? peers->size : 0));
+    //  This node, from its own services.
+    msgpack_pack_map (&w.pk, 15);
+    dlb_writer_str (&w, "node", self->cfg.node);
+    dlb_writer_bool (&w, "local", true);
+    const msgpack_object *wb = have_worker ? worker.body : NULL;
+    s_pack_number (&w, wb, "queue");
+    s_pack_number (&w, wb, "running");
+    s_pack_number (&w, wb, "done");
+    s_pack_number (&w, wb, "rate");
+    s_pack_number (&w, wb, "sent");
+    s_pack_number (&w, wb, "received");
+    dlb_writer_double (&w, "throttle", self->throttle);
+    dlb_writer_str (&w, "policy", policy);
+    dlb_writer_double (&w, "cpu", self->cpu);
+    dlb_writer_double (&w, "worker_cpu", self->worker_cpu);
+    dlb_writer_bool (&w, "stale", false);
+    dlb_writer_double (&w, "age", 0);
+    dlb_writer_key (&w, "peers");
+    msgpack_pack_array (&w.pk, peers ? peers->size : 0);
+    for (uint32_t i = 0; peers && i < peers->size; i++) {
+        char name[DLB_NAME_MAX] = "?";
+        dlb_obj_str (&peers->ptr[i], "node", name, sizeof name);
+        dlb_writer_string (&w, name);
+    }
+    //  Each peer as this node last heard of it.
+    for (uint32_t i = 0; peers && i < peers->size; i++) {
+        const msgpack_object *p = &peers->ptr[i];
+        char name[DLB_NAME_MAX] = "?", peer_policy[16] = "?";
+        bool stale = true;
+        dlb_obj_str (p, "node", name, sizeof name);
+        dlb_obj_str (p, "policy", peer_policy, sizeof peer_policy);
+        dlb_obj_bool (p, "stale", &stale);
+        msgpack_pack_map (&w.pk, 15);
+        dlb_writer_str (&w, "node", name);
+        dlb_writer_bool (&w, "local", false);
+        s_pack_number (&w, p, "queue");
+        s_pack_number (&w, p, "running");
+        s_pack_number (&w, p, "done");
+        s_pack_number (&w, p, "rate");
+        s_pack_number (&w, p, "sent");
+        s_pack_number (&w, p, "received");
+        s_pack_number (&w, p, "throttle");
+        dlb_writer_str (&w, "policy", peer_policy);
+        s_pack_number (&w, p, "cpu");
+        dlb_writer_double (&w, "worker_cpu", 0);
+        dlb_writer_bool (&w, "stale", stale);
+        s_pack_number (&w, p, "age");
+        dlb_writer_key (&w, "peers");
+        msgpack_pack_array (&w.pk, 0);
+    }
+    dlb_writer_key (&w, "workloads");
+    const msgpack_object *workloads =
+        have_worker ? dlb_obj_get (worker.body, "workloads") : NULL;
+    if (workloads)
+        msgpack_pack_object (&w.pk, *workloads);
+    else
+        msgpack_pack_array (&w.pk, 0);
+    dlb_writer_key (&w, "transfer");
+    if (have_transfer)
+        msgpack_pack_object (&w.pk, *transfer.body);
+    else
+        msgpack_pack_map (&w.pk, 0);
+    if (have_worker) dlb_msg_release (&worker);
+    if (have_state) dlb_msg_release (&state);
+    if (have_transfer) dlb_msg_release (&transfer);
+    if (have_adaptor) dlb_msg_release (&adaptor);
+    return dlb_writer_frame (&w);
+}
+
+//  Relays a command to its owner; the answer comes back on the inbox.
+static void s_relay (monitor_t *self, zsock_t *owner, const msgpack_object *body,
+                     zframe_t *identity, bool delimiter)
+{
+    pending_t *p = calloc (1, sizeof *p);
+    p->req = ++self->req_seq;
+    p->identity = zframe_dup (identity);
+    p->delimiter = delimiter;
+    p->deadline = zclock_mono () + DLB_RELAY_TIMEOUT;
+    zlistx_add_end (self->pending, p);
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_COMMAND);
+    //  The client's fields, with our request number instead of theirs.
+    uint32_t fields = 0;
+    for (uint32_t i = 0; i < body->via.map.size; i++) {
+        const msgpack_object *k = &body->via.map.ptr[i].key;
+        fields += !(k->type == MSGPACK_OBJECT_STR && k->via.str.size == 3 &&
+                    memcmp (k->via.str.ptr, "req", 3) == 0);
+    }
+    msgpack_pack_map (&w.pk, fields + 1);
+    for (uint32_t i = 0; i < body->via.map.size; i++) {
+        const msgpack_object *k = &body->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 3 &&
+            memcmp (k->via.str.ptr, "req", 3) == 0)
+            continue;
+        msgpack_pack_object (&w.pk, *k);
+        msgpack_pack_object (&w.pk, body->via.map.ptr[i].val);
+    }
+    dlb_writer_u64 (&w, "req", p->req);
+    if (dlb_writer_send (&w, owner)) { //  the owner is not running
+        zlistx_delete (self->pending, zlistx_last (self->pending)
+                                          ? zlistx_cursor (self->pending)
+                                          : NULL);
+        s_answer_error (self, identity, delimiter,
+                        "the service that owns this command is not running");
+        zframe_destroy (&p->identity);
+        free (p);
+    }
+}
+
+static int s_control_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    monitor_t *self = arg;
+    zmsg_t *request = zmsg_recv (reader);
+    if (!request) return -1;
+    zframe_t *identity = zmsg_pop (request);
+    bool delimiter = false;
+    if (zmsg_size (request) == 2 && zframe_size (zmsg_first (request)) == 0) {
+        zframe_t *empty = zmsg_pop (request);
+        zframe_destroy (&empty);
+        delimiter = true;
+    }
+    zframe_t *body = zmsg_first (request);
+    const char *peer = body ? zframe_meta (body, "Peer-Address") : NULL;
+    char reason[256];
+    dlb_msg_t msg = {0};
+    if (zmsg_size (request) != 1) {
+        dlb_warn ("control: dropped a %zu-frame request from %s", zmsg_size (request),
+                  peer ? peer : "?");
+        s_answer_error (self, identity, delimiter, "expected one frame");
+    } else if (dlb_msg_decode (zframe_data (body), zframe_size (body), &msg, reason,
+                               sizeof reason)) {
+        dlb_warn ("control: malformed request from %s: %s", peer ? peer : "?", reason);
+        char error[300];
+        snprintf (error, sizeof error, "malformed request: %s", reason);
+        s_answer_error (self, identity, delimiter, error);
+    } else {
+        char cmd[32] = "", text[64] = "";
+        double value = 0;
+        dlb_obj_str (msg.body, "cmd", cmd, sizeof cmd);
+        if (msg.type != DLB_MSG_COMMAND)
+            s_answer_error (self, identity, delimiter, "expected a COMMAND");
+        else if (streq (cmd, "status")) {
+            zframe_t *reply = s_status (self);
+            s_answer (self, identity, delimiter, &reply);
+        } else if (streq (cmd, "throttle")) {
+            if (dlb_obj_double (msg.body, "value", &value) || value <= 0 || value > 1)
+                s_answer_error (self, identity, delimiter,
+                                "throttle needs a value in (0, 1]");
+            else {
+                dlb_info ("throttle %.2f -> %.2f (set through the control socket by %s)",
+                          self->throttle, value, peer ? peer : "?");
+                self->throttle = value;
+                s_publish (self);
+                dlb_writer_t w;
+                dlb_writer_init (&w, DLB_MSG_REPLY);
+                msgpack_pack_map (&w.pk, 2);
+                dlb_writer_bool (&w, "ok", true);
+                dlb_writer_double (&w, "throttle", value);
+                zframe_t *reply = dlb_writer_frame (&w);
+                s_answer (self, identity, delimiter, &reply);
+            }
+        } else if (streq (cmd, "policy")) {
+            dlb_policy_t policy;
+            if (dlb_obj_str (msg.body, "name", text, sizeof text) ||
+                dlb_policy_parse (text, &policy))
+                s_answer_error (
+                    self, identity, delimiter,
+                    "policy needs a name: none, sender, receiver or symmetric");
+            else
+                s_relay (self, self->adaptor, msg.body, identity, delimiter);
+        } else if (streq (cmd, "submit"))
+            s_relay (self, self->worker, msg.body, identity, delimiter);
+        else {
+            char error[128];
+            snprintf (error, sizeof error,
+                      "unknown command '%s' (status, throttle, policy, submit)", cmd);
+            s_answer_error (self, identity, delimiter, error);
+        }
+        dlb_msg_release (&msg);
+    }
+    zframe_destroy (&identity);
+    zmsg_destroy (&request);
+    return 0;
+}
+
+static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    monitor_t *self = arg;
+    zframe_t *frame = zframe_recv (reader);
+    if (!frame) return -1;
+    dlb_msg_t msg;
+    char reason[256];
+    uint64_t req = 0;
+    if (dlb_msg_decode (zframe_data (frame), zframe_size (frame), &msg, reason,
+                        sizeof reason) == 0) {
+        if (msg.type == DLB_MSG_REPLY && dlb_obj_u64 (msg.body, "req", &req) == 0) {
+            for (pending_t *p = zlistx_first (self->pending); p;
+                 p = zlistx_next (self->pending))
+                if (p->req == req) {
+                    s_answer (self, p->identity, p->delimiter, &frame);
+                    zframe_destroy (&p->identity);
+                    free (p);
+                    zlistx_delete (self->pending, zlistx_cursor (self->pending));
+                    break;
+                }
+        }
+        dlb_msg_release (&msg);
+    } else
+        dlb_warn ("dropped a malformed reply on the monitor inbox: %s", reason);
+    zframe_destroy (&frame);
+    return 0;
+}
+
+static int s_expire_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    monitor_t *self = arg;
+    pending_t *p = zlistx_first (self->pending);
+    while (p) {
+        if (zclock_mono () > p->deadline) {
+            s_answer_error (self, p->identity, p->delimiter,
+                            "the service that owns this command did not answer in time");
+            zframe_destroy (&p->identity);
+            free (p);
+            zlistx_delete (self->pending, zlistx_cursor (self->pending));
+            p = zlistx_first (self->pending);
+        } else
+            p = zlistx_next (self->pending);
+    }
+    return 0;
+}
+
+static int s_buses_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    monitor_t *self = arg;
+    zframe_t *frame = zframe_recv (reader);
+    if (!frame) return -1;
+    dlb_msg_t msg;
+    char reason[256], service[16] = "";
+    if (dlb_msg_decode (zframe_data (frame), zframe_size (frame), &msg, reason,
+                        sizeof reason) == 0) {
+        if (msg.type == DLB_MSG_STATUS &&
+            dlb_obj_str (msg.body, "service", service, sizeof service) == 0)
+            for (int k = 1; k < S_SERVICES; k++)
+                if (streq (service, s_service_names[k])) {
+                    if (k == DLB_SVC_WORKER) {
+                        double cpu_s;
+                        double now = zclock_mono () / 1000.0;
+                        if (dlb_obj_double (msg.body, "cpu_s", &cpu_s) == 0) {
+                            if (self->last_cpu_wall > 0 &&
+                                now - self->last_cpu_wall >= 0.5) {
+                                self->worker_cpu = 100 * (cpu_s - self->last_cpu_s) /
+                                                   (now - self->last_cpu_wall);
+                                self->last_cpu_s = cpu_s;
+                                self->last_cpu_wall = now;
+                            } else if (self->last_cpu_wall == 0) {
+                                self->last_cpu_s = cpu_s;
+                                self->last_cpu_wall = now;
+                            }
+                        }
+                    }
+                    zframe_destroy (&self->cache[k]);
+                    self->cache[k] = frame;
+                    frame = NULL;
+                }
+        dlb_msg_release (&msg);
+    }
+    zframe_destroy (&frame);
+    return 0;
+}
+
+static int s_pipe_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    char *command = zstr_recv (reader);
+    if (!command) return -1;
+    int rc = 0;
+    if (streq (command, "$TERM"))
+        rc = -1;
+    else if (streq (command, "PING"))
+        zstr_send (reader, "PONG");
+    zstr_free (&command);
+    return rc;
+}
+
+//  A PUSH to the inbox of the service that owns some commands. A command
+//  for a service that is not up is refused at once (immediate, no wait),
+//  rather than queued for a connection that may never come.
+static zsock_t *s_owner (const dlb_config_t *cfg, int service)
+{
+    char endpoint[256];
+    dlb_config_local (cfg, DLB_PORT_INBOX (service), endpoint, sizeof endpoint);
+    zsock_t *sock = zsock_new (ZMQ_PUSH);
+    zsock_set_linger (sock, 0);
+    zsock_set_immediate (sock, 1);
+    zsock_set_sndtimeo (sock, 0);
+    zsock_connect (sock, "%s", endpoint);
+    return sock;
+}
+
+void dlb_monitor_actor (zsock_t *pipe, void *args)
+{
+    monitor_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->cfg = *(dlb_config_t *)args;
+    self->throttle = self->cfg.throttle;
+    self->control = dlb_service_bind (&self->cfg, ZMQ_ROUTER, DLB_PORT_CONTROL);
+    self->bus = dlb_service_bind (&self->cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_MONITOR));
+    self->inbox =
+        dlb_service_bind (&self->cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_MONITOR));
+    self->buses = dlb_service_sub (&self->cfg, DLB_SVC_WORKER);
+    self->worker = s_owner (&self->cfg, DLB_SVC_WORKER);
+    self->adaptor = s_owner (&self->cfg, DLB_SVC_ADAPTOR);
+    if (!self->control || !self->bus || !self->inbox || !self->buses || !self->worker ||
+        !self->adaptor)
+        goto cleanup;
+    for (int k = DLB_SVC_STATE; k <= DLB_SVC_ADAPTOR; k++) {
+        char endpoint[256];
+        dlb_config_local (&self->cfg, DLB_PORT_BUS (k), endpoint, sizeof endpoint);
+        zsock_connect (self->buses, "%s", endpoint);
+    }
+    self->sampler = dlb_sampler_new (DLB_HISTORY);
+    if (!self->sampler) dlb_warn ("cannot read /proc/stat: CPU use will read 0");
+    self->pending = zlistx_new ();
+    self->loop = zloop_new ();
+    zloop_reader (self->loop, pipe, s_pipe_event, self);
+    zloop_reader (self->loop, self->control, s_control_event, self);
+    zloop_reader (self->loop, self->inbox, s_inbox_event, self);
+    zloop_reader (self->loop, self->buses, s_buses_event, self);
+    zloop_timer (self->loop, self->cfg.sample_period, 0, s_sample_timer, self);
+    zloop_timer (self->loop, 500, 0, s_expire_timer, self);
+    char endpoint[256];
+    dlb_config_bind (&self->cfg, DLB_PORT_CONTROL, endpoint, sizeof endpoint);
+    dlb_info ("monitor ready: control socket %s, throttle %.2f", endpoint,
+              self->throttle);
+    zsock_signal (pipe, 0);
+    zloop_start (self->loop);
+
+cleanup:
+    zloop_destroy (&self->loop);
+    if (self->pending) {
+        for (pending_t *p = zlistx_first (self->pending); p;
+             p = zlistx_next (self->pending)) {
+            zframe_destroy (&p->identity);
+            free (p);
+        }
+        zlistx_destroy (&self->pending);
+    }
+    for (int k = 0; k < S_SERVICES; k++)
+        zframe_destroy (&self->cache[k]);
+    dlb_sampler_destroy (&self->sampler);
+    zsock_destroy (&self->control);
+    zsock_destroy (&self->bus);
+    zsock_destroy (&self->inbox);
+    zsock_destroy (&self->buses);
+    zsock_destroy (&self->worker);
+    zsock_destroy (&self->adaptor);
+    free (self);
+}
+
+//  ---------------------------------------------------------------------
+//  Self-test: the actor in-process, driven by a REQ client like dlbctl.
+
+//  Sends a command built by the caller and returns the decoded reply.
+static int s_request (zsock_t *client, dlb_writer_t *w, dlb_msg_t *reply)
+{
+    dlb_writer_send (w, client);
+    char reason[256];
+    return dlb_msg_recv (client, reply, reason, sizeof reason);
+}
+
+//  Starts a command with `fields` more key/value pairs to follow.
+static void s_command (dlb_writer_t *w, const char *cmd, int fields)
+{
+    dlb_writer_init (w, DLB_MSG_COMMAND);
+    msgpack_pack_map (&w->pk, 1 + fields);
+    dlb_writer_str (w, "cmd", cmd);
+}
+
+void dlb_monitor_test (bool verbose)
+{
+    if (!verbose) dlb_log_set_level (DLB_LOG_ERROR);
+    dlb_log_init ("t", "monitor");
+    dlb_config_t cfg;
+    char *args[] = {"t", "--node", "t", "--port", "17500", "--sample-period", "50"};
+    assert (dlb_config_parse (&cfg, 7, args, "t", "test") == 0);
+    zactor_t *monitor = dlb_service_start (dlb_monitor_actor, &cfg);
+    assert (monitor);
+    zsock_t *bus = dlb_service_sub (&cfg, DLB_SVC_MONITOR);
+    char endpoint[256];
+    dlb_config_local (&cfg, DLB_PORT_CONTROL, endpoint, sizeof endpoint);
+    zsock_t *client = zsock_new_req (endpoint);
+    zsock_set_rcvtimeo (client, 5000);
+    dlb_msg_t reply;
+    bool ok = true;
+    char text[256];
+
+    //  Garbage gets an error reply, not silence.
+    zstr_send (client, "garbage");
+    char reason[256];
+    assert (dlb_msg_recv (client, &reply, reason, sizeof reason) == 0);
+    assert (dlb_obj_bool (reply.body, "ok", &ok) == 0 && !ok);
+    assert (dlb_obj_str (reply.body, "error", text, sizeof text) == 0 &&
+            strstr (text, "malformed"));
+    dlb_msg_release (&reply);
+
+    dlb_writer_t w;
+    s_command (&w, "frobnicate", 1);
+    dlb_writer_double (&w, "value", 0.5);
+    assert (s_request (client, &w, &reply) == 0);
+    assert (dlb_obj_bool (reply.body, "ok", &ok) == 0 && !ok);
+    assert (dlb_obj_str (reply.body, "error", text, sizeof text) == 0 &&
+            strstr (text, "unknown"));
+    dlb_msg_release (&reply);
+
+    //  Throttle: out of range refused; in range published on the bus.
+    s_command (&w, "throttle", 1);
+    dlb_writer_double (&w, "value", 1.5);
+    assert (s_request (client, &w, &reply) == 0);
+    assert (dlb_obj_bool (reply.body, "ok", &ok) == 0 && !ok);
+    dlb_msg_release (&reply);
+    s_command (&w, "throttle", 1);
+    dlb_writer_double (&w, "value", 0.25);
+    assert (s_request (client, &w, &reply) == 0);
+    assert (dlb_obj_bool (reply.body, "ok", &ok) == 0 && ok);
+    dlb_msg_release (&reply);
+    int64_t deadline = zclock_mono () + 5000;
+    double throttle = 0;
+    zsock_set_rcvtimeo (bus, 1000);
+    while (throttle != 0.25 && zclock_mono () < deadline) {
+        dlb_msg_t status;
+        if (dlb_msg_recv (bus, &status, reason, sizeof reason) == 0) {
+            dlb_obj_double (status.body, "throttle", &throttle);
+            dlb_msg_release (&status);
+        }
+    }
+    assert (throttle == 0.25);
+
+    //  Policy: a bad name is refused here; a good one with no adaptor
+    //  running is refused at once instead of hanging.
+    s_command (&w, "policy", 1);
+    dlb_writer_str (&w, "name", "magic");
+    assert (s_request (client, &w, &reply) == 0);
+    assert (dlb_obj_bool (reply.body, "ok", &ok) == 0 && !ok);
+    dlb_msg_release (&reply);
+    s_command (&w, "policy", 1);
+    dlb_writer_str (&w, "name", "sender");
+    assert (s_request (client, &w, &reply) == 0);
+    assert (dlb_obj_bool (reply.body, "ok", &ok) == 0 && !ok);
+    assert (dlb_obj_str (reply.body, "error", text, sizeof text) == 0 &&
+            strstr (text, "not running"));
+    dlb_msg_release (&reply);
+
+    //  Status works before the other services have reported.
+    s_command (&w, "status", 0);
+    assert (s_request (client, &w, &reply) == 0);
+    assert (dlb_obj_bool (reply.body, "ok", &ok) == 0 && ok);
+    const msgpack_object_array *nodes;
+    assert (dlb_obj_array (reply.body, "nodes", &nodes) == 0 && nodes->size == 1);
+    assert (dlb_obj_double (&nodes->ptr[0], "throttle", &throttle) == 0 &&
+            throttle == 0.25);
+    dlb_msg_release (&reply);
+
+    zsock_destroy (&client);
+    zsock_destroy (&bus);
+    zactor_destroy (&monitor);
+    dlb_log_set_level (DLB_LOG_INFO);
+}

@@ -1,0 +1,383 @@
+/*  dlb_state: node state exchange between peers (the information policy).
+
+    Sockets
+        out     PUB  BASE+1       STATE to peers                 external
+        in      SUB  peers' +1    STATE from peers
+        bus     PUB  BASE+12      STATUS {local, peers: [...]} for this node
+        local   SUB  BASE+10,11,14  monitor, worker and adaptor STATUS
+
+    Information policy: STATE goes out every state period, and at once
+    (at most every DLB_STATE_MIN_GAP) on a significant change: the
+    throttle or policy changed, the queue drained or filled from empty,
+    or the queue moved by a quarter since the last publication.
+
+    Liveness: a peer silent for --stale-after is marked stale (the adaptor
+    sends it no work) until it is heard again. STATE sequence numbers start
+    at the wall-clock microsecond when the service starts, so a restarted
+    peer's numbers still increase; an older or repeated one is dropped.  */
+#include "dlb_state.h"
+#include "dlb_service.h"
+
+#define DLB_STATE_MIN_GAP 20  //  msecs between change-driven publications
+#define DLB_LIVENESS_TICK 100 //  msecs between stale checks
+
+typedef struct {
+    dlb_state_t state;
+    int64_t heard; //  zclock_mono of the last STATE
+} peer_t;
+
+typedef struct {
+    dlb_config_t cfg;
+    zsock_t *out, *in, *bus, *local;
+    zloop_t *loop;
+    dlb_state_t me;
+    dlb_state_t last_sent;
+    int64_t last_publish;
+    bool pending;
+    peer_t peers[DLB_PEERS_MAX];
+    size_t peer_count;
+    uint64_t dropped;
+} state_t;
+
+static void s_bus_publish (state_t *self)
+{
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_STATUS);
+    msgpack_pack_map (&w.pk, 4);
+    dlb_writer_str (&w, "service", "state");
+    dlb_writer_str (&w, "node", self->cfg.node);
+    dlb_writer_key (&w, "local");
+    dlb_state_pack (&w, &self->me, true);
+    dlb_writer_key (&w, "peers");
+    msgpack_pack_array (&w.pk, self->peer_count);
+    int64_t now = zclock_mono ();
+    for (size_t i = 0; i < self->peer_count; i++) {
+        self->peers[i].state.age = (now - self->peers[i].heard) / 1000.0;
+        dlb_state_pack (&w, &self->peers[i].state, true);
+    }
+    dlb_writer_send (&w, self->bus);
+}
+
+static void s_publish (state_t *self)
+{
+    self->me.seq++;
+    self->me.time = dlb_now ();
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_STATE);
+    dlb_state_encode (&w, &self->me);
+    dlb_writer_send (&w, self->out);
+    self->last_sent = self->me;
+    self->last_publish = zclock_mono ();
+    self->pending = false;
+    s_bus_publish (self);
+}
+
+static bool s_significant (const dlb_state_t *now, const dlb_state_t *then)
+{
+    uint64_t diff =
+        now->queue > then->queue ? now->queue - then->queue : then->queue - now->queue;
+    return now->throttle != then->throttle || strcmp (now->policy, then->policy) != 0 ||
+           (now->queue == 0) != (then->queue == 0) ||
+           (now->queue == 0 && now->running == 0) !=
+               (then->queue == 0 && then->running == 0) ||
+           diff * 4 > then->queue + 4;
+}
+
+static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    s_publish (arg);
+    return 0;
+}
+
+static int s_liveness_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    state_t *self = arg;
+    int64_t now = zclock_mono ();
+    bool changed = false;
+    for (size_t i = 0; i < self->peer_count; i++) {
+        peer_t *p = &self->peers[i];
+        if (!p->state.stale && now - p->heard > self->cfg.stale_after) {
+            p->state.stale = true;
+            changed = true;
+            dlb_warn (
+                "peer %s lost: silent for %.1f s; no work goes to it until it is back",
+                p->state.node, (now - p->heard) / 1000.0);
+        }
+    }
+    if (self->pending && now - self->last_publish >= DLB_STATE_MIN_GAP)
+        s_publish (self);
+    else if (changed)
+        s_bus_publish (self);
+    return 0;
+}
+
+static int s_local_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    state_t *self = arg;
+    dlb_msg_t msg;
+    int rc = dlb_service_recv (reader, "the local bus", &msg);
+    if (rc == -1) return -1;
+    if (rc == -2) return 0;
+    char service[16] = "";
+    dlb_obj_str (msg.body, "service", service, sizeof service);
+    dlb_state_t *me = &self->me;
+    if (streq (service, "worker")) {
+        dlb_obj_u64 (msg.body, "queue", &me->queue);
+        dlb_obj_u64 (msg.body, "running", &me->running);
+        dlb_obj_u64 (msg.body, "done", &me->done);
+        dlb_obj_u64 (msg.body, "threads", &me->threads);
+        dlb_obj_double (msg.body, "rate", &me->rate);
+        dlb_obj_u64 (msg.body, "sent", &me->sent);
+        dlb_obj_u64 (msg.body, "received", &me->received);
+        const msgpack_object *recv = dlb_obj_get (msg.body, "recv_from");
+        if (recv && recv->type == MSGPACK_OBJECT_MAP) {
+            me->peers_known = 0;
+            for (uint32_t i = 0;
+                 i < recv->via.map.size && me->peers_known < DLB_PEERS_MAX; i++) {
+                const msgpack_object_kv *kv = &recv->via.map.ptr[i];
+                if (kv->key.type != MSGPACK_OBJECT_STR ||
+                    kv->key.via.str.size >= DLB_NAME_MAX ||
+                    kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+                    continue;
+                size_t k = me->peers_known++;
+                memcpy (me->recv_from[k].node, kv->key.via.str.ptr, kv->key.via.str.size);
+                me->recv_from[k].node[kv->key.via.str.size] = 0;
+                me->recv_from[k].jobs = kv->val.via.u64;
+            }
+        }
+    } else if (streq (service, "monitor")) {
+        dlb_obj_double (msg.body, "throttle", &me->throttle);
+        dlb_obj_double (msg.body, "cpu", &me->cpu);
+    } else if (streq (service, "adaptor"))
+        dlb_obj_str (msg.body, "policy", me->policy, sizeof me->policy);
+    dlb_msg_release (&msg);
+    if (s_significant (me, &self->last_sent)) {
+        if (zclock_mono () - self->last_publish >= DLB_STATE_MIN_GAP)
+            s_publish (self);
+        else
+            self->pending = true;
+    }
+    return 0;
+}
+
+static int s_peer_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    state_t *self = arg;
+    dlb_msg_t msg;
+    int rc = dlb_service_recv (reader, "the peers' state", &msg);
+    if (rc == -1) return -1;
+    if (rc == -2) return 0;
+    dlb_state_t state;
+    char reason[256];
+    if (msg.type != DLB_MSG_STATE)
+        dlb_warn ("dropped a %s on the state subscription", dlb_msg_type_name (msg.type));
+    else if (dlb_state_decode (msg.body, &state, reason, sizeof reason))
+        dlb_warn ("dropped a malformed STATE: %s", reason);
+    else if (streq (state.node, self->cfg.node))
+        dlb_warn (
+            "dropped a STATE that claims to come from this node (%s): check the peer "
+            "lists",
+            state.node);
+    else {
+        size_t i = 0;
+        while (i < self->peer_count && !streq (self->peers[i].state.node, state.node))
+            i++;
+        if (i == self->peer_count && i == DLB_PEERS_MAX)
+            dlb_warn ("dropped STATE from %s: already tracking %d peers", state.node,
+                      DLB_PEERS_MAX);
+        else if (i < self->peer_count && state.seq <= self->peers[i].state.seq)
+            self->dropped++; //  old or repeated
+        else {
+            peer_t *p = &self->peers[i];
+            if (i == self->peer_count) {
+                self->peer_count++;
+                dlb_info ("peer %s joined (jobs to %s, throttle %.2f, %llu threads)",
+                          state.node, state.transfer, state.throttle,
+                          (unsigned long long)state.threads);
+            } else if (p->state.stale)
+                dlb_info ("peer %s is back after %.1f s", state.node,
+                          (zclock_mono () - p->heard) / 1000.0);
+            else if (p->state.throttle != state.throttle)
+                dlb_info ("peer %s throttle %.2f -> %.2f", state.node, p->state.throttle,
+                          state.throttle);
+            p->state = state;
+            p->state.stale = false;
+            p->heard = zclock_mono ();
+            s_bus_publish (self);
+        }
+    }
+    dlb_msg_release (&msg);
+    return 0;
+}
+
+static int s_pipe_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    char *command = zstr_recv (reader);
+    if (!command) return -1;
+    int rc = 0;
+    if (streq (command, "$TERM"))
+        rc = -1;
+    else if (streq (command, "PING"))
+        zstr_send (reader, "PONG");
+    zstr_free (&command);
+    return rc;
+}
+
+void dlb_state_actor (zsock_t *pipe, void *args)
+{
+    state_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->cfg = *(dlb_config_t *)args;
+    dlb_state_t *me = &self->me;
+    snprintf (me->node, sizeof me->node, "%s", self->cfg.node);
+    dlb_config_advertised (&self->cfg, DLB_PORT_TRANSFER, me->transfer,
+                           sizeof me->transfer);
+    me->seq = (uint64_t)(dlb_now () * 1e6);
+    me->throttle = self->cfg.throttle;
+    me->threads = self->cfg.threads;
+    snprintf (me->policy, sizeof me->policy, "%s", self->cfg.policy);
+    self->out = dlb_service_bind (&self->cfg, ZMQ_PUB, DLB_PORT_STATE);
+    self->bus = dlb_service_bind (&self->cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_STATE));
+    self->local = dlb_service_sub (&self->cfg, DLB_SVC_WORKER);
+    self->in = zsock_new (ZMQ_SUB);
+    if (!self->out || !self->bus || !self->local || !self->in) goto cleanup;
+    zsock_set_linger (self->in, 0);
+    zsock_set_subscribe (self->in, "");
+    for (size_t i = 0; i < self->cfg.peer_count; i++) {
+        char endpoint[256];
+        dlb_config_peer (&self->cfg, i, DLB_PORT_STATE, endpoint, sizeof endpoint);
+        if (zsock_connect (self->in, "%s", endpoint))
+            dlb_warn ("cannot subscribe to peer %s: %s", endpoint,
+                      zmq_strerror (zmq_errno ()));
+        else
+            dlb_info ("subscribed to peer state at %s", endpoint);
+    }
+    int services[] = {DLB_SVC_MONITOR, DLB_SVC_ADAPTOR};
+    for (int k = 0; k < 2; k++) {
+        char endpoint[256];
+        dlb_config_local (&self->cfg, DLB_PORT_BUS (services[k]), endpoint,
+                          sizeof endpoint);
+        zsock_connect (self->local, "%s", endpoint);
+    }
+    self->loop = zloop_new ();
+    zloop_reader (self->loop, pipe, s_pipe_event, self);
+    zloop_reader (self->loop, self->local, s_local_event, self);
+    zloop_reader (self->loop, self->in, s_peer_event, self);
+    zloop_timer (self->loop, self->cfg.state_period, 0, s_publish_timer, self);
+    zloop_timer (self->loop, DLB_LIVENESS_TICK, 0, s_liveness_timer, self);
+    dlb_info (
+        "state ready: publishing every %d ms and on change, peers stale after %d ms",
+        self->cfg.state_period, self->cfg.stale_after);
+    zsock_signal (pipe, 0);
+    zloop_start (self->loop);
+
+cleanup:
+    zloop_destroy (&self->loop);
+    zsock_destroy (&self->out);
+    zsock_destroy (&self->in);
+    zsock_destroy (&self->bus);
+    zsock_destroy (&self->local);
+    free (self);
+}
+
+//  ---------------------------------------------------------------------
+//  Self-test: two state services in-process see each other, drop garbage,
+//  and mark a silent peer stale.
+
+//  Waits for a state STATUS whose first peer is `node` with the given
+//  staleness.
+static bool s_wait_peer (zsock_t *bus, const char *node, bool stale, int timeout)
+{
+    int64_t deadline = zclock_mono () + timeout;
+    zsock_set_rcvtimeo (bus, 200);
+    while (zclock_mono () < deadline) {
+        dlb_msg_t msg;
+        char reason[256];
+        if (dlb_msg_recv (bus, &msg, reason, sizeof reason) != 0) continue;
+        const msgpack_object_array *peers;
+        bool found = false;
+        if (dlb_obj_array (msg.body, "peers", &peers) == 0 && peers->size == 1) {
+            dlb_state_t state;
+            found =
+                dlb_state_decode (&peers->ptr[0], &state, reason, sizeof reason) == 0 &&
+                streq (state.node, node) && state.stale == stale;
+        }
+        dlb_msg_release (&msg);
+        if (found) return true;
+    }
+    return false;
+}
+
+void dlb_state_test (bool verbose)
+{
+    if (!verbose) dlb_log_set_level (DLB_LOG_ERROR);
+    dlb_log_init ("t", "state");
+    dlb_config_t a, b;
+    char *args_a[] = {"t",
+                      "--node",
+                      "a",
+                      "--port",
+                      "17600",
+                      "--peers",
+                      "127.0.0.1:17700",
+                      "--state-period",
+                      "50",
+                      "--stale-after",
+                      "300"};
+    char *args_b[] = {"t",
+                      "--node",
+                      "b",
+                      "--port",
+                      "17700",
+                      "--peers",
+                      "127.0.0.1:17600",
+                      "--state-period",
+                      "50",
+                      "--stale-after",
+                      "300"};
+    assert (dlb_config_parse (&a, 11, args_a, "t", "test") == 0);
+    assert (dlb_config_parse (&b, 11, args_b, "t", "test") == 0);
+    zactor_t *state_a = dlb_service_start (dlb_state_actor, &a);
+    zactor_t *state_b = dlb_service_start (dlb_state_actor, &b);
+    assert (state_a && state_b);
+    zsock_t *bus_a = dlb_service_sub (&a, DLB_SVC_STATE);
+    assert (s_wait_peer (bus_a, "b", false, 5000));
+
+    //  Garbage on a's state endpoint (a peer-facing socket): a goes on.
+    //  A SUB cannot send, so the garbage comes from a rogue publisher that
+    //  a subscribes to, standing in for a broken peer: b's endpoint itself.
+    zsock_t *rogue = zsock_new (ZMQ_XPUB);
+    zactor_destroy (&state_b); //  b goes silent: a marks it stale
+    assert (s_wait_peer (bus_a, "b", true, 5000));
+    char endpoint[256];
+    dlb_config_bind (&b, DLB_PORT_STATE, endpoint, sizeof endpoint);
+    assert (zsock_bind (rogue, "%s", endpoint) != -1);
+    zsock_set_rcvtimeo (rogue, 5000);
+    zframe_t *subscription = zframe_recv (rogue); //  a's SUB has reconnected
+    assert (subscription);
+    zframe_destroy (&subscription);
+    zstr_send (rogue, "garbage");
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_STATE);
+    msgpack_pack_map (&w.pk, 1);
+    dlb_writer_str (&w, "node", "b"); //  lacks seq, time, ...
+    dlb_writer_send (&w, rogue);
+    zsock_destroy (&rogue);
+
+    //  b comes back: a sees it alive again.
+    state_b = dlb_service_start (dlb_state_actor, &b);
+    assert (state_b);
+    assert (s_wait_peer (bus_a, "b", false, 5000));
+    zsock_destroy (&bus_a);
+    zactor_destroy (&state_a);
+    zactor_destroy (&state_b);
+    dlb_log_set_level (DLB_LOG_INFO);
+}

@@ -1,0 +1,626 @@
+/*  dlb_transfer: reliable delivery of job and result batches between nodes.
+
+    Sockets
+        ext     PULL  BASE+2    JOBS, RESULTS, ACK, STEAL from peers   external
+        peers   PUSH  one per peer, to its advertised transfer endpoint
+        inbox   PULL  BASE+23   JOBS/RESULTS from the worker, STEAL from the adaptor
+        worker  PUSH  BASE+21   received JOBS and RESULTS, returned JOBS
+        adaptor PUSH  BASE+24   STEAL requests from peers
+        state   SUB   BASE+12   who the peers are, where, and whether alive
+        bus     PUB   BASE+13   STATUS (counts and bytes)
+
+    Delivery: a batch stays in `pending` until its receiver sends ACK, and
+    is resent after --ack-timeout, doubling up to DLB_RESEND_CAP. The
+    receiver checks a batch completely (signature, version, every payload's
+    size, inflation and CRC) before it hands it on and acknowledges it; it
+    remembers the last DLB_SEEN_MAX batches per sender so that a resent
+    batch is acknowledged again but delivered once. Jobs for a peer that is
+    stale, or that has not acknowledged after DLB_JOB_ATTEMPTS tries, go
+    back to the local queue; results wait for their origin indefinitely,
+    since only the origin can use them. Batches are only accepted from
+    nodes the state service knows as peers.                               */
+#include "dlb_transfer.h"
+#include "dlb_service.h"
+
+#define DLB_RESEND_TICK  200   //  msecs between resend checks
+#define DLB_RESEND_CAP   30000 //  msecs, longest wait between resends
+#define DLB_JOB_ATTEMPTS 4     //  sends of a job batch before it comes home
+#define DLB_SEEN_MAX     4096  //  batch ids remembered for de-duplication
+
+typedef struct {
+    char node[DLB_NAME_MAX];
+    char endpoint[DLB_NAME_MAX];
+    bool stale;
+    zsock_t *push;
+} peer_t;
+
+typedef struct {
+    char to[DLB_NAME_MAX];
+    uint64_t batch;
+    int type;
+    size_t count, raw;
+    zframe_t *frame;
+    int64_t sent_at; //  0: not sent yet
+    int attempts;
+} pending_t;
+
+typedef struct {
+    uint64_t jobs_sent, jobs_received, results_sent, results_received;
+    uint64_t raw_bytes, wire_bytes, raw_in, wire_in;
+    uint64_t resends, dropped, duplicates, returned;
+} stats_t;
+
+typedef struct {
+    dlb_config_t cfg;
+    zsock_t *ext, *inbox, *worker, *adaptor, *state, *bus;
+    zloop_t *loop;
+    peer_t peers[DLB_PEERS_MAX];
+    size_t peer_count;
+    zlistx_t *pending;
+    zhashx_t *seen;       //  "from/batch" -> non-NULL
+    zlistx_t *seen_order; //  keys of seen, oldest first
+    stats_t stats;
+} transfer_t;
+
+static peer_t *s_peer (transfer_t *self, const char *node)
+{
+    for (size_t i = 0; i < self->peer_count; i++)
+        if (streq (self->peers[i].node, node)) return &self->peers[i];
+    return NULL;
+}
+
+static void s_publish (transfer_t *self)
+{
+    stats_t *s = &self->stats;
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_STATUS);
+    msgpack_pack_map (&w.pk, 15);
+    dlb_writer_str (&w, "service", "transfer");
+    dlb_writer_str (&w, "node", self->cfg.node);
+    dlb_writer_u64 (&w, "jobs_sent", s->jobs_sent);
+    dlb_writer_u64 (&w, "jobs_received", s->jobs_received);
+    dlb_writer_u64 (&w, "results_sent", s->results_sent);
+    dlb_writer_u64 (&w, "results_received", s->results_received);
+    dlb_writer_u64 (&w, "raw_bytes", s->raw_bytes);
+    dlb_writer_u64 (&w, "wire_bytes", s->wire_bytes);
+    dlb_writer_u64 (&w, "raw_in", s->raw_in);
+    dlb_writer_u64 (&w, "wire_in", s->wire_in);
+    dlb_writer_u64 (&w, "resends", s->resends);
+    dlb_writer_u64 (&w, "dropped", s->dropped);
+    dlb_writer_u64 (&w, "duplicates", s->duplicates);
+    dlb_writer_u64 (&w, "returned", s->returned);
+    dlb_writer_u64 (&w, "pending", zlistx_size (self->pending));
+    dlb_writer_send (&w, self->bus);
+}
+
+//  Sends a pending batch to its peer if the peer is reachable. The frame
+//  stays in pending for a resend.
+static void s_send (transfer_t *self, pending_t *p)
+{
+    peer_t *peer = s_peer (self, p->to);
+    if (!peer || peer->stale || !peer->push) return;
+    zframe_t *copy = zframe_dup (p->frame);
+    if (zframe_send (&copy, peer->push, ZFRAME_DONTWAIT) != 0) {
+        zframe_destroy (&copy);
+        return; //  the peer's queue is full: the resend timer retries
+    }
+    if (p->attempts++ > 0) self->stats.resends++;
+    p->sent_at = zclock_mono ();
+}
+
+//  Gives the jobs of a pending batch back to the local worker.
+static void s_return_jobs (transfer_t *self, pending_t *p, const char *why)
+{
+    dlb_warn ("%zu jobs of batch %llu for %s come back to the local queue: %s", p->count,
+              (unsigned long long)p->batch, p->to, why);
+    self->stats.returned += p->count;
+    zframe_send (&p->frame, self->worker, 0);
+}
+
+static void s_pending_destroy (pending_t **p_p)
+{
+    if (*p_p) {
+        zframe_destroy (&(*p_p)->frame);
+        free (*p_p);
+        *p_p = NULL;
+    }
+}
+
+//  A batch from the local worker for a peer (JOBS) or an origin (RESULTS).
+static void s_outgoing (transfer_t *self, dlb_msg_t *msg, zframe_t **frame_p)
+{
+    pending_t *p = calloc (1, sizeof *p);
+    const msgpack_object_array *items;
+    if (dlb_obj_str (msg->body, "to", p->to, sizeof p->to) ||
+        dlb_obj_u64 (msg->body, "batch", &p->batch) ||
+        dlb_obj_array (msg->body, "items", &items)) {
+        dlb_warn ("dropped a local %s without to/batch/items",
+                  dlb_msg_type_name (msg->type));
+        free (p);
+        return;
+    }
+    p->type = msg->type;
+    p->count = items->size;
+    for (uint32_t i = 0; i < items->size; i++) {
+        uint64_t n = 0;
+        dlb_obj_u64 (&items->ptr[i], "n", &n);
+        p->raw += n * sizeof (double);
+    }
+    p->frame = *frame_p;
+    *frame_p = NULL;
+    peer_t *peer = s_peer (self, p->to);
+    if (p->type == DLB_MSG_JOBS && (!peer || peer->stale)) {
+        s_return_jobs (self, p, peer ? "the peer is stale" : "no such peer");
+        s_pending_destroy (&p);
+        return;
+    }
+    size_t wire = zframe_size (p->frame);
+    if (p->type == DLB_MSG_JOBS)
+        self->stats.jobs_sent += p->count;
+    else
+        self->stats.results_sent += p->count;
+    self->stats.raw_bytes += p->raw;
+    self->stats.wire_bytes += wire;
+    dlb_info ("sending %zu %s to %s (batch %llu: %zu B of data, %zu B on the wire)",
+              p->count, p->type == DLB_MSG_JOBS ? "jobs" : "results", p->to,
+              (unsigned long long)p->batch, p->raw, wire);
+    zlistx_add_end (self->pending, p);
+    s_send (self, p);
+    s_publish (self);
+}
+
+static void s_ack (transfer_t *self, peer_t *peer, uint64_t batch, size_t count)
+{
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_ACK);
+    msgpack_pack_map (&w.pk, 3);
+    dlb_writer_str (&w, "from", self->cfg.node);
+    dlb_writer_u64 (&w, "batch", batch);
+    dlb_writer_u64 (&w, "count", count);
+    zframe_t *frame = dlb_writer_frame (&w);
+    if (!peer->push || zframe_send (&frame, peer->push, ZFRAME_DONTWAIT) != 0)
+        zframe_destroy (&frame); //  lost: the sender resends and we ack again
+}
+
+//  Remembers a batch id; true if it had been seen already.
+static bool s_seen (transfer_t *self, const char *from, uint64_t batch)
+{
+    char key[DLB_NAME_MAX + 24];
+    snprintf (key, sizeof key, "%s/%llu", from, (unsigned long long)batch);
+    if (zhashx_lookup (self->seen, key)) return true;
+    zhashx_insert (self->seen, key, (void *)1);
+    zlistx_add_end (self->seen_order, strdup (key));
+    if (zlistx_size (self->seen_order) > DLB_SEEN_MAX) {
+        char *oldest = zlistx_detach (self->seen_order, NULL);
+        zhashx_delete (self->seen, oldest);
+        free (oldest);
+    }
+    return false;
+}
+
+static int s_ext_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    transfer_t *self = arg;
+    dlb_msg_t msg;
+    zframe_t *frame = NULL;
+    int rc = dlb_service_recv_frame (reader, "the transfer endpoint", &msg, &frame);
+    if (rc == -1) return -1;
+    if (rc == -2) {
+        self->stats.dropped++;
+        return 0;
+    }
+    char from[DLB_NAME_MAX] = "", to[DLB_NAME_MAX] = "", reason[256];
+    const char *address = zframe_meta (frame, "Peer-Address");
+    dlb_obj_str (msg.body, "from", from, sizeof from);
+    peer_t *peer = s_peer (self, from);
+    uint64_t batch = 0;
+    if (!peer) {
+        dlb_warn ("dropped a %s from %s (%s): not a known peer",
+                  dlb_msg_type_name (msg.type), *from ? from : "an unnamed sender",
+                  address ? address : "?");
+        self->stats.dropped++;
+    } else if (msg.type == DLB_MSG_ACK) {
+        dlb_obj_u64 (msg.body, "batch", &batch);
+        for (pending_t *p = zlistx_first (self->pending); p;
+             p = zlistx_next (self->pending))
+            if (p->batch == batch && streq (p->to, from)) {
+                dlb_debug ("batch %llu acknowledged by %s after %lld ms",
+                           (unsigned long long)batch, from,
+                           (long long)(zclock_mono () - p->sent_at));
+                zlistx_delete (self->pending, zlistx_cursor (self->pending));
+                s_pending_destroy (&p);
+                break;
+            }
+    } else if (msg.type == DLB_MSG_JOBS || msg.type == DLB_MSG_RESULTS) {
+        dlb_job_t **jobs;
+        size_t count;
+        if (dlb_batch_decode (&msg, from, to, &batch, &jobs, &count, reason,
+                              sizeof reason)) {
+            dlb_warn ("dropped a %s from %s (%s): %s", dlb_msg_type_name (msg.type), from,
+                      address ? address : "?", reason);
+            self->stats.dropped++;
+        } else if (!streq (to, self->cfg.node)) {
+            dlb_warn ("dropped a %s from %s addressed to %s, not to this node",
+                      dlb_msg_type_name (msg.type), from, to);
+            self->stats.dropped++;
+            dlb_batch_free (&jobs, count);
+        } else {
+            size_t raw = 0;
+            for (size_t i = 0; i < count; i++)
+                raw += jobs[i]->elems * sizeof (double);
+            dlb_batch_free (&jobs, count);
+            if (s_seen (self, from, batch))
+                self->stats.duplicates++;
+            else {
+                if (msg.type == DLB_MSG_JOBS)
+                    self->stats.jobs_received += count;
+                else
+                    self->stats.results_received += count;
+                self->stats.raw_in += raw;
+                self->stats.wire_in += zframe_size (frame);
+                dlb_info ("received %zu %s from %s (batch %llu, %zu B on the wire)",
+                          count, msg.type == DLB_MSG_JOBS ? "jobs" : "results", from,
+                          (unsigned long long)batch, zframe_size (frame));
+                zframe_send (&frame, self->worker, 0);
+            }
+            s_ack (self, peer, batch, count);
+            s_publish (self);
+        }
+    } else if (msg.type == DLB_MSG_STEAL)
+        zframe_send (&frame, self->adaptor, ZFRAME_DONTWAIT);
+    else {
+        dlb_warn ("dropped an unexpected %s from %s", dlb_msg_type_name (msg.type), from);
+        self->stats.dropped++;
+    }
+    zframe_destroy (&frame);
+    dlb_msg_release (&msg);
+    return 0;
+}
+
+static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    transfer_t *self = arg;
+    dlb_msg_t msg;
+    zframe_t *frame = NULL;
+    int rc = dlb_service_recv_frame (reader, "the transfer inbox", &msg, &frame);
+    if (rc == -1) return -1;
+    if (rc == -2) return 0;
+    if (msg.type == DLB_MSG_JOBS || msg.type == DLB_MSG_RESULTS)
+        s_outgoing (self, &msg, &frame);
+    else if (msg.type == DLB_MSG_STEAL) {
+        char to[DLB_NAME_MAX] = "";
+        dlb_obj_str (msg.body, "to", to, sizeof to);
+        peer_t *peer = s_peer (self, to);
+        if (peer && !peer->stale && peer->push)
+            zframe_send (&frame, peer->push, ZFRAME_DONTWAIT);
+    }
+    zframe_destroy (&frame);
+    dlb_msg_release (&msg);
+    return 0;
+}
+
+//  Learns peers, their endpoints and liveness from the state service.
+static int s_state_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    transfer_t *self = arg;
+    dlb_msg_t msg;
+    int rc = dlb_service_recv (reader, "the state bus", &msg);
+    if (rc == -1) return -1;
+    if (rc == -2) return 0;
+    const msgpack_object_array *peers;
+    if (msg.type == DLB_MSG_STATUS && dlb_obj_array (msg.body, "peers", &peers) == 0)
+        for (uint32_t i = 0; i < peers->size; i++) {
+            dlb_state_t state;
+            char reason[256];
+            if (dlb_state_decode (&peers->ptr[i], &state, reason, sizeof reason))
+                continue;
+            peer_t *peer = s_peer (self, state.node);
+            if (!peer && self->peer_count < DLB_PEERS_MAX) {
+                peer = &self->peers[self->peer_count++];
+                snprintf (peer->node, sizeof peer->node, "%s", state.node);
+            }
+            if (!peer) continue;
+            peer->stale = state.stale;
+            if (!streq (peer->endpoint, state.transfer) && *state.transfer) {
+                zsock_destroy (&peer->push);
+                snprintf (peer->endpoint, sizeof peer->endpoint, "%s", state.transfer);
+                peer->push = zsock_new (ZMQ_PUSH);
+                zsock_set_linger (peer->push, 0);
+                if (zsock_connect (peer->push, "%s", peer->endpoint)) {
+                    dlb_warn ("cannot connect to %s's transfer endpoint %s", peer->node,
+                              peer->endpoint);
+                    zsock_destroy (&peer->push);
+                } else
+                    dlb_info ("connected to %s at %s", peer->node, peer->endpoint);
+            }
+        }
+    dlb_msg_release (&msg);
+    return 0;
+}
+
+static int s_resend_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    transfer_t *self = arg;
+    int64_t now = zclock_mono ();
+    pending_t *p = zlistx_first (self->pending);
+    while (p) {
+        peer_t *peer = s_peer (self, p->to);
+        bool unreachable = !peer || peer->stale;
+        int64_t wait = (int64_t)self->cfg.ack_timeout
+                       << (p->attempts > 4 ? 4 : p->attempts);
+        if (wait > DLB_RESEND_CAP) wait = DLB_RESEND_CAP;
+        bool remove = false;
+        if (p->type == DLB_MSG_JOBS && (unreachable || (p->attempts >= DLB_JOB_ATTEMPTS &&
+                                                        now - p->sent_at > wait))) {
+            s_return_jobs (self, p,
+                           unreachable ? "the peer is stale" : "never acknowledged");
+            remove = true;
+        } else if (!unreachable && (p->sent_at == 0 || now - p->sent_at > wait)) {
+            if (p->sent_at)
+                dlb_warn ("batch %llu (%zu %s) for %s not acknowledged after %lld ms: "
+                          "resending",
+                          (unsigned long long)p->batch, p->count,
+                          p->type == DLB_MSG_JOBS ? "jobs" : "results", p->to,
+                          (long long)(now - p->sent_at));
+            s_send (self, p);
+        }
+        if (remove) {
+            zlistx_delete (self->pending, zlistx_cursor (self->pending));
+            s_pending_destroy (&p);
+            p = zlistx_first (self->pending);
+        } else
+            p = zlistx_next (self->pending);
+    }
+    return 0;
+}
+
+static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    s_publish (arg);
+    return 0;
+}
+
+static int s_pipe_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    char *command = zstr_recv (reader);
+    if (!command) return -1;
+    int rc = 0;
+    if (streq (command, "$TERM"))
+        rc = -1;
+    else if (streq (command, "PING"))
+        zstr_send (reader, "PONG");
+    zstr_free (&command);
+    return rc;
+}
+
+static void s_free_string (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+void dlb_transfer_actor (zsock_t *pipe, void *args)
+{
+    transfer_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->cfg = *(dlb_config_t *)args;
+    self->ext = dlb_service_bind (&self->cfg, ZMQ_PULL, DLB_PORT_TRANSFER);
+    self->inbox =
+        dlb_service_bind (&self->cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_TRANSFER));
+    self->bus = dlb_service_bind (&self->cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_TRANSFER));
+    self->worker =
+        dlb_service_connect (&self->cfg, ZMQ_PUSH, DLB_PORT_INBOX (DLB_SVC_WORKER));
+    self->adaptor =
+        dlb_service_connect (&self->cfg, ZMQ_PUSH, DLB_PORT_INBOX (DLB_SVC_ADAPTOR));
+    self->state = dlb_service_sub (&self->cfg, DLB_SVC_STATE);
+    if (!self->ext || !self->inbox || !self->bus || !self->worker || !self->adaptor ||
+        !self->state)
+        goto cleanup;
+    zsock_set_maxmsgsize (self->ext, DLB_MSG_MAX_SIZE);
+    self->pending = zlistx_new ();
+    self->seen = zhashx_new ();
+    self->seen_order = zlistx_new ();
+    zlistx_set_destructor (self->seen_order, s_free_string);
+    self->loop = zloop_new ();
+    zloop_reader (self->loop, pipe, s_pipe_event, self);
+    zloop_reader (self->loop, self->ext, s_ext_event, self);
+    zloop_reader (self->loop, self->inbox, s_inbox_event, self);
+    zloop_reader (self->loop, self->state, s_state_event, self);
+    zloop_timer (self->loop, DLB_RESEND_TICK, 0, s_resend_timer, self);
+    zloop_timer (self->loop, self->cfg.state_period, 0, s_publish_timer, self);
+    char endpoint[256];
+    dlb_config_bind (&self->cfg, DLB_PORT_TRANSFER, endpoint, sizeof endpoint);
+    dlb_info ("transfer ready: receiving on %s, resending after %d ms", endpoint,
+              self->cfg.ack_timeout);
+    zsock_signal (pipe, 0);
+    zloop_start (self->loop);
+
+cleanup:
+    zloop_destroy (&self->loop);
+    if (self->pending) {
+        for (pending_t *p = zlistx_first (self->pending); p;
+             p = zlistx_next (self->pending))
+            s_pending_destroy (&p);
+        zlistx_destroy (&self->pending);
+    }
+    zhashx_destroy (&self->seen);
+    zlistx_destroy (&self->seen_order);
+    for (size_t i = 0; i < self->peer_count; i++)
+        zsock_destroy (&self->peers[i].push);
+    zsock_destroy (&self->ext);
+    zsock_destroy (&self->inbox);
+    zsock_destroy (&self->bus);
+    zsock_destroy (&self->worker);
+    zsock_destroy (&self->adaptor);
+    zsock_destroy (&self->state);
+    free (self);
+}
+
+//  ---------------------------------------------------------------------
+//  Self-test: two transfer services in-process; raw sockets stand in for
+//  each node's worker and state service.
+
+typedef struct {
+    dlb_config_t cfg;
+    zactor_t *transfer;
+    zsock_t *state_pub, *worker_pull, *worker_push, *bus;
+} s_node_t;
+
+static void s_node_start (s_node_t *n, const char *name, int port, int peer_port)
+{
+    char port_text[16], peers[64];
+    snprintf (port_text, sizeof port_text, "%d", port);
+    snprintf (peers, sizeof peers, "127.0.0.1:%d", peer_port);
+    char *args[] = {"t",       "--node", (char *)name,    "--port", port_text,
+                    "--peers", peers,    "--ack-timeout", "300"};
+    assert (dlb_config_parse (&n->cfg, 9, args, "t", "test") == 0);
+    n->state_pub = dlb_service_bind (&n->cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_STATE));
+    n->worker_pull =
+        dlb_service_bind (&n->cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_WORKER));
+    n->transfer = dlb_service_start (dlb_transfer_actor, &n->cfg);
+    assert (n->state_pub && n->worker_pull && n->transfer);
+    n->worker_push =
+        dlb_service_connect (&n->cfg, ZMQ_PUSH, DLB_PORT_INBOX (DLB_SVC_TRANSFER));
+    n->bus = dlb_service_sub (&n->cfg, DLB_SVC_TRANSFER);
+    zsock_set_rcvtimeo (n->worker_pull, 5000);
+}
+
+static void s_node_stop (s_node_t *n)
+{
+    zactor_destroy (&n->transfer);
+    zsock_destroy (&n->state_pub);
+    zsock_destroy (&n->worker_pull);
+    zsock_destroy (&n->worker_push);
+    zsock_destroy (&n->bus);
+}
+
+//  Publishes, as node n's state service would, that `peer` is at port.
+static void s_announce (s_node_t *n, const char *peer, int port, bool stale)
+{
+    dlb_state_t state = {.seq = 1, .throttle = 1, .stale = stale};
+    snprintf (state.node, sizeof state.node, "%s", peer);
+    snprintf (state.transfer, sizeof state.transfer, "tcp://127.0.0.1:%d",
+              port + DLB_PORT_TRANSFER);
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_STATUS);
+    msgpack_pack_map (&w.pk, 2);
+    dlb_writer_str (&w, "service", "state");
+    dlb_writer_key (&w, "peers");
+    msgpack_pack_array (&w.pk, 1);
+    dlb_state_pack (&w, &state, true);
+    dlb_writer_send (&w, n->state_pub);
+}
+
+//  Waits until the transfer STATUS field `key` equals value.
+static bool s_wait_stat (s_node_t *n, const char *key, uint64_t value)
+{
+    int64_t deadline = zclock_mono () + 5000;
+    zsock_set_rcvtimeo (n->bus, 200);
+    while (zclock_mono () < deadline) {
+        dlb_msg_t msg;
+        char reason[256];
+        if (dlb_msg_recv (n->bus, &msg, reason, sizeof reason) != 0) continue;
+        uint64_t found = UINT64_MAX;
+        dlb_obj_u64 (msg.body, key, &found);
+        dlb_msg_release (&msg);
+        if (found == value) return true;
+    }
+    return false;
+}
+
+static void s_send_jobs (s_node_t *from, const char *to, uint64_t batch, size_t count)
+{
+    dlb_job_t *jobs[8];
+    for (size_t i = 0; i < count; i++) {
+        jobs[i] = dlb_job_new (16);
+        assert (jobs[i]);
+        snprintf (jobs[i]->workload, DLB_NAME_MAX, "w");
+        snprintf (jobs[i]->origin, DLB_NAME_MAX, "%s", from->cfg.node);
+        jobs[i]->id = i;
+        jobs[i]->reps = 1;
+    }
+    dlb_writer_t w;
+    dlb_batch_stats_t stats;
+    dlb_writer_init (&w, DLB_MSG_JOBS);
+    dlb_batch_encode (&w, DLB_MSG_JOBS, from->cfg.node, to, batch, jobs, count, &stats);
+    dlb_writer_send (&w, from->worker_push);
+    for (size_t i = 0; i < count; i++)
+        dlb_job_destroy (&jobs[i]);
+}
+
+void dlb_transfer_test (bool verbose)
+{
+    if (!verbose) dlb_log_set_level (DLB_LOG_ERROR);
+    dlb_log_init ("t", "transfer");
+    s_node_t a, b;
+    s_node_start (&a, "a", 17800, 17900);
+    s_node_start (&b, "b", 17900, 17800);
+    //  Each learns of the other (repeat until the subscriptions are up).
+    int64_t deadline = zclock_mono () + 5000;
+    bool connected = false;
+    while (!connected && zclock_mono () < deadline) {
+        s_announce (&a, "b", 17900, false);
+        s_announce (&b, "a", 17800, false);
+        zsock_set_rcvtimeo (a.bus, 100);
+        dlb_msg_t msg;
+        char reason[256];
+        connected = dlb_msg_recv (a.bus, &msg, reason, sizeof reason) == 0;
+        if (connected) dlb_msg_release (&msg);
+        zclock_sleep (50);
+    }
+    s_announce (&a, "b", 17900, false);
+    s_announce (&b, "a", 17800, false);
+    zclock_sleep (100); //  the announcements above have been read by then
+
+    //  Garbage and a batch from a stranger at b's peer-facing endpoint.
+    char endpoint[256];
+    dlb_config_local (&b.cfg, DLB_PORT_TRANSFER, endpoint, sizeof endpoint);
+    zsock_t *rogue = zsock_new_push (endpoint);
+    zstr_send (rogue, "garbage");
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_ACK);
+    msgpack_pack_map (&w.pk, 2);
+    dlb_writer_str (&w, "from", "mallory");
+    dlb_writer_u64 (&w, "batch", 1);
+    dlb_writer_send (&w, rogue);
+    assert (s_wait_stat (&b, "dropped", 2));
+    zsock_destroy (&rogue);
+
+    //  A batch a -> b arrives at b's worker, is acknowledged, and the same
+    //  batch sent again (as after a lost ACK) is delivered once.
+    s_send_jobs (&a, "b", 100, 3);
+    dlb_msg_t msg;
+    char reason[256];
+    assert (dlb_msg_recv (b.worker_pull, &msg, reason, sizeof reason) == 0);
+    assert (msg.type == DLB_MSG_JOBS);
+    dlb_msg_release (&msg);
+    assert (s_wait_stat (&a, "pending", 0));
+    s_send_jobs (&a, "b", 100, 3);
+    assert (s_wait_stat (&b, "duplicates", 1));
+    assert (s_wait_stat (&a, "pending", 0));
+
+    //  Jobs for a peer that went stale come back to the local worker.
+    s_announce (&a, "b", 17900, true);
+    zclock_sleep (100);
+    s_send_jobs (&a, "b", 101, 2);
+    assert (dlb_msg_recv (a.worker_pull, &msg, reason, sizeof reason) == 0);
+    char from[DLB_NAME_MAX];
+    assert (msg.type == DLB_MSG_JOBS &&
+            dlb_obj_str (msg.body, "from", from, sizeof from) == 0);
+    assert (streq (from, "a"));
+    dlb_msg_release (&msg);
+    assert (s_wait_stat (&a, "returned", 2));
+
+    s_node_stop (&a);
+    s_node_stop (&b);
+    dlb_log_set_level (DLB_LOG_INFO);
+}

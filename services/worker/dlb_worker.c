@@ -1,0 +1,940 @@
+/*  dlb_worker: job queue, compute threads, workloads and their results.
+
+    Sockets
+        bus     PUB   BASE+11   STATUS every state period and on change
+        inbox   PULL  BASE+21   JOBS (enqueue), RESULTS (store), TAKE (give
+                                jobs to a peer), COMMAND submit (monitor)
+        monitor SUB   BASE+10   throttle (the monitor owns it)
+        out     PUSH  BASE+23   JOBS and RESULTS for peers, to transfer
+        reply   PUSH  BASE+20   REPLY to the monitor's commands
+
+    A job is owned by exactly one place at a time: the queue, a compute
+    thread (the pointer travels in the message that hands it over, and the
+    worker does not touch it until the thread sends it back), or an encoded
+    batch on its way to a peer. Results are keyed by (workload, job id):
+    a result that arrives twice is counted once.
+
+    Workload life: submitted -> running -> complete (verified) | failed.
+    The origin writes the result vector when the last job's result is in,
+    then verifies it: for a generated vector every element against the
+    exact expected value; for a vector from a file every job's result at
+    DLB_VERIFY_SAMPLES positions, recomputed from the kept input.         */
+#include "dlb_worker.h"
+#include "dlb_kernel.h"
+#include "dlb_npy.h"
+#include "dlb_service.h"
+
+#include <libgen.h>
+#include <math.h>
+
+#define DLB_VERIFY_SAMPLES 4    //  elements recomputed per job (file input)
+#define DLB_PUBLISH_MIN    20   //  msecs between change-driven STATUS
+#define DLB_RESULT_FLUSH   50   //  msecs results for peers may wait to batch
+#define DLB_RATE_GAIN      0.05 //  EWMA gain of the per-job cost
+#define DLB_THROTTLE_SCALE 1000000
+
+typedef struct {
+    char id[DLB_NAME_MAX];
+    uint64_t jobs, completed, duplicates;
+    uint64_t elements;
+    uint32_t reps;
+    double *result;
+    double *input; //  kept for verification of file input; NULL if generated
+    uint8_t *have;
+    int64_t start_ns;
+    double elapsed;
+    char state[16];
+    bool verified;
+    char output[DLB_TEXT_MAX];
+    char error[DLB_TEXT_MAX];
+    size_t ran_count;
+    struct {
+        char node[DLB_NAME_MAX];
+        uint64_t jobs;
+    } ran[DLB_PEERS_MAX + 1];
+} workload_t;
+
+typedef struct {
+    zactor_t *actor;
+    dlb_job_t *job; //  NULL when idle
+    int64_t started;
+    double throttle_at_start;
+} thread_t;
+
+typedef struct {
+    char node[DLB_NAME_MAX];
+    uint64_t jobs;
+} counter_t;
+
+typedef struct {
+    dlb_config_t cfg;
+    zsock_t *pipe, *bus, *inbox, *monitor, *out, *reply;
+    zloop_t *loop;
+    zlistx_t *queue; //  dlb_job_t *, owned
+    thread_t *threads;
+    zhashx_t *workloads; //  id -> workload_t *, owned
+    zlistx_t *results;   //  dlb_job_t * results waiting to go to their origin
+    double throttle;
+    double unit_cost; //  secs of wall time per job per thread at throttle 1
+    uint64_t done, sent, received, returned, batch_seq, workload_seq;
+    counter_t sent_to[DLB_PEERS_MAX], recv_from[DLB_PEERS_MAX];
+    int64_t last_publish;
+    bool dirty;
+    int flush_timer;
+} worker_t;
+
+//  ---------------------------------------------------------------------
+//  Compute thread: runs one job at a time under the throttle.
+//  Pipe protocol: "JOB" p | "THROTTLE" i (millionths) | "$TERM";
+//  answers "DONE" p.
+
+typedef struct {
+    zsock_t *pipe;
+    dlb_throttle_t throttle;
+    bool terminated;
+} compute_t;
+
+//  Handles commands that arrive while a job runs; false to abandon it.
+static bool s_compute_poll (void *arg)
+{
+    compute_t *self = arg;
+    while (zsock_events (self->pipe) & ZMQ_POLLIN) {
+        char *command = NULL;
+        int millionths = 0;
+        void *ignored = NULL;
+        if (zsock_recv (self->pipe, "sip", &command, &millionths, &ignored) < 0) {
+            self->terminated = true;
+            return false;
+        }
+        if (streq (command, "THROTTLE"))
+            dlb_throttle_set (&self->throttle, millionths / (double)DLB_THROTTLE_SCALE);
+        else if (streq (command, "$TERM"))
+            self->terminated = true;
+        zstr_free (&command);
+    }
+    return !self->terminated;
+}
+
+static void s_compute_actor (zsock_t *pipe, void *args)
+{
+    compute_t self = {.pipe = pipe};
+    dlb_throttle_init (&self.throttle, *(double *)args);
+    zsock_signal (pipe, 0);
+    while (!self.terminated) {
+        char *command = NULL;
+        int millionths = 0;
+        dlb_job_t *job = NULL;
+        if (zsock_recv (pipe, "sip", &command, &millionths, &job) < 0) break;
+        if (streq (command, "THROTTLE"))
+            dlb_throttle_set (&self.throttle, millionths / (double)DLB_THROTTLE_SCALE);
+        else if (streq (command, "JOB")) {
+            if (dlb_kernel_run (job->data, job->elems, job->reps, &self.throttle,
+                                s_compute_poll, &self) == 0)
+                zsock_send (pipe, "sip", "DONE", 0, job);
+            else //  terminated mid-job: give it back so it is freed
+                zsock_send (pipe, "sip", "ABANDONED", 0, job);
+        } else if (streq (command, "$TERM"))
+            self.terminated = true;
+        zstr_free (&command);
+    }
+}
+
+//  ---------------------------------------------------------------------
+
+static void s_workload_destroy (void **item)
+{
+    workload_t *w = *item;
+    if (w) {
+        free (w->result);
+        free (w->input);
+        free (w->have);
+        free (w);
+        *item = NULL;
+    }
+}
+
+static void s_job_destructor (void **item)
+{
+    dlb_job_destroy ((dlb_job_t **)item);
+}
+
+static void s_count (counter_t *table, const char *node, uint64_t jobs)
+{
+    for (size_t i = 0; i < DLB_PEERS_MAX; i++) {
+        if (!*table[i].node) snprintf (table[i].node, DLB_NAME_MAX, "%s", node);
+        if (streq (table[i].node, node)) {
+            table[i].jobs += jobs;
+            return;
+        }
+    }
+}
+
+static void s_pack_counters (dlb_writer_t *w, const char *key, const counter_t *table)
+{
+    size_t n = 0;
+    while (n < DLB_PEERS_MAX && *table[n].node)
+        n++;
+    dlb_writer_key (w, key);
+    msgpack_pack_map (&w->pk, n);
+    for (size_t i = 0; i < n; i++) {
+        dlb_writer_string (w, table[i].node);
+        msgpack_pack_uint64 (&w->pk, table[i].jobs);
+    }
+}
+
+static size_t s_running (worker_t *self)
+{
+    size_t running = 0;
+    for (int i = 0; i < self->cfg.threads; i++)
+        running += self->threads[i].job != NULL;
+    return running;
+}
+
+//  Jobs per second this node sustains while busy: threads x throttle /
+//  cost per job at full speed; 0 until a job has been timed.
+static double s_rate (worker_t *self)
+{
+    return self->unit_cost > 0 ? self->cfg.threads * self->throttle / self->unit_cost : 0;
+}
+
+static void s_publish (worker_t *self)
+{
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_STATUS);
+    msgpack_pack_map (&w.pk, 15);
+    dlb_writer_str (&w, "service", "worker");
+    dlb_writer_str (&w, "node", self->cfg.node);
+    dlb_writer_u64 (&w, "queue", zlistx_size (self->queue));
+    dlb_writer_u64 (&w, "running", s_running (self));
+    dlb_writer_u64 (&w, "done", self->done);
+    dlb_writer_u64 (&w, "threads", self->cfg.threads);
+    dlb_writer_double (&w, "throttle", self->throttle);
+    dlb_writer_double (&w, "rate", s_rate (self));
+    struct timespec cpu;
+    clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &cpu);
+    dlb_writer_double (&w, "cpu_s", cpu.tv_sec + cpu.tv_nsec / 1e9);
+    dlb_writer_u64 (&w, "sent", self->sent);
+    dlb_writer_u64 (&w, "received", self->received);
+    s_pack_counters (&w, "sent_to", self->sent_to);
+    s_pack_counters (&w, "recv_from", self->recv_from);
+    dlb_writer_u64 (&w, "returned", self->returned);
+    dlb_writer_key (&w, "workloads");
+    msgpack_pack_array (&w.pk, zhashx_size (self->workloads));
+    for (workload_t *wl = zhashx_first (self->workloads); wl;
+         wl = zhashx_next (self->workloads)) {
+        double elapsed = streq (wl->state, "running")
+                             ? (dlb_wall_ns () - wl->start_ns) / 1e9
+                             : wl->elapsed;
+        msgpack_pack_map (&w.pk, 12);
+        dlb_writer_str (&w, "id", wl->id);
+        dlb_writer_str (&w, "state", wl->state);
+        dlb_writer_u64 (&w, "jobs", wl->jobs);
+        dlb_writer_u64 (&w, "completed", wl->completed);
+        dlb_writer_u64 (&w, "elements", wl->elements);
+        dlb_writer_u64 (&w, "duplicates", wl->duplicates);
+        dlb_writer_double (&w, "elapsed_s", elapsed);
+        dlb_writer_bool (&w, "verified", wl->verified);
+        dlb_writer_str (&w, "output", wl->output);
+        dlb_writer_str (&w, "error", wl->error);
+        dlb_writer_u64 (&w, "reps", wl->reps);
+        dlb_writer_key (&w, "ran");
+        msgpack_pack_map (&w.pk, wl->ran_count);
+        for (size_t i = 0; i < wl->ran_count; i++) {
+            dlb_writer_string (&w, wl->ran[i].node);
+            msgpack_pack_uint64 (&w.pk, wl->ran[i].jobs);
+        }
+    }
+    dlb_writer_send (&w, self->bus);
+    self->last_publish = zclock_mono ();
+    self->dirty = false;
+}
+
+//  Publishes now if the last report is old enough, else soon (timer).
+static void s_changed (worker_t *self)
+{
+    if (zclock_mono () - self->last_publish >= DLB_PUBLISH_MIN)
+        s_publish (self);
+    else
+        self->dirty = true;
+}
+
+//  Hands queued jobs to idle threads.
+static void s_dispatch (worker_t *self)
+{
+    for (int i = 0; i < self->cfg.threads && zlistx_size (self->queue); i++) {
+        thread_t *t = &self->threads[i];
+        if (t->job) continue;
+        t->job = zlistx_detach (self->queue, NULL);
+        t->started = dlb_wall_ns ();
+        t->throttle_at_start = self->throttle;
+        zsock_send (t->actor, "sip", "JOB", 0, t->job);
+    }
+}
+
+static void s_workload_verify (workload_t *wl, double initial)
+{
+    uint64_t bad = 0, first_bad = 0;
+    if (!wl->input) {
+        double expected = dlb_kernel_expected (initial, wl->reps);
+        for (uint64_t i = 0; i < wl->elements; i++)
+            if (wl->result[i] != expected && bad++ == 0) first_bad = i;
+    } else {
+        for (uint64_t j = 0; j < wl->jobs; j++) {
+            uint64_t lo = j * wl->elements / wl->jobs,
+                     hi = (j + 1) * wl->elements / wl->jobs;
+            for (int k = 0; k < DLB_VERIFY_SAMPLES; k++) {
+                uint64_t i = lo + (j * 7919 + (uint64_t)k * 104729) % (hi - lo);
+                if (dlb_kernel_expected (wl->input[i], wl->reps) != wl->result[i] &&
+                    bad++ == 0)
+                    first_bad = i;
+            }
+        }
+    }
+    wl->verified = bad == 0;
+    if (bad)
+        snprintf (wl->error, sizeof wl->error,
+                  "verification failed: %llu wrong values, first at element %llu",
+                  (unsigned long long)bad, (unsigned long long)first_bad);
+}
+
+static void s_workload_finish (worker_t *self, workload_t *wl)
+{
+    wl->elapsed = (dlb_wall_ns () - wl->start_ns) / 1e9;
+    s_workload_verify (wl, DLB_KERNEL_INITIAL);
+    char err[DLB_TEXT_MAX];
+    if (dlb_npy_save (wl->output, wl->result, wl->elements, err, sizeof err)) {
+        snprintf (wl->error, sizeof wl->error, "cannot write the result: %s", err);
+        wl->verified = false;
+    }
+    snprintf (wl->state, sizeof wl->state, "%s", wl->verified ? "complete" : "failed");
+    char ran[256] = "";
+    for (size_t i = 0; i < wl->ran_count; i++)
+        snprintf (ran + strlen (ran), sizeof ran - strlen (ran), "%s%s=%llu",
+                  i ? " " : "", wl->ran[i].node, (unsigned long long)wl->ran[i].jobs);
+    if (wl->verified)
+        dlb_info (
+            "workload %s complete: %llu jobs in %.3f s, ran %s, verified, written to %s",
+            wl->id, (unsigned long long)wl->jobs, wl->elapsed, ran, wl->output);
+    else
+        dlb_error ("workload %s failed after %.3f s (ran %s): %s", wl->id, wl->elapsed,
+                   ran, wl->error);
+    free (wl->input);
+    wl->input = NULL;
+    free (wl->result);
+    wl->result = NULL;
+    free (wl->have);
+    wl->have = NULL;
+    s_publish (self);
+}
+
+//  Stores one result at its origin (this node). Takes ownership.
+static void s_store_result (worker_t *self, dlb_job_t **job_p, const char *source)
+{
+    dlb_job_t *job = *job_p;
+    workload_t *wl = zhashx_lookup (self->workloads, job->workload);
+    if (!wl || !streq (wl->state, "running")) {
+        dlb_warn ("dropped a result for %s job %llu from %s: %s", job->workload,
+                  (unsigned long long)job->id, source,
+                  wl ? "workload already finished" : "unknown workload");
+    } else if (job->id >= wl->jobs || job->offset + job->elems > wl->elements ||
+               job->offset != job->id * wl->elements / wl->jobs) {
+        dlb_warn ("dropped a result for %s job %llu from %s: outside the workload",
+                  job->workload, (unsigned long long)job->id, source);
+    } else if (wl->have[job->id])
+        wl->duplicates++; //  re-sent results are harmless
+    else {
+        memcpy (wl->result + job->offset, job->data, job->elems * sizeof (double));
+        wl->have[job->id] = 1;
+        wl->completed++;
+        size_t i = 0;
+        while (i < wl->ran_count && !streq (wl->ran[i].node, job->ran_on))
+            i++;
+        if (i == wl->ran_count && i <= DLB_PEERS_MAX) {
+            snprintf (wl->ran[i].node, DLB_NAME_MAX, "%s", job->ran_on);
+            wl->ran_count++;
+        }
+        if (i <= DLB_PEERS_MAX) wl->ran[i].jobs++;
+        if (wl->completed == wl->jobs) s_workload_finish (self, wl);
+    }
+    dlb_job_destroy (job_p);
+}
+
+//  Sends the results waiting for other origins, one batch per origin.
+static void s_flush_results (worker_t *self)
+{
+    while (zlistx_size (self->results)) {
+        dlb_job_t *batch[DLB_BATCH_MAX_JOBS];
+        size_t count = 0;
+        dlb_job_t *first = zlistx_first (self->results);
+        char origin[DLB_NAME_MAX];
+        snprintf (origin, sizeof origin, "%s", first->origin);
+        void *cursor = zlistx_first (self->results);
+        while (cursor && count < (size_t)self->cfg.batch) {
+            dlb_job_t *job = cursor;
+            void *handle = zlistx_cursor (self->results);
+            cursor = zlistx_next (self->results);
+            if (streq (job->origin, origin)) {
+                batch[count++] = job;
+                zlistx_detach (self->results, handle);
+            }
+        }
+        dlb_writer_t w;
+        dlb_batch_stats_t stats;
+        dlb_writer_init (&w, DLB_MSG_RESULTS);
+        dlb_batch_encode (&w, DLB_MSG_RESULTS, self->cfg.node, origin, ++self->batch_seq,
+                          batch, count, &stats);
+        dlb_writer_send (&w, self->out);
+        for (size_t i = 0; i < count; i++)
+            dlb_job_destroy (&batch[i]);
+    }
+}
+
+static int s_flush_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    worker_t *self = arg;
+    s_flush_results (self);
+    if (self->dirty) s_publish (self);
+    return 0;
+}
+
+static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    s_publish (arg);
+    return 0;
+}
+
+static int s_thread_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    worker_t *self = arg;
+    thread_t *t = NULL;
+    for (int i = 0; i < self->cfg.threads; i++)
+        if (zactor_sock (self->threads[i].actor) == reader) t = &self->threads[i];
+    char *command = NULL;
+    int ignored;
+    dlb_job_t *job = NULL;
+    if (!t || zsock_recv (reader, "sip", &command, &ignored, &job) < 0) return -1;
+    bool done = streq (command, "DONE");
+    zstr_free (&command);
+    assert (job == t->job);
+    t->job = NULL;
+    if (!done) {
+        dlb_job_destroy (&job);
+        return 0;
+    }
+    //  The cost of a job at full speed, from its wall time under the throttle.
+    double wall = (dlb_wall_ns () - t->started) / 1e9;
+    double unit = wall * t->throttle_at_start;
+    self->unit_cost = self->unit_cost > 0
+                          ? self->unit_cost + DLB_RATE_GAIN * (unit - self->unit_cost)
+                          : unit;
+    self->done++;
+    snprintf (job->ran_on, DLB_NAME_MAX, "%s", self->cfg.node);
+    job->crc = dlb_job_crc (job);
+    if (streq (job->origin, self->cfg.node))
+        s_store_result (self, &job, "this node");
+    else
+        zlistx_add_end (self->results, job);
+    if (zlistx_size (self->results) >= (size_t)self->cfg.batch) s_flush_results (self);
+    s_dispatch (self);
+    if (zlistx_size (self->queue) == 0 && s_running (self) == 0)
+        s_publish (self); //  drained: tell the others at once
+    else
+        s_changed (self);
+    return 0;
+}
+
+//  Replies to a command relayed by the monitor.
+static void s_reply (worker_t *self, uint64_t req, const char *error, const char *id)
+{
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_REPLY);
+    msgpack_pack_map (&w.pk, 3);
+    dlb_writer_u64 (&w, "req", req);
+    dlb_writer_bool (&w, "ok", error == NULL);
+    if (error)
+        dlb_writer_str (&w, "error", error);
+    else
+        dlb_writer_str (&w, "id", id);
+    dlb_writer_send (&w, self->reply);
+}
+
+static void s_submit (worker_t *self, const msgpack_object *body, uint64_t req)
+{
+    uint64_t elements = DLB_DEFAULT_ELEMENTS, jobs = DLB_DEFAULT_JOBS,
+             reps = DLB_DEFAULT_REPS;
+    char input[DLB_TEXT_MAX] = "", output[DLB_TEXT_MAX] = "", error[DLB_TEXT_MAX];
+    dlb_obj_u64 (body, "elements", &elements);
+    dlb_obj_u64 (body, "jobs", &jobs);
+    dlb_obj_u64 (body, "reps", &reps);
+    dlb_obj_str (body, "input", input, sizeof input);
+    if (dlb_obj_str (body, "output", output, sizeof output) || output[0] != '/') {
+        s_reply (self, req, "submit needs an absolute output path", NULL);
+        return;
+    }
+    char dir[DLB_TEXT_MAX];
+    snprintf (dir, sizeof dir, "%s", output);
+    if (access (dirname (dir), W_OK) != 0) {
+        snprintf (error, sizeof error, "cannot write in the directory of %s: %s", output,
+                  strerror (errno));
+        s_reply (self, req, error, NULL);
+        return;
+    }
+    double *values = NULL;
+    if (*input) {
+        size_t count;
+        if (dlb_npy_load (input, &values, &count, error, sizeof error)) {
+            s_reply (self, req, error, NULL);
+            return;
+        }
+        elements = count;
+        if (jobs > elements) jobs = elements;
+    }
+    if (elements < 1 || elements > DLB_NPY_MAX_ELEMS || jobs < 1 || jobs > elements ||
+        reps < 1 || reps > UINT32_MAX || elements / jobs + 1 > DLB_JOB_MAX_ELEMS) {
+        snprintf (error, sizeof error,
+                  "bad sizes: elements %llu, jobs %llu, reps %llu (need 1 <= jobs <= "
+                  "elements, reps >= 1, at most %d elements a job)",
+                  (unsigned long long)elements, (unsigned long long)jobs,
+                  (unsigned long long)reps, DLB_JOB_MAX_ELEMS);
+        free (values);
+        s_reply (self, req, error, NULL);
+        return;
+    }
+    workload_t *wl = calloc (1, sizeof *wl);
+    snprintf (wl->id, sizeof wl->id, "%s-%llu", self->cfg.node,
+              (unsigned long long)++self->workload_seq);
+    wl->jobs = jobs;
+    wl->elements = elements;
+    wl->reps = (uint32_t)reps;
+    wl->result = malloc (elements * sizeof (double));
+    wl->have = calloc (jobs, 1);
+    wl->input = values;
+    wl->start_ns = dlb_wall_ns ();
+    snprintf (wl->state, sizeof wl->state, "running");
+    snprintf (wl->output, sizeof wl->output, "%s", output);
+    if (!wl->result || !wl->have) {
+        void *item = wl;
+        s_workload_destroy (&item);
+        s_reply (self, req, "out of memory", NULL);
+        return;
+    }
+    for (uint64_t j = 0; j < jobs; j++) {
+        uint64_t lo = j * elements / jobs, hi = (j + 1) * elements / jobs;
+        dlb_job_t *job = dlb_job_new ((uint32_t)(hi - lo));
+        assert (job);
+        snprintf (job->workload, DLB_NAME_MAX, "%s", wl->id);
+        snprintf (job->origin, DLB_NAME_MAX, "%s", self->cfg.node);
+        job->id = j;
+        job->reps = wl->reps;
+        job->offset = lo;
+        for (uint64_t i = 0; i < hi - lo; i++)
+            job->data[i] = values ? values[lo + i] : DLB_KERNEL_INITIAL;
+        zlistx_add_end (self->queue, job);
+    }
+    zhashx_insert (self->workloads, wl->id, wl);
+    dlb_info ("workload %s submitted: %llu elements in %llu jobs, %u reps, %s -> %s",
+              wl->id, (unsigned long long)elements, (unsigned long long)jobs, wl->reps,
+              *input ? input : "generated", output);
+    s_reply (self, req, NULL, wl->id);
+    s_dispatch (self);
+    s_publish (self);
+}
+
+//  Gives up to `count` queued jobs (from the tail: the last to be run
+//  here) to a peer, in batches, through the transfer service.
+static void s_take (worker_t *self, const char *to, uint64_t count, const char *why)
+{
+    uint64_t given = 0;
+    size_t raw = 0, wire = 0;
+    while (given < count && zlistx_size (self->queue)) {
+        dlb_job_t *batch[DLB_BATCH_MAX_JOBS];
+        size_t n = 0;
+        while (n < (size_t)self->cfg.batch && given + n < count &&
+               zlistx_last (self->queue))
+            batch[n++] = zlistx_detach_cur (self->queue);
+        dlb_writer_t w;
+        dlb_batch_stats_t stats;
+        dlb_writer_init (&w, DLB_MSG_JOBS);
+        dlb_batch_encode (&w, DLB_MSG_JOBS, self->cfg.node, to, ++self->batch_seq, batch,
+                          n, &stats);
+        dlb_writer_send (&w, self->out);
+        for (size_t i = 0; i < n; i++)
+            dlb_job_destroy (&batch[i]);
+        given += n;
+        raw += stats.raw_bytes;
+        wire += stats.wire_bytes;
+    }
+    if (given) {
+        self->sent += given;
+        s_count (self->sent_to, to, given);
+        dlb_info (
+            "gave %llu of %llu jobs asked for %s (%zu B, %zu B compressed); %zu left; %s",
+            (unsigned long long)given, (unsigned long long)count, to, raw, wire,
+            zlistx_size (self->queue), why);
+        s_changed (self);
+    }
+}
+
+static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    worker_t *self = arg;
+    dlb_msg_t msg;
+    int rc = dlb_service_recv (reader, "the worker inbox", &msg);
+    if (rc == -1) return -1;
+    if (rc == -2) return 0;
+    char reason[256], from[DLB_NAME_MAX], to[DLB_NAME_MAX];
+    if (msg.type == DLB_MSG_JOBS || msg.type == DLB_MSG_RESULTS) {
+        dlb_job_t **jobs;
+        size_t count;
+        uint64_t batch;
+        if (dlb_batch_decode (&msg, from, to, &batch, &jobs, &count, reason,
+                              sizeof reason)) {
+            dlb_warn ("dropped a %s batch: %s", dlb_msg_type_name (msg.type), reason);
+            dlb_msg_release (&msg);
+            return 0;
+        }
+        if (msg.type == DLB_MSG_RESULTS) {
+            for (size_t i = 0; i < count; i++)
+                s_store_result (self, &jobs[i], from);
+        } else {
+            for (size_t i = 0; i < count; i++) {
+                zlistx_add_end (self->queue, jobs[i]);
+                jobs[i] = NULL;
+            }
+            if (streq (from, self->cfg.node)) {
+                self->returned += count;
+                dlb_info (
+                    "%zu jobs returned by the transfer service (peer %s unreachable)",
+                    count, to);
+            } else {
+                self->received += count;
+                s_count (self->recv_from, from, count);
+            }
+            s_dispatch (self);
+        }
+        dlb_batch_free (&jobs, count);
+        s_changed (self);
+    } else if (msg.type == DLB_MSG_TAKE) {
+        uint64_t count = 0;
+        if (dlb_obj_str (msg.body, "to", to, sizeof to) ||
+            dlb_obj_u64 (msg.body, "count", &count) || streq (to, self->cfg.node))
+            dlb_warn ("dropped a TAKE without a valid to/count");
+        else {
+            char why[DLB_TEXT_MAX] = "";
+            dlb_obj_str (msg.body, "why", why, sizeof why);
+            s_take (self, to, count, why);
+        }
+    } else if (msg.type == DLB_MSG_COMMAND) {
+        char cmd[32] = "";
+        uint64_t req = 0;
+        dlb_obj_u64 (msg.body, "req", &req);
+        dlb_obj_str (msg.body, "cmd", cmd, sizeof cmd);
+        if (streq (cmd, "submit"))
+            s_submit (self, msg.body, req);
+        else {
+            snprintf (reason, sizeof reason, "the worker has no command '%s'", cmd);
+            s_reply (self, req, reason, NULL);
+        }
+    } else
+        dlb_warn ("dropped an unexpected %s on the worker inbox",
+                  dlb_msg_type_name (msg.type));
+    dlb_msg_release (&msg);
+    return 0;
+}
+
+static void s_set_throttle (worker_t *self, double throttle)
+{
+    if (throttle == self->throttle) return;
+    dlb_info ("throttle %.2f -> %.2f", self->throttle, throttle);
+    self->throttle = throttle;
+    for (int i = 0; i < self->cfg.threads; i++)
+        zsock_send (self->threads[i].actor, "sip", "THROTTLE",
+                    (int)lround (throttle * DLB_THROTTLE_SCALE), NULL);
+    s_publish (self);
+}
+
+static int s_monitor_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    worker_t *self = arg;
+    dlb_msg_t msg;
+    int rc = dlb_service_recv (reader, "the monitor bus", &msg);
+    if (rc == -1) return -1;
+    if (rc == 0) {
+        double throttle;
+        if (msg.type == DLB_MSG_STATUS &&
+            dlb_obj_double (msg.body, "throttle", &throttle) == 0 && throttle > 0 &&
+            throttle <= 1)
+            s_set_throttle (self, throttle);
+        dlb_msg_release (&msg);
+    }
+    return 0;
+}
+
+static int s_pipe_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    char *command = zstr_recv (reader);
+    if (!command) return -1;
+    int rc = 0;
+    if (streq (command, "$TERM"))
+        rc = -1;
+    else if (streq (command, "PING"))
+        zstr_send (reader, "PONG");
+    zstr_free (&command);
+    return rc;
+}
+
+void dlb_worker_actor (zsock_t *pipe, void *args)
+{
+    worker_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->cfg = *(dlb_config_t *)args;
+    self->pipe = pipe;
+    self->throttle = self->cfg.throttle;
+    self->batch_seq = (uint64_t)zclock_time () << 16;
+    self->workload_seq = (uint64_t)time (NULL) % 100000 * 1000;
+    self->bus = dlb_service_bind (&self->cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_WORKER));
+    self->inbox =
+        dlb_service_bind (&self->cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_WORKER));
+    self->monitor = dlb_service_sub (&self->cfg, DLB_SVC_MONITOR);
+    self->out =
+        dlb_service_connect (&self->cfg, ZMQ_PUSH, DLB_PORT_INBOX (DLB_SVC_TRANSFER));
+    self->reply =
+        dlb_service_connect (&self->cfg, ZMQ_PUSH, DLB_PORT_INBOX (DLB_SVC_MONITOR));
+    if (!self->bus || !self->inbox || !self->monitor || !self->out || !self->reply)
+        goto cleanup;
+    self->queue = zlistx_new ();
+    zlistx_set_destructor (self->queue, s_job_destructor);
+    self->results = zlistx_new ();
+    zlistx_set_destructor (self->results, s_job_destructor);
+    self->workloads = zhashx_new ();
+    zhashx_set_destructor (self->workloads, s_workload_destroy);
+    self->threads = calloc (self->cfg.threads, sizeof (thread_t));
+    self->loop = zloop_new ();
+    for (int i = 0; i < self->cfg.threads; i++) {
+        self->threads[i].actor = zactor_new (s_compute_actor, &self->throttle);
+        zloop_reader (self->loop, zactor_sock (self->threads[i].actor), s_thread_event,
+                      self);
+    }
+    zloop_reader (self->loop, pipe, s_pipe_event, self);
+    zloop_reader (self->loop, self->inbox, s_inbox_event, self);
+    zloop_reader (self->loop, self->monitor, s_monitor_event, self);
+    zloop_timer (self->loop, self->cfg.state_period, 0, s_publish_timer, self);
+    self->flush_timer =
+        zloop_timer (self->loop, DLB_RESULT_FLUSH, 0, s_flush_timer, self);
+    dlb_info ("worker ready: %d thread(s), throttle %.2f", self->cfg.threads,
+              self->throttle);
+    zsock_signal (pipe, 0);
+    zloop_start (self->loop);
+
+cleanup:
+    if (self->threads)
+        for (int i = 0; i < self->cfg.threads; i++) {
+            zactor_destroy (&self->threads[i].actor);
+            dlb_job_destroy (&self->threads[i].job);
+        }
+    free (self->threads);
+    zloop_destroy (&self->loop);
+    zlistx_destroy (&self->queue);
+    zlistx_destroy (&self->results);
+    zhashx_destroy (&self->workloads);
+    zsock_destroy (&self->bus);
+    zsock_destroy (&self->inbox);
+    zsock_destroy (&self->monitor);
+    zsock_destroy (&self->out);
+    zsock_destroy (&self->reply);
+    free (self);
+}
+
+//  ---------------------------------------------------------------------
+//  Self-test: the actor in-process, driven through raw sockets standing in
+//  for the monitor and the transfer service.
+
+//  Waits up to timeout msecs for a message of the given type on socket.
+static int s_expect (zsock_t *socket, int type, int timeout, dlb_msg_t *msg)
+{
+    int64_t deadline = zclock_mono () + timeout;
+    zpoller_t *poller = zpoller_new (socket, NULL);
+    int rc = -1;
+    while (rc == -1 && zclock_mono () < deadline) {
+        if (!zpoller_wait (poller, (int)(deadline - zclock_mono ()))) break;
+        char reason[256];
+        if (dlb_msg_recv (socket, msg, reason, sizeof reason) == 0) {
+            if (msg->type == type)
+                rc = 0;
+            else
+                dlb_msg_release (msg);
+        }
+    }
+    zpoller_destroy (&poller);
+    return rc;
+}
+
+//  Waits for a worker STATUS in which workload `id` is in `state`; returns
+//  its duplicate count then, or -1 on timeout.
+static int64_t s_wait_workload (zsock_t *bus, const char *id, const char *state,
+                                int timeout)
+{
+    int64_t deadline = zclock_mono () + timeout;
+    dlb_msg_t msg;
+    while (zclock_mono () < deadline &&
+           s_expect (bus, DLB_MSG_STATUS, (int)(deadline - zclock_mono ()), &msg) == 0) {
+        const msgpack_object_array *workloads;
+        int64_t duplicates = -1;
+        if (dlb_obj_array (msg.body, "workloads", &workloads) == 0)
+            for (uint32_t i = 0; i < workloads->size; i++) {
+                char found_id[DLB_NAME_MAX] = "", found_state[16] = "";
+                uint64_t dups = 0;
+                dlb_obj_str (&workloads->ptr[i], "id", found_id, sizeof found_id);
+                dlb_obj_str (&workloads->ptr[i], "state", found_state,
+                             sizeof found_state);
+                dlb_obj_u64 (&workloads->ptr[i], "duplicates", &dups);
+                if (streq (found_id, id) && streq (found_state, state))
+                    duplicates = (int64_t)dups;
+            }
+        dlb_msg_release (&msg);
+        if (duplicates >= 0) return duplicates;
+    }
+    return -1;
+}
+
+void dlb_worker_test (bool verbose)
+{
+    if (!verbose) dlb_log_set_level (DLB_LOG_ERROR);
+    dlb_log_init ("t", "worker");
+    dlb_config_t cfg;
+    char *args[] = {"t", "--node", "t", "--port", "17300", "--state-period", "50"};
+    assert (dlb_config_parse (&cfg, 7, args, "t", "test") == 0);
+    char endpoint[256];
+    dlb_config_bind (&cfg, DLB_PORT_INBOX (DLB_SVC_MONITOR), endpoint, sizeof endpoint);
+    zsock_t *replies = zsock_new_pull (endpoint);
+    dlb_config_bind (&cfg, DLB_PORT_INBOX (DLB_SVC_TRANSFER), endpoint, sizeof endpoint);
+    zsock_t *transfer = zsock_new_pull (endpoint);
+    assert (replies && transfer);
+    zactor_t *worker = dlb_service_start (dlb_worker_actor, &cfg);
+    assert (worker);
+    zsock_t *inbox =
+        dlb_service_connect (&cfg, ZMQ_PUSH, DLB_PORT_INBOX (DLB_SVC_WORKER));
+    zsock_t *bus = dlb_service_sub (&cfg, DLB_SVC_WORKER);
+    dlb_msg_t msg;
+    assert (s_expect (bus, DLB_MSG_STATUS, 5000, &msg) == 0); //  connected
+    dlb_msg_release (&msg);
+
+    //  Garbage first: dropped with a warning, the worker goes on.
+    zstr_send (inbox, "garbage");
+    zsock_send (inbox, "ss", "two", "frames");
+
+    //  Submit a small workload; it runs here and is verified.
+    char output[] = "/tmp/dlb_worker_test_XXXXXX.npy";
+    int fd = mkstemps (output, 4);
+    assert (fd >= 0);
+    close (fd);
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_COMMAND);
+    msgpack_pack_map (&w.pk, 6);
+    dlb_writer_str (&w, "cmd", "submit");
+    dlb_writer_u64 (&w, "req", 7);
+    dlb_writer_u64 (&w, "elements", 4000);
+    dlb_writer_u64 (&w, "jobs", 7); //  sizes that do not divide evenly
+    dlb_writer_u64 (&w, "reps", 100);
+    dlb_writer_str (&w, "output", output);
+    dlb_writer_send (&w, inbox);
+    assert (s_expect (replies, DLB_MSG_REPLY, 5000, &msg) == 0);
+    bool ok = false;
+    uint64_t req = 0;
+    char id[DLB_NAME_MAX];
+    assert (dlb_obj_bool (msg.body, "ok", &ok) == 0 && ok);
+    assert (dlb_obj_u64 (msg.body, "req", &req) == 0 && req == 7);
+    assert (dlb_obj_str (msg.body, "id", id, sizeof id) == 0);
+    dlb_msg_release (&msg);
+    assert (s_wait_workload (bus, id, "complete", 10000) == 0);
+    double *values;
+    size_t count;
+    char err[256];
+    assert (dlb_npy_load (output, &values, &count, err, sizeof err) == 0 &&
+            count == 4000);
+    double expected = dlb_kernel_expected (DLB_KERNEL_INITIAL, 100);
+    for (size_t i = 0; i < count; i++)
+        assert (values[i] == expected);
+    free (values);
+
+    //  A bad submit gets an error reply, not a crash.
+    dlb_writer_init (&w, DLB_MSG_COMMAND);
+    msgpack_pack_map (&w.pk, 4);
+    dlb_writer_str (&w, "cmd", "submit");
+    dlb_writer_u64 (&w, "req", 8);
+    dlb_writer_u64 (&w, "jobs", 0);
+    dlb_writer_str (&w, "output", output);
+    dlb_writer_send (&w, inbox);
+    assert (s_expect (replies, DLB_MSG_REPLY, 5000, &msg) == 0);
+    assert (dlb_obj_bool (msg.body, "ok", &ok) == 0 && !ok);
+    assert (dlb_obj_str (msg.body, "error", err, sizeof err) == 0 &&
+            strstr (err, "bad sizes"));
+    dlb_msg_release (&msg);
+
+    //  TAKE: a slow workload's queued jobs go out to the transfer service.
+    dlb_writer_init (&w, DLB_MSG_COMMAND);
+    msgpack_pack_map (&w.pk, 6);
+    dlb_writer_str (&w, "cmd", "submit");
+    dlb_writer_u64 (&w, "req", 9);
+    dlb_writer_u64 (&w, "elements", 1024 * 20);
+    dlb_writer_u64 (&w, "jobs", 20);
+    dlb_writer_u64 (&w, "reps", 200000);
+    dlb_writer_str (&w, "output", output);
+    dlb_writer_send (&w, inbox);
+    assert (s_expect (replies, DLB_MSG_REPLY, 5000, &msg) == 0);
+    assert (dlb_obj_str (msg.body, "id", id, sizeof id) == 0);
+    dlb_msg_release (&msg);
+    dlb_writer_init (&w, DLB_MSG_TAKE);
+    msgpack_pack_map (&w.pk, 3);
+    dlb_writer_str (&w, "to", "peer");
+    dlb_writer_u64 (&w, "count", 5);
+    dlb_writer_str (&w, "why", "test");
+    dlb_writer_send (&w, inbox);
+    assert (s_expect (transfer, DLB_MSG_JOBS, 5000, &msg) == 0);
+    dlb_job_t **jobs;
+    char from[DLB_NAME_MAX], to[DLB_NAME_MAX];
+    uint64_t batch;
+    assert (dlb_batch_decode (&msg, from, to, &batch, &jobs, &count, err, sizeof err) ==
+            0);
+    assert (count == 5 && streq (to, "peer") && streq (from, "t"));
+    assert (jobs[0]->id == 19); //  from the tail
+    dlb_msg_release (&msg);
+
+    //  Their results come back (twice: the duplicate is harmless).
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < count; i++) {
+            dlb_kernel_apply (jobs[i]->data, jobs[i]->elems,
+                              round == 0 ? jobs[i]->reps : 0);
+            snprintf (jobs[i]->ran_on, DLB_NAME_MAX, "peer");
+            jobs[i]->crc = dlb_job_crc (jobs[i]);
+        }
+        dlb_batch_stats_t stats;
+        dlb_writer_init (&w, DLB_MSG_RESULTS);
+        dlb_batch_encode (&w, DLB_MSG_RESULTS, "peer", "t", 1, jobs, count, &stats);
+        dlb_writer_send (&w, inbox);
+    }
+    dlb_batch_free (&jobs, count);
+    assert (s_wait_workload (bus, id, "complete", 20000) == 5);
+    assert (dlb_npy_load (output, &values, &count, err, sizeof err) == 0 &&
+            count == 20480);
+    expected = dlb_kernel_expected (DLB_KERNEL_INITIAL, 200000);
+    for (size_t i = 0; i < count; i++)
+        assert (values[i] == expected);
+    free (values);
+    zactor_destroy (&worker);
+    zsock_destroy (&inbox);
+    zsock_destroy (&bus);
+    zsock_destroy (&replies);
+    zsock_destroy (&transfer);
+    unlink (output);
+    dlb_log_set_level (DLB_LOG_INFO);
+}
