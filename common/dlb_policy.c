@@ -13,7 +13,7 @@ int dlb_policy_parse (const char *name, dlb_policy_t *policy)
 {
     for (int i = 0; i < 4; i++)
         if (strcmp (name, s_policies[i]) == 0) {
-            *policy = (dlb_policy_t)i;
+            *policy = (dlb_policy_t) i;
             return 0;
         }
     return -1;
@@ -23,7 +23,7 @@ int dlb_metric_parse (const char *name, dlb_metric_t *metric)
 {
     for (int i = 0; i < 2; i++)
         if (strcmp (name, s_metrics[i]) == 0) {
-            *metric = (dlb_metric_t)i;
+            *metric = (dlb_metric_t) i;
             return 0;
         }
     return -1;
@@ -54,30 +54,34 @@ uint64_t dlb_policy_balance (dlb_metric_t metric, double threshold,
                              size_t why_size)
 {
     if (metric == DLB_METRIC_QUEUE) {
-        double diff = (double)from->queued - (double)to->queued;
-        uint64_t n = diff > threshold ? (uint64_t)(diff / 2) : 0;
+        double diff = (double) from->queued - (double) to->queued;
+        uint64_t n = diff > threshold ? (uint64_t) (diff / 2) : 0;
         snprintf (why, why_size, "queue %llu vs %llu, difference %.0f %s threshold %.0f",
-                  (unsigned long long)from->queued, (unsigned long long)to->queued, diff,
-                  n ? ">" : "<=", threshold);
+                  (unsigned long long) from->queued, (unsigned long long) to->queued,
+                  diff, n ? ">" : "<=", threshold);
         return n;
     }
     assert (from->rate > 0 && to->rate > 0);
-    double work_from = (double)(from->queued + from->running);
-    double work_to = (double)(to->queued + to->running);
+    double work_from = (double) (from->queued + from->running);
+    double work_to = (double) (to->queued + to->running);
     double eta_from = work_from / from->rate;
     double eta_to = work_to / to->rate;
     double ideal =
         (work_from * to->rate - work_to * from->rate) / (from->rate + to->rate);
     uint64_t n = 0;
-    if (eta_from - eta_to > threshold && ideal >= 1) {
-        n = (uint64_t)floor (ideal);
-        if (n > from->queued) n = from->queued;
+    double margin = DLB_POLICY_TOLERANCE * eta_from;
+    if (margin < threshold)
+        margin = threshold;
+    if (eta_from - eta_to > margin && ideal >= 1) {
+        n = (uint64_t) floor (ideal);
+        if (n > from->queued)
+            n = from->queued;
     }
     snprintf (why, why_size,
               "eta %.3fs (%llu jobs at %.1f/s) vs %.3fs (%llu jobs at %.1f/s), "
               "balance at %.1f jobs, threshold %.3fs",
-              eta_from, (unsigned long long)(from->queued + from->running), from->rate,
-              eta_to, (unsigned long long)(to->queued + to->running), to->rate, ideal,
+              eta_from, (unsigned long long) (from->queued + from->running), from->rate,
+              eta_to, (unsigned long long) (to->queued + to->running), to->rate, ideal,
               threshold);
     return n;
 }
@@ -94,15 +98,16 @@ void dlb_policy_split (uint64_t jobs, const double *capacity, size_t count, bool
     assert (count <= 64);
     for (size_t i = 0; i < count; i++) {
         double c = even || capacity[i] <= 0 ? 1 : capacity[i];
-        double exact = (double)jobs * c / total;
-        share[i] = (uint64_t)floor (exact);
-        remainder[i] = exact - (double)share[i];
+        double exact = (double) jobs * c / total;
+        share[i] = (uint64_t) floor (exact);
+        remainder[i] = exact - (double) share[i];
         given += share[i];
     }
     while (given < jobs) { //  largest remainders get the leftovers
         size_t best = 0;
         for (size_t i = 1; i < count; i++)
-            if (remainder[i] > remainder[best]) best = i;
+            if (remainder[i] > remainder[best])
+                best = i;
         share[best]++;
         remainder[best] = -1;
         given++;
@@ -111,7 +116,7 @@ void dlb_policy_split (uint64_t jobs, const double *capacity, size_t count, bool
 
 void dlb_policy_test (bool verbose)
 {
-    (void)verbose;
+    (void) verbose;
     char why[256];
     dlb_policy_t p;
     assert (dlb_policy_parse ("receiver", &p) == 0 && p == DLB_POLICY_RECEIVER);
@@ -141,6 +146,12 @@ void dlb_policy_test (bool verbose)
     dlb_load_t idle = {.queued = 0, .running = 0, .rate = 90};
     assert (dlb_policy_balance (DLB_METRIC_ETA, 0.1, &c, &idle, why, sizeof why) == 0);
     assert (dlb_policy_balance (DLB_METRIC_ETA, 0.05, &c, &idle, why, sizeof why) == 2);
+    //  Within the relative tolerance (3 % apart at etas of ~7 s): no move,
+    //  though the absolute threshold alone would have moved some.
+    dlb_load_t near_a = {.queued = 515, .running = 1, .rate = 75};
+    dlb_load_t near_b = {.queued = 242, .running = 1, .rate = 36};
+    assert (dlb_policy_balance (DLB_METRIC_ETA, 0.05, &near_a, &near_b, why,
+                                sizeof why) == 0);
     //  Never more than is queued.
     dlb_load_t busy = {.queued = 1, .running = 4, .rate = 10};
     assert (dlb_policy_balance (DLB_METRIC_ETA, 0.05, &busy, &idle, why, sizeof why) ==

@@ -8,7 +8,9 @@
              rate = jobs/s the node sustains while busy). Moving n jobs from
              F to T equalises them when (wF - n)/rF = (wT + n)/rT, that is
              n = (wF*rT - wT*rF) / (rF + rT). Moves when etaF - etaT exceeds
-             the threshold (secs) and n >= 1.
+             both the threshold (secs) and DLB_POLICY_TOLERANCE of etaF (so
+             that a few percent of noise in measured rates does not bounce
+             jobs back and forth), and n >= 1.
       queue  the seed's rule: moves half the queue difference when the
              difference exceeds the threshold (jobs; 30 in the seed).
 
@@ -21,6 +23,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#define DLB_POLICY_TOLERANCE 0.05 //  relative eta difference ignored
 
 typedef enum {
     DLB_POLICY_NONE,

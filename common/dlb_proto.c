@@ -45,8 +45,8 @@ void dlb_writer_init (dlb_writer_t *self, int type)
 {
     msgpack_sbuffer_init (&self->buffer);
     msgpack_packer_init (&self->pk, &self->buffer, msgpack_sbuffer_write);
-    const char header[DLB_PROTO_HEADER] = {(char)DLB_PROTO_SIG0, (char)DLB_PROTO_SIG1,
-                                           DLB_PROTO_VERSION, (char)type};
+    const char header[DLB_PROTO_HEADER] = {(char) DLB_PROTO_SIG0, (char) DLB_PROTO_SIG1,
+                                           DLB_PROTO_VERSION, (char) type};
     msgpack_sbuffer_write (&self->buffer, header, sizeof header);
 }
 
@@ -151,7 +151,7 @@ int dlb_msg_decode (const void *data, size_t size, dlb_msg_t *msg, char *reason,
     msgpack_unpacked_init (&msg->unpacked);
     size_t offset = 0;
     msgpack_unpack_return rc =
-        msgpack_unpack_next (&msg->unpacked, (const char *)bytes + DLB_PROTO_HEADER,
+        msgpack_unpack_next (&msg->unpacked, (const char *) bytes + DLB_PROTO_HEADER,
                              size - DLB_PROTO_HEADER, &offset);
     const char *problem = NULL;
     if (rc == MSGPACK_UNPACK_CONTINUE)
@@ -176,16 +176,22 @@ int dlb_msg_decode (const void *data, size_t size, dlb_msg_t *msg, char *reason,
 int dlb_msg_recv (void *socket, dlb_msg_t *msg, char *reason, size_t reason_size)
 {
     zmsg_t *zmsg = zmsg_recv (socket);
-    if (!zmsg) return -1;
+    if (!zmsg)
+        return -1;
     int rc;
     if (zmsg_size (zmsg) != 1) {
         snprintf (reason, reason_size, "%zu frames, expected 1", zmsg_size (zmsg));
         memset (msg, 0, sizeof *msg);
         rc = -2;
-    } else {
-        zframe_t *frame = zmsg_first (zmsg);
+    }
+    else { //  the body points into the frame: the message keeps it
+        zframe_t *frame = zmsg_pop (zmsg);
         rc = dlb_msg_decode (zframe_data (frame), zframe_size (frame), msg, reason,
                              reason_size);
+        if (rc == 0)
+            msg->frame = frame;
+        else
+            zframe_destroy (&frame);
     }
     zmsg_destroy (&zmsg);
     return rc;
@@ -193,13 +199,16 @@ int dlb_msg_recv (void *socket, dlb_msg_t *msg, char *reason, size_t reason_size
 
 void dlb_msg_release (dlb_msg_t *msg)
 {
-    if (msg->has_body) msgpack_unpacked_destroy (&msg->unpacked);
+    if (msg->has_body)
+        msgpack_unpacked_destroy (&msg->unpacked);
+    zframe_destroy (&msg->frame);
     memset (msg, 0, sizeof *msg);
 }
 
 const msgpack_object *dlb_obj_get (const msgpack_object *map, const char *key)
 {
-    if (!map || map->type != MSGPACK_OBJECT_MAP) return NULL;
+    if (!map || map->type != MSGPACK_OBJECT_MAP)
+        return NULL;
     size_t len = strlen (key);
     for (uint32_t i = 0; i < map->via.map.size; i++) {
         const msgpack_object *k = &map->via.map.ptr[i].key;
@@ -213,8 +222,10 @@ const msgpack_object *dlb_obj_get (const msgpack_object *map, const char *key)
 int dlb_obj_str (const msgpack_object *map, const char *key, char *buf, size_t size)
 {
     const msgpack_object *o = dlb_obj_get (map, key);
-    if (!o || o->type != MSGPACK_OBJECT_STR || o->via.str.size >= size) return -1;
-    if (memchr (o->via.str.ptr, 0, o->via.str.size)) return -1; //  embedded NUL
+    if (!o || o->type != MSGPACK_OBJECT_STR || o->via.str.size >= size)
+        return -1;
+    if (memchr (o->via.str.ptr, 0, o->via.str.size))
+        return -1; //  embedded NUL
     memcpy (buf, o->via.str.ptr, o->via.str.size);
     buf[o->via.str.size] = 0;
     return 0;
@@ -223,7 +234,8 @@ int dlb_obj_str (const msgpack_object *map, const char *key, char *buf, size_t s
 int dlb_obj_u64 (const msgpack_object *map, const char *key, uint64_t *value)
 {
     const msgpack_object *o = dlb_obj_get (map, key);
-    if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER) return -1;
+    if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return -1;
     *value = o->via.u64;
     return 0;
 }
@@ -231,17 +243,19 @@ int dlb_obj_u64 (const msgpack_object *map, const char *key, uint64_t *value)
 int dlb_obj_double (const msgpack_object *map, const char *key, double *value)
 {
     const msgpack_object *o = dlb_obj_get (map, key);
-    if (!o) return -1;
+    if (!o)
+        return -1;
     double v;
     if (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32)
         v = o->via.f64;
     else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-        v = (double)o->via.u64;
+        v = (double) o->via.u64;
     else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
-        v = (double)o->via.i64;
+        v = (double) o->via.i64;
     else
         return -1;
-    if (!isfinite (v)) return -1;
+    if (!isfinite (v))
+        return -1;
     *value = v;
     return 0;
 }
@@ -249,7 +263,8 @@ int dlb_obj_double (const msgpack_object *map, const char *key, double *value)
 int dlb_obj_bool (const msgpack_object *map, const char *key, bool *value)
 {
     const msgpack_object *o = dlb_obj_get (map, key);
-    if (!o || o->type != MSGPACK_OBJECT_BOOLEAN) return -1;
+    if (!o || o->type != MSGPACK_OBJECT_BOOLEAN)
+        return -1;
     *value = o->via.boolean;
     return 0;
 }
@@ -258,7 +273,8 @@ int dlb_obj_bin (const msgpack_object *map, const char *key, const char **data,
                  size_t *size)
 {
     const msgpack_object *o = dlb_obj_get (map, key);
-    if (!o || o->type != MSGPACK_OBJECT_BIN) return -1;
+    if (!o || o->type != MSGPACK_OBJECT_BIN)
+        return -1;
     *data = o->via.bin.ptr;
     *size = o->via.bin.size;
     return 0;
@@ -268,7 +284,8 @@ int dlb_obj_array (const msgpack_object *map, const char *key,
                    const msgpack_object_array **array)
 {
     const msgpack_object *o = dlb_obj_get (map, key);
-    if (!o || o->type != MSGPACK_OBJECT_ARRAY) return -1;
+    if (!o || o->type != MSGPACK_OBJECT_ARRAY)
+        return -1;
     *array = &o->via.array;
     return 0;
 }
@@ -279,7 +296,8 @@ int dlb_obj_array (const msgpack_object *map, const char *key,
 dlb_job_t *dlb_job_new (uint32_t elems)
 {
     dlb_job_t *self = calloc (1, sizeof *self);
-    if (!self) return NULL;
+    if (!self)
+        return NULL;
     self->elems = elems;
     self->data = calloc (elems ? elems : 1, sizeof (double));
     if (!self->data) {
@@ -300,8 +318,8 @@ void dlb_job_destroy (dlb_job_t **self_p)
 
 uint32_t dlb_job_crc (const dlb_job_t *self)
 {
-    return (uint32_t)crc32 (0L, (const Bytef *)self->data,
-                            (uInt)(self->elems * sizeof (double)));
+    return (uint32_t) crc32 (0L, (const Bytef *) self->data,
+                             (uInt) (self->elems * sizeof (double)));
 }
 
 void dlb_batch_encode (dlb_writer_t *writer, int type, const char *from, const char *to,
@@ -320,7 +338,7 @@ void dlb_batch_encode (dlb_writer_t *writer, int type, const char *from, const c
     size_t packed_cap = 0;
     for (size_t i = 0; i < count; i++) {
         dlb_job_t *job = jobs[i];
-        size_t raw = (size_t)job->elems * sizeof (double);
+        size_t raw = (size_t) job->elems * sizeof (double);
         uLongf bound = compressBound (raw);
         if (bound > packed_cap) {
             unsigned char *grown = realloc (packed, bound);
@@ -331,7 +349,7 @@ void dlb_batch_encode (dlb_writer_t *writer, int type, const char *from, const c
         }
         uLongf zsize = packed_cap;
         bool compressed = packed && bound <= packed_cap &&
-                          compress2 (packed, &zsize, (const Bytef *)job->data, raw,
+                          compress2 (packed, &zsize, (const Bytef *) job->data, raw,
                                      Z_BEST_SPEED) == Z_OK &&
                           zsize < raw;
         bool result = type == DLB_MSG_RESULTS;
@@ -395,32 +413,33 @@ static int s_item_decode (const msgpack_object *item, bool result, dlb_job_t **j
     }
     if (elems == 0 || elems > DLB_JOB_MAX_ELEMS || reps > UINT32_MAX) {
         snprintf (reason, reason_size, "job %s/%llu: bad size n=%llu reps=%llu", workload,
-                  (unsigned long long)id, (unsigned long long)elems,
-                  (unsigned long long)reps);
+                  (unsigned long long) id, (unsigned long long) elems,
+                  (unsigned long long) reps);
         return -2;
     }
-    dlb_job_t *job = dlb_job_new ((uint32_t)elems);
+    dlb_job_t *job = dlb_job_new ((uint32_t) elems);
     if (!job) {
         snprintf (reason, reason_size, "out of memory for %llu elements",
-                  (unsigned long long)elems);
+                  (unsigned long long) elems);
         return -2;
     }
     size_t raw = elems * sizeof (double);
     if (compressed) {
         uLongf out = raw;
-        if (uncompress ((Bytef *)job->data, &out, (const Bytef *)data, size) != Z_OK ||
+        if (uncompress ((Bytef *) job->data, &out, (const Bytef *) data, size) != Z_OK ||
             out != raw) {
             snprintf (reason, reason_size,
                       "job %s/%llu: payload does not inflate to %zu bytes", workload,
-                      (unsigned long long)id, raw);
+                      (unsigned long long) id, raw);
             dlb_job_destroy (&job);
             return -2;
         }
-    } else {
+    }
+    else {
         if (size != raw) {
             snprintf (reason, reason_size,
                       "job %s/%llu: payload is %zu bytes, expected %zu", workload,
-                      (unsigned long long)id, size, raw);
+                      (unsigned long long) id, size, raw);
             dlb_job_destroy (&job);
             return -2;
         }
@@ -430,12 +449,12 @@ static int s_item_decode (const msgpack_object *item, bool result, dlb_job_t **j
     memcpy (job->origin, origin, sizeof origin);
     memcpy (job->ran_on, ran_on, sizeof ran_on);
     job->id = id;
-    job->reps = (uint32_t)reps;
+    job->reps = (uint32_t) reps;
     job->offset = offset;
-    job->crc = (uint32_t)crc;
+    job->crc = (uint32_t) crc;
     if (result && dlb_job_crc (job) != job->crc) {
         snprintf (reason, reason_size, "result %s/%llu: CRC mismatch", workload,
-                  (unsigned long long)id);
+                  (unsigned long long) id);
         dlb_job_destroy (&job);
         return -2;
     }
@@ -547,7 +566,8 @@ int dlb_state_decode (const msgpack_object *map, dlb_state_t *s, char *reason,
     dlb_obj_str (map, "policy", s->policy, sizeof s->policy);
     dlb_obj_bool (map, "stale", &s->stale);
     dlb_obj_double (map, "age", &s->age);
-    if (s->rate < 0) s->rate = 0;
+    if (s->rate < 0)
+        s->rate = 0;
     const msgpack_object *recv = dlb_obj_get (map, "recv_from");
     if (recv && recv->type == MSGPACK_OBJECT_MAP)
         for (uint32_t i = 0; i < recv->via.map.size && s->peers_known < DLB_PEERS_MAX;
@@ -581,7 +601,7 @@ static zframe_t *s_roundtrip (dlb_writer_t *w, dlb_msg_t *msg)
 
 void dlb_proto_test (bool verbose)
 {
-    (void)verbose;
+    (void) verbose;
     char reason[256];
     dlb_msg_t msg;
 
@@ -639,7 +659,7 @@ void dlb_proto_test (bool verbose)
                 jobs[j]->data[i] = 1.111111;
             if (j == 1) //  random bytes: incompressible
                 for (size_t b = 0; b < 8192; b++)
-                    ((unsigned char *)jobs[j]->data)[b] = (unsigned char)(rand () >> 7);
+                    ((unsigned char *) jobs[j]->data)[b] = (unsigned char) (rand () >> 7);
             jobs[j]->crc = dlb_job_crc (jobs[j]);
         }
         dlb_batch_stats_t stats;

@@ -88,15 +88,19 @@ typedef struct {
     const msgpack_object *body; //  a map
     msgpack_unpacked unpacked;
     bool has_body;
+    zframe_t *frame; //  the received bytes, which body's strings and bins
+                     //  point into (msgpack-c does not copy them); owned
 } dlb_msg_t;
 
 //  Checks the header and parses the body. Returns 0, or -2 with a reason
 //  (bad signature, wrong version, unknown type, truncated body, trailing
-//  bytes, body not a map). On -2 nothing needs releasing.
+//  bytes, body not a map). On -2 nothing needs releasing. The body points
+//  into data, which must outlive msg.
 int dlb_msg_decode (const void *data, size_t size, dlb_msg_t *msg, char *reason,
                     size_t reason_size);
 //  Receives one message from a socket and decodes it; multi-frame messages
 //  are malformed. Returns 0, -1 if interrupted, -2 if malformed (reason set).
+//  The message keeps the received frame; dlb_msg_release frees both.
 int dlb_msg_recv (void *socket, dlb_msg_t *msg, char *reason, size_t reason_size);
 void dlb_msg_release (dlb_msg_t *msg);
 

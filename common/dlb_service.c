@@ -13,7 +13,7 @@ double dlb_now (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    return (double) ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 zactor_t *dlb_service_start (zactor_fn *actor, dlb_config_t *cfg)
@@ -29,7 +29,8 @@ zactor_t *dlb_service_start (zactor_fn *actor, dlb_config_t *cfg)
         zstr_free (&pong);
         zsock_set_rcvtimeo (self, -1);
         zsock_set_sndtimeo (self, -1);
-        if (alive) return self;
+        if (alive)
+            return self;
     }
     zactor_destroy (&self);
     return NULL;
@@ -42,7 +43,8 @@ int dlb_service_main (int argc, char *argv[], const char *service, const char *s
     snprintf (program, sizeof program, "dlb-%s", service);
     dlb_config_t cfg;
     int rc = dlb_config_parse (&cfg, argc, argv, program, summary);
-    if (rc) return rc == 1 ? 0 : 2;
+    if (rc)
+        return rc == 1 ? 0 : 2;
     dlb_log_init (cfg.node, service);
     zsys_init ();
     zsys_handler_set (NULL); //  we watch zsys_interrupted ourselves
@@ -79,7 +81,8 @@ static zsock_t *s_socket (const dlb_config_t *cfg, int type, int offset, bool bi
     zsock_t *sock = zsock_new (type);
     assert (sock);
     zsock_set_linger (sock, 0);
-    if (type == ZMQ_SUB) zsock_set_subscribe (sock, "");
+    if (type == ZMQ_SUB)
+        zsock_set_subscribe (sock, "");
     int rc =
         bind ? zsock_bind (sock, "%s", endpoint) : zsock_connect (sock, "%s", endpoint);
     if (rc < 0) {
@@ -114,7 +117,8 @@ int dlb_service_recv_frame (zsock_t *socket, const char *what, dlb_msg_t *msg,
                             zframe_t **frame_p)
 {
     zmsg_t *zmsg = zmsg_recv (socket);
-    if (!zmsg) return -1;
+    if (!zmsg)
+        return -1;
     char reason[256] = "";
     int rc = -2;
     zframe_t *frame = zmsg_first (zmsg);
@@ -134,7 +138,11 @@ int dlb_service_recv_frame (zsock_t *socket, const char *what, dlb_msg_t *msg,
                       peer ? peer : "a local socket", reason, s_malformed);
         }
     }
-    if (rc == 0 && frame_p) *frame_p = zmsg_pop (zmsg);
+    else { //  the body points into the frame: the message keeps it
+        msg->frame = zmsg_pop (zmsg);
+        if (frame_p)
+            *frame_p = zframe_dup (msg->frame);
+    }
     zmsg_destroy (&zmsg);
     return rc;
 }
@@ -142,13 +150,14 @@ int dlb_service_recv_frame (zsock_t *socket, const char *what, dlb_msg_t *msg,
 //  An actor that cannot start: returns without signalling ready.
 static void s_failing_actor (zsock_t *pipe, void *args)
 {
-    (void)pipe;
-    (void)args;
+    (void) pipe;
+    (void) args;
 }
 
 void dlb_service_test (bool verbose)
 {
-    if (!verbose) dlb_log_set_level (DLB_LOG_ERROR);
+    if (!verbose)
+        dlb_log_set_level (DLB_LOG_ERROR);
     dlb_config_t cfg;
     char *args[] = {"t", "--port", "17400"};
     assert (dlb_config_parse (&cfg, 3, args, "t", "test") == 0);

@@ -38,6 +38,7 @@ typedef struct {
     double threshold;
     dlb_state_t me;
     bool have_me;
+    bool have_worker; //  me.queue and me.running come from the worker
     dlb_state_t peers[DLB_PEERS_MAX];
     size_t peer_count;
     uint64_t sent_to[DLB_PEERS_MAX]; //  by peer index, from the worker
@@ -69,21 +70,24 @@ static void s_publish (adaptor_t *self)
 static int s_peer_index (adaptor_t *self, const char *node)
 {
     for (size_t i = 0; i < self->peer_count; i++)
-        if (streq (self->peers[i].node, node)) return (int)i;
+        if (streq (self->peers[i].node, node))
+            return (int) i;
     return -1;
 }
 
 static double s_capacity (const dlb_state_t *s)
 {
-    return (s->threads ? (double)s->threads : 1.0) * s->throttle;
+    return (s->threads ? (double) s->threads : 1.0) * s->throttle;
 }
 
 //  Jobs/s of a node while busy: measured if known, else scaled from the
 //  other node's measured rate by capacity, else capacity itself.
 static double s_rate (const dlb_state_t *s, const dlb_state_t *other)
 {
-    if (s->rate > 0) return s->rate;
-    if (other->rate > 0) return other->rate * s_capacity (s) / s_capacity (other);
+    if (s->rate > 0)
+        return s->rate;
+    if (other->rate > 0)
+        return other->rate * s_capacity (s) / s_capacity (other);
     return s_capacity (s);
 }
 
@@ -93,7 +97,8 @@ static uint64_t s_in_flight (adaptor_t *self, size_t i)
     const dlb_state_t *p = &self->peers[i];
     uint64_t counted = 0;
     for (size_t k = 0; k < p->peers_known; k++)
-        if (streq (p->recv_from[k].node, self->cfg.node)) counted = p->recv_from[k].jobs;
+        if (streq (p->recv_from[k].node, self->cfg.node))
+            counted = p->recv_from[k].jobs;
     return self->sent_to[i] > counted ? self->sent_to[i] - counted : 0;
 }
 
@@ -137,8 +142,8 @@ static void s_bootstrap (adaptor_t *self, const char *id, uint64_t jobs)
     char plan[512] = "";
     for (size_t i = 0; i < count; i++)
         snprintf (plan + strlen (plan), sizeof plan - strlen (plan), "%s%s %llu (%.2f)",
-                  i ? ", " : "", names[i], (unsigned long long)share[i], capacity[i]);
-    dlb_info ("bootstrap %s: %llu jobs split %s by %s: %s", id, (unsigned long long)jobs,
+                  i ? ", " : "", names[i], (unsigned long long) share[i], capacity[i]);
+    dlb_info ("bootstrap %s: %llu jobs split %s by %s: %s", id, (unsigned long long) jobs,
               even ? "evenly" : "by capacity", dlb_policy_name (self->policy), plan);
     for (size_t i = 1; i < count; i++)
         if (share[i]) {
@@ -146,7 +151,6 @@ static void s_bootstrap (adaptor_t *self, const char *id, uint64_t jobs)
             snprintf (why, sizeof why, "bootstrap of %s", id);
             s_take (self, names[i], share[i], why);
         }
-    self->hold_until = 0; //  the bootstrap moves are accounted as in flight
 }
 
 //  The processing phase: one decision per call.
@@ -161,7 +165,11 @@ static void s_balance (adaptor_t *self)
     bool best_is_send = true;
     for (size_t i = 0; i < self->peer_count; i++) {
         dlb_state_t *p = &self->peers[i];
-        if (p->stale) continue;
+        //  Until both have measured how fast they run jobs, the bootstrap's
+        //  split by capacity stands: guesses would only bounce jobs around.
+        if (p->stale ||
+            (self->metric == DLB_METRIC_ETA && (p->rate <= 0 || self->me.rate <= 0)))
+            continue;
         dlb_load_t local, peer;
         s_load (&self->me, p, 0, &local);
         s_load (p, &self->me, s_in_flight (self, i), &peer);
@@ -170,7 +178,7 @@ static void s_balance (adaptor_t *self)
                                              why, sizeof why);
             if (n > best) {
                 best = n;
-                best_peer = (int)i;
+                best_peer = (int) i;
                 best_is_send = true;
                 snprintf (best_why, sizeof best_why, "%s", why);
             }
@@ -182,21 +190,23 @@ static void s_balance (adaptor_t *self)
                                              why, sizeof why);
             if (n > best) {
                 best = n;
-                best_peer = (int)i;
+                best_peer = (int) i;
                 best_is_send = false;
                 snprintf (best_why, sizeof best_why, "%s", why);
             }
         }
     }
-    if (best_peer < 0) return;
+    if (best_peer < 0)
+        return;
     dlb_state_t *p = &self->peers[best_peer];
     if (best_is_send) {
         dlb_info ("%s: send %llu jobs to %s: %s", dlb_policy_name (self->policy),
-                  (unsigned long long)best, p->node, best_why);
+                  (unsigned long long) best, p->node, best_why);
         s_take (self, p->node, best, best_why);
-    } else {
+    }
+    else {
         dlb_info ("%s: ask %s for %llu jobs: %s", dlb_policy_name (self->policy), p->node,
-                  (unsigned long long)best, best_why);
+                  (unsigned long long) best, best_why);
         dlb_writer_t w;
         dlb_writer_init (&w, DLB_MSG_STEAL);
         msgpack_pack_map (&w.pk, 6);
@@ -227,45 +237,66 @@ static void s_steal (adaptor_t *self, const msgpack_object *body)
     }
     dlb_obj_u64 (body, "running", &running);
     int i = s_peer_index (self, from);
-    if (i < 0 || self->policy == DLB_POLICY_NONE || !self->have_me) {
-        dlb_info ("declined a request for %llu jobs from %s: %s",
-                  (unsigned long long)want, from, i < 0 ? "unknown peer" : "policy none");
+    if (zclock_mono () < self->hold_until) {
+        //  A move of ours is on its way and not yet counted as in flight:
+        //  granting now would act twice on the same imbalance.
+        dlb_info ("declined a request for %llu jobs from %s: a move is in progress",
+                  (unsigned long long) want, from);
         self->steals_declined++;
         return;
     }
-    dlb_load_t local, peer = {.queued = queue + s_in_flight (self, (size_t)i),
+    if (i < 0 || self->policy == DLB_POLICY_NONE || !self->have_me ||
+        (self->metric == DLB_METRIC_ETA && self->me.rate <= 0)) {
+        dlb_info ("declined a request for %llu jobs from %s: %s",
+                  (unsigned long long) want, from,
+                  i < 0                             ? "unknown peer"
+                  : self->policy == DLB_POLICY_NONE ? "policy none"
+                                                    : "no job rate measured here yet");
+        self->steals_declined++;
+        return;
+    }
+    dlb_load_t local, peer = {.queued = queue + s_in_flight (self, (size_t) i),
                               .running = running,
                               .rate = rate};
     s_load (&self->me, &self->peers[i], 0, &local);
     char why[512];
     uint64_t n = dlb_policy_balance (self->metric, self->threshold, &local, &peer, why,
                                      sizeof why);
-    if (n > want) n = want;
+    if (n > want)
+        n = want;
     if (n == 0) {
         dlb_info ("declined a request for %llu jobs from %s: %s",
-                  (unsigned long long)want, from, why);
+                  (unsigned long long) want, from, why);
         self->steals_declined++;
         return;
     }
-    dlb_info ("%s asked for %llu jobs: giving %llu: %s", from, (unsigned long long)want,
-              (unsigned long long)n, why);
+    dlb_info ("%s asked for %llu jobs: giving %llu: %s", from, (unsigned long long) want,
+              (unsigned long long) n, why);
     self->steals_granted++;
     s_take (self, from, n, why);
 }
 
 static int s_state_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void)loop;
+    (void) loop;
     adaptor_t *self = arg;
     dlb_msg_t msg;
     int rc = dlb_service_recv (reader, "the state bus", &msg);
-    if (rc == -1) return -1;
-    if (rc == -2) return 0;
+    if (rc == -1)
+        return -1;
+    if (rc == -2)
+        return 0;
     char reason[256];
     const msgpack_object_array *peers;
     dlb_state_t state;
     if (dlb_state_decode (dlb_obj_get (msg.body, "local"), &state, reason,
                           sizeof reason) == 0) {
+        //  Queue and running come from the worker's own reports, which are
+        //  fresher than the state service's copy of them.
+        if (self->have_worker) {
+            state.queue = self->me.queue;
+            state.running = self->me.running;
+        }
         self->me = state;
         self->have_me = true;
     }
@@ -274,8 +305,10 @@ static int s_state_event (zloop_t *loop, zsock_t *reader, void *arg)
             if (dlb_state_decode (&peers->ptr[k], &state, reason, sizeof reason))
                 continue;
             int i = s_peer_index (self, state.node);
-            if (i < 0 && self->peer_count < DLB_PEERS_MAX) i = (int)self->peer_count++;
-            if (i >= 0) self->peers[i] = state;
+            if (i < 0 && self->peer_count < DLB_PEERS_MAX)
+                i = (int) self->peer_count++;
+            if (i >= 0)
+                self->peers[i] = state;
         }
     dlb_msg_release (&msg);
     s_balance (self);
@@ -285,18 +318,21 @@ static int s_state_event (zloop_t *loop, zsock_t *reader, void *arg)
 static bool s_bootstrapped (adaptor_t *self, const char *id)
 {
     for (size_t i = 0; i < DLB_WORKLOADS_MAX; i++)
-        if (streq (self->bootstrapped[i], id)) return true;
+        if (streq (self->bootstrapped[i], id))
+            return true;
     return false;
 }
 
 static int s_workerbus_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void)loop;
+    (void) loop;
     adaptor_t *self = arg;
     dlb_msg_t msg;
     int rc = dlb_service_recv (reader, "the worker bus", &msg);
-    if (rc == -1) return -1;
-    if (rc == -2) return 0;
+    if (rc == -1)
+        return -1;
+    if (rc == -2)
+        return 0;
     const msgpack_object *sent_to = dlb_obj_get (msg.body, "sent_to");
     if (sent_to && sent_to->type == MSGPACK_OBJECT_MAP)
         for (uint32_t k = 0; k < sent_to->via.map.size; k++) {
@@ -316,6 +352,7 @@ static int s_workerbus_event (zloop_t *loop, zsock_t *reader, void *arg)
         }
     //  Queue and running from the worker itself are fresher than the state
     //  service's copy.
+    self->have_worker = true;
     dlb_obj_u64 (msg.body, "queue", &self->me.queue);
     dlb_obj_u64 (msg.body, "running", &self->me.running);
     const msgpack_object_array *workloads;
@@ -329,7 +366,8 @@ static int s_workerbus_event (zloop_t *loop, zsock_t *reader, void *arg)
             if (*id && streq (state, "running") && !s_bootstrapped (self, id)) {
                 snprintf (self->bootstrapped[self->boot_next], DLB_NAME_MAX, "%s", id);
                 self->boot_next = (self->boot_next + 1) % DLB_WORKLOADS_MAX;
-                if (self->have_me) s_bootstrap (self, id, jobs);
+                if (self->have_me)
+                    s_bootstrap (self, id, jobs);
             }
         }
     dlb_msg_release (&msg);
@@ -338,12 +376,14 @@ static int s_workerbus_event (zloop_t *loop, zsock_t *reader, void *arg)
 
 static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void)loop;
+    (void) loop;
     adaptor_t *self = arg;
     dlb_msg_t msg;
     int rc = dlb_service_recv (reader, "the adaptor inbox", &msg);
-    if (rc == -1) return -1;
-    if (rc == -2) return 0;
+    if (rc == -1)
+        return -1;
+    if (rc == -2)
+        return 0;
     if (msg.type == DLB_MSG_STEAL)
         s_steal (self, msg.body);
     else if (msg.type == DLB_MSG_COMMAND) {
@@ -364,12 +404,14 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
                       dlb_policy_name (self->policy), name);
             self->policy = policy;
             dlb_writer_str (&w, "policy", name);
-        } else
+        }
+        else
             dlb_writer_str (&w, "error",
                             "the adaptor takes: policy none|sender|receiver|symmetric");
         dlb_writer_send (&w, self->reply);
         s_publish (self);
-    } else
+    }
+    else
         dlb_warn ("dropped an unexpected %s on the adaptor inbox",
                   dlb_msg_type_name (msg.type));
     dlb_msg_release (&msg);
@@ -378,8 +420,8 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
 
 static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
+    (void) loop;
+    (void) timer_id;
     adaptor_t *self = arg;
     s_publish (self);
     s_balance (self); //  also when no state arrives (e.g. after a hold)
@@ -388,10 +430,11 @@ static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
 
 static int s_pipe_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void)loop;
-    (void)arg;
+    (void) loop;
+    (void) arg;
     char *command = zstr_recv (reader);
-    if (!command) return -1;
+    if (!command)
+        return -1;
     int rc = 0;
     if (streq (command, "$TERM"))
         rc = -1;
@@ -405,7 +448,7 @@ void dlb_adaptor_actor (zsock_t *pipe, void *args)
 {
     adaptor_t *self = calloc (1, sizeof *self);
     assert (self);
-    self->cfg = *(dlb_config_t *)args;
+    self->cfg = *(dlb_config_t *) args;
     dlb_policy_parse (self->cfg.policy, &self->policy);
     dlb_metric_parse (self->cfg.metric, &self->metric);
     self->threshold = self->cfg.threshold;
@@ -489,19 +532,22 @@ static int64_t s_decision (zsock_t *state_pub, zsock_t *out, int type, uint64_t 
         s_feed (state_pub, q1, r1, q2, r2);
         dlb_msg_t msg;
         char reason[256];
-        if (dlb_msg_recv (out, &msg, reason, sizeof reason) != 0) continue;
+        if (dlb_msg_recv (out, &msg, reason, sizeof reason) != 0)
+            continue;
         uint64_t n = 0;
         if (msg.type == type)
             dlb_obj_u64 (msg.body, type == DLB_MSG_TAKE ? "count" : "want", &n);
         dlb_msg_release (&msg);
-        if (n) return (int64_t)n;
+        if (n)
+            return (int64_t) n;
     }
     return -1;
 }
 
 void dlb_adaptor_test (bool verbose)
 {
-    if (!verbose) dlb_log_set_level (DLB_LOG_ERROR);
+    if (!verbose)
+        dlb_log_set_level (DLB_LOG_ERROR);
     dlb_log_init ("a", "adaptor");
     dlb_config_t cfg;
     char *args[] = {"t",      "--node",         "a", "--port", "18000", "--policy",
@@ -557,7 +603,8 @@ void dlb_adaptor_test (bool verbose)
     char reason[256];
     uint64_t count = 0;
     while (count == 0 && dlb_msg_recv (worker, &msg, reason, sizeof reason) == 0) {
-        if (msg.type == DLB_MSG_TAKE) dlb_obj_u64 (msg.body, "count", &count);
+        if (msg.type == DLB_MSG_TAKE)
+            dlb_obj_u64 (msg.body, "count", &count);
         dlb_msg_release (&msg);
     }
     assert (count == 33);

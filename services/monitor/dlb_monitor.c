@@ -60,8 +60,8 @@ static void s_publish (monitor_t *self)
 
 static int s_sample_timer (zloop_t *loop, int timer_id, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
+    (void) loop;
+    (void) timer_id;
     monitor_t *self = arg;
     dlb_sample_t sample;
     if (self->sampler && dlb_sampler_sample (self->sampler, &sample) == 0) {
@@ -124,9 +124,11 @@ static zframe_t *s_status (monitor_t *self)
     bool have_transfer = s_cached (self, DLB_SVC_TRANSFER, &transfer);
     bool have_adaptor = s_cached (self, DLB_SVC_ADAPTOR, &adaptor);
     const msgpack_object_array *peers = NULL;
-    if (have_state) dlb_obj_array (state.body, "peers", &peers);
+    if (have_state)
+        dlb_obj_array (state.body, "peers", &peers);
     char policy[16] = "?";
-    if (have_adaptor) dlb_obj_str (adaptor.body, "policy", policy, sizeof policy);
+    if (have_adaptor)
+        dlb_obj_str (adaptor.body, "policy", policy, sizeof policy);
 
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_REPLY);
@@ -140,7 +142,8 @@ static zframe_t *s_status (monitor_t *self)
     msgpack_pack_array (&w.pk, S_SERVICES - missing);
     dlb_writer_string (&w, "monitor");
     for (int k = 1; k < S_SERVICES; k++)
-        if (self->cache[k]) dlb_writer_string (&w, s_service_names[k]);
+        if (self->cache[k])
+            dlb_writer_string (&w, s_service_names[k]);
 
     dlb_writer_key (&w, "nodes");
     msgpack_pack_array (&w.pk, 1 + (peers ? peers->size : 0));
@@ -206,10 +209,14 @@ static zframe_t *s_status (monitor_t *self)
         msgpack_pack_object (&w.pk, *transfer.body);
     else
         msgpack_pack_map (&w.pk, 0);
-    if (have_worker) dlb_msg_release (&worker);
-    if (have_state) dlb_msg_release (&state);
-    if (have_transfer) dlb_msg_release (&transfer);
-    if (have_adaptor) dlb_msg_release (&adaptor);
+    if (have_worker)
+        dlb_msg_release (&worker);
+    if (have_state)
+        dlb_msg_release (&state);
+    if (have_transfer)
+        dlb_msg_release (&transfer);
+    if (have_adaptor)
+        dlb_msg_release (&adaptor);
     return dlb_writer_frame (&w);
 }
 
@@ -255,10 +262,11 @@ static void s_relay (monitor_t *self, zsock_t *owner, const msgpack_object *body
 
 static int s_control_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void)loop;
+    (void) loop;
     monitor_t *self = arg;
     zmsg_t *request = zmsg_recv (reader);
-    if (!request) return -1;
+    if (!request)
+        return -1;
     zframe_t *identity = zmsg_pop (request);
     bool delimiter = false;
     if (zmsg_size (request) == 2 && zframe_size (zmsg_first (request)) == 0) {
@@ -274,13 +282,15 @@ static int s_control_event (zloop_t *loop, zsock_t *reader, void *arg)
         dlb_warn ("control: dropped a %zu-frame request from %s", zmsg_size (request),
                   peer ? peer : "?");
         s_answer_error (self, identity, delimiter, "expected one frame");
-    } else if (dlb_msg_decode (zframe_data (body), zframe_size (body), &msg, reason,
-                               sizeof reason)) {
+    }
+    else if (dlb_msg_decode (zframe_data (body), zframe_size (body), &msg, reason,
+                             sizeof reason)) {
         dlb_warn ("control: malformed request from %s: %s", peer ? peer : "?", reason);
         char error[300];
         snprintf (error, sizeof error, "malformed request: %s", reason);
         s_answer_error (self, identity, delimiter, error);
-    } else {
+    }
+    else {
         char cmd[32] = "", text[64] = "";
         double value = 0;
         dlb_obj_str (msg.body, "cmd", cmd, sizeof cmd);
@@ -289,7 +299,8 @@ static int s_control_event (zloop_t *loop, zsock_t *reader, void *arg)
         else if (streq (cmd, "status")) {
             zframe_t *reply = s_status (self);
             s_answer (self, identity, delimiter, &reply);
-        } else if (streq (cmd, "throttle")) {
+        }
+        else if (streq (cmd, "throttle")) {
             if (dlb_obj_double (msg.body, "value", &value) || value <= 0 || value > 1)
                 s_answer_error (self, identity, delimiter,
                                 "throttle needs a value in (0, 1]");
@@ -306,7 +317,8 @@ static int s_control_event (zloop_t *loop, zsock_t *reader, void *arg)
                 zframe_t *reply = dlb_writer_frame (&w);
                 s_answer (self, identity, delimiter, &reply);
             }
-        } else if (streq (cmd, "policy")) {
+        }
+        else if (streq (cmd, "policy")) {
             dlb_policy_t policy;
             if (dlb_obj_str (msg.body, "name", text, sizeof text) ||
                 dlb_policy_parse (text, &policy))
@@ -315,7 +327,8 @@ static int s_control_event (zloop_t *loop, zsock_t *reader, void *arg)
                     "policy needs a name: none, sender, receiver or symmetric");
             else
                 s_relay (self, self->adaptor, msg.body, identity, delimiter);
-        } else if (streq (cmd, "submit"))
+        }
+        else if (streq (cmd, "submit"))
             s_relay (self, self->worker, msg.body, identity, delimiter);
         else {
             char error[128];
@@ -332,10 +345,11 @@ static int s_control_event (zloop_t *loop, zsock_t *reader, void *arg)
 
 static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void)loop;
+    (void) loop;
     monitor_t *self = arg;
     zframe_t *frame = zframe_recv (reader);
-    if (!frame) return -1;
+    if (!frame)
+        return -1;
     dlb_msg_t msg;
     char reason[256];
     uint64_t req = 0;
@@ -353,7 +367,8 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
                 }
         }
         dlb_msg_release (&msg);
-    } else
+    }
+    else
         dlb_warn ("dropped a malformed reply on the monitor inbox: %s", reason);
     zframe_destroy (&frame);
     return 0;
@@ -361,8 +376,8 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
 
 static int s_expire_timer (zloop_t *loop, int timer_id, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
+    (void) loop;
+    (void) timer_id;
     monitor_t *self = arg;
     pending_t *p = zlistx_first (self->pending);
     while (p) {
@@ -373,7 +388,8 @@ static int s_expire_timer (zloop_t *loop, int timer_id, void *arg)
             free (p);
             zlistx_delete (self->pending, zlistx_cursor (self->pending));
             p = zlistx_first (self->pending);
-        } else
+        }
+        else
             p = zlistx_next (self->pending);
     }
     return 0;
@@ -381,10 +397,11 @@ static int s_expire_timer (zloop_t *loop, int timer_id, void *arg)
 
 static int s_buses_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void)loop;
+    (void) loop;
     monitor_t *self = arg;
     zframe_t *frame = zframe_recv (reader);
-    if (!frame) return -1;
+    if (!frame)
+        return -1;
     dlb_msg_t msg;
     char reason[256], service[16] = "";
     if (dlb_msg_decode (zframe_data (frame), zframe_size (frame), &msg, reason,
@@ -403,7 +420,8 @@ static int s_buses_event (zloop_t *loop, zsock_t *reader, void *arg)
                                                    (now - self->last_cpu_wall);
                                 self->last_cpu_s = cpu_s;
                                 self->last_cpu_wall = now;
-                            } else if (self->last_cpu_wall == 0) {
+                            }
+                            else if (self->last_cpu_wall == 0) {
                                 self->last_cpu_s = cpu_s;
                                 self->last_cpu_wall = now;
                             }
@@ -421,10 +439,11 @@ static int s_buses_event (zloop_t *loop, zsock_t *reader, void *arg)
 
 static int s_pipe_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void)loop;
-    (void)arg;
+    (void) loop;
+    (void) arg;
     char *command = zstr_recv (reader);
-    if (!command) return -1;
+    if (!command)
+        return -1;
     int rc = 0;
     if (streq (command, "$TERM"))
         rc = -1;
@@ -453,7 +472,7 @@ void dlb_monitor_actor (zsock_t *pipe, void *args)
 {
     monitor_t *self = calloc (1, sizeof *self);
     assert (self);
-    self->cfg = *(dlb_config_t *)args;
+    self->cfg = *(dlb_config_t *) args;
     self->throttle = self->cfg.throttle;
     self->control = dlb_service_bind (&self->cfg, ZMQ_ROUTER, DLB_PORT_CONTROL);
     self->bus = dlb_service_bind (&self->cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_MONITOR));
@@ -471,7 +490,8 @@ void dlb_monitor_actor (zsock_t *pipe, void *args)
         zsock_connect (self->buses, "%s", endpoint);
     }
     self->sampler = dlb_sampler_new (DLB_HISTORY);
-    if (!self->sampler) dlb_warn ("cannot read /proc/stat: CPU use will read 0");
+    if (!self->sampler)
+        dlb_warn ("cannot read /proc/stat: CPU use will read 0");
     self->pending = zlistx_new ();
     self->loop = zloop_new ();
     zloop_reader (self->loop, pipe, s_pipe_event, self);
@@ -530,7 +550,8 @@ static void s_command (dlb_writer_t *w, const char *cmd, int fields)
 
 void dlb_monitor_test (bool verbose)
 {
-    if (!verbose) dlb_log_set_level (DLB_LOG_ERROR);
+    if (!verbose)
+        dlb_log_set_level (DLB_LOG_ERROR);
     dlb_log_init ("t", "monitor");
     dlb_config_t cfg;
     char *args[] = {"t", "--node", "t", "--port", "17500", "--sample-period", "50"};

@@ -85,16 +85,16 @@ static bool s_significant (const dlb_state_t *now, const dlb_state_t *then)
 
 static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
+    (void) loop;
+    (void) timer_id;
     s_publish (arg);
     return 0;
 }
 
 static int s_liveness_timer (zloop_t *loop, int timer_id, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
+    (void) loop;
+    (void) timer_id;
     state_t *self = arg;
     int64_t now = zclock_mono ();
     bool changed = false;
@@ -117,12 +117,14 @@ static int s_liveness_timer (zloop_t *loop, int timer_id, void *arg)
 
 static int s_local_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void)loop;
+    (void) loop;
     state_t *self = arg;
     dlb_msg_t msg;
     int rc = dlb_service_recv (reader, "the local bus", &msg);
-    if (rc == -1) return -1;
-    if (rc == -2) return 0;
+    if (rc == -1)
+        return -1;
+    if (rc == -2)
+        return 0;
     char service[16] = "";
     dlb_obj_str (msg.body, "service", service, sizeof service);
     dlb_state_t *me = &self->me;
@@ -150,10 +152,12 @@ static int s_local_event (zloop_t *loop, zsock_t *reader, void *arg)
                 me->recv_from[k].jobs = kv->val.via.u64;
             }
         }
-    } else if (streq (service, "monitor")) {
+    }
+    else if (streq (service, "monitor")) {
         dlb_obj_double (msg.body, "throttle", &me->throttle);
         dlb_obj_double (msg.body, "cpu", &me->cpu);
-    } else if (streq (service, "adaptor"))
+    }
+    else if (streq (service, "adaptor"))
         dlb_obj_str (msg.body, "policy", me->policy, sizeof me->policy);
     dlb_msg_release (&msg);
     if (s_significant (me, &self->last_sent)) {
@@ -167,12 +171,14 @@ static int s_local_event (zloop_t *loop, zsock_t *reader, void *arg)
 
 static int s_peer_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void)loop;
+    (void) loop;
     state_t *self = arg;
     dlb_msg_t msg;
     int rc = dlb_service_recv (reader, "the peers' state", &msg);
-    if (rc == -1) return -1;
-    if (rc == -2) return 0;
+    if (rc == -1)
+        return -1;
+    if (rc == -2)
+        return 0;
     dlb_state_t state;
     char reason[256];
     if (msg.type != DLB_MSG_STATE)
@@ -199,8 +205,9 @@ static int s_peer_event (zloop_t *loop, zsock_t *reader, void *arg)
                 self->peer_count++;
                 dlb_info ("peer %s joined (jobs to %s, throttle %.2f, %llu threads)",
                           state.node, state.transfer, state.throttle,
-                          (unsigned long long)state.threads);
-            } else if (p->state.stale)
+                          (unsigned long long) state.threads);
+            }
+            else if (p->state.stale)
                 dlb_info ("peer %s is back after %.1f s", state.node,
                           (zclock_mono () - p->heard) / 1000.0);
             else if (p->state.throttle != state.throttle)
@@ -218,10 +225,11 @@ static int s_peer_event (zloop_t *loop, zsock_t *reader, void *arg)
 
 static int s_pipe_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void)loop;
-    (void)arg;
+    (void) loop;
+    (void) arg;
     char *command = zstr_recv (reader);
-    if (!command) return -1;
+    if (!command)
+        return -1;
     int rc = 0;
     if (streq (command, "$TERM"))
         rc = -1;
@@ -235,12 +243,12 @@ void dlb_state_actor (zsock_t *pipe, void *args)
 {
     state_t *self = calloc (1, sizeof *self);
     assert (self);
-    self->cfg = *(dlb_config_t *)args;
+    self->cfg = *(dlb_config_t *) args;
     dlb_state_t *me = &self->me;
     snprintf (me->node, sizeof me->node, "%s", self->cfg.node);
     dlb_config_advertised (&self->cfg, DLB_PORT_TRANSFER, me->transfer,
                            sizeof me->transfer);
-    me->seq = (uint64_t)(dlb_now () * 1e6);
+    me->seq = (uint64_t) (dlb_now () * 1e6);
     me->throttle = self->cfg.throttle;
     me->threads = self->cfg.threads;
     snprintf (me->policy, sizeof me->policy, "%s", self->cfg.policy);
@@ -248,7 +256,8 @@ void dlb_state_actor (zsock_t *pipe, void *args)
     self->bus = dlb_service_bind (&self->cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_STATE));
     self->local = dlb_service_sub (&self->cfg, DLB_SVC_WORKER);
     self->in = zsock_new (ZMQ_SUB);
-    if (!self->out || !self->bus || !self->local || !self->in) goto cleanup;
+    if (!self->out || !self->bus || !self->local || !self->in)
+        goto cleanup;
     zsock_set_linger (self->in, 0);
     zsock_set_subscribe (self->in, "");
     for (size_t i = 0; i < self->cfg.peer_count; i++) {
@@ -301,7 +310,8 @@ static bool s_wait_peer (zsock_t *bus, const char *node, bool stale, int timeout
     while (zclock_mono () < deadline) {
         dlb_msg_t msg;
         char reason[256];
-        if (dlb_msg_recv (bus, &msg, reason, sizeof reason) != 0) continue;
+        if (dlb_msg_recv (bus, &msg, reason, sizeof reason) != 0)
+            continue;
         const msgpack_object_array *peers;
         bool found = false;
         if (dlb_obj_array (msg.body, "peers", &peers) == 0 && peers->size == 1) {
@@ -311,14 +321,16 @@ static bool s_wait_peer (zsock_t *bus, const char *node, bool stale, int timeout
                 streq (state.node, node) && state.stale == stale;
         }
         dlb_msg_release (&msg);
-        if (found) return true;
+        if (found)
+            return true;
     }
     return false;
 }
 
 void dlb_state_test (bool verbose)
 {
-    if (!verbose) dlb_log_set_level (DLB_LOG_ERROR);
+    if (!verbose)
+        dlb_log_set_level (DLB_LOG_ERROR);
     dlb_log_init ("t", "state");
     dlb_config_t a, b;
     char *args_a[] = {"t",

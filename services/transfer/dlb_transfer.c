@@ -65,7 +65,8 @@ typedef struct {
 static peer_t *s_peer (transfer_t *self, const char *node)
 {
     for (size_t i = 0; i < self->peer_count; i++)
-        if (streq (self->peers[i].node, node)) return &self->peers[i];
+        if (streq (self->peers[i].node, node))
+            return &self->peers[i];
     return NULL;
 }
 
@@ -98,13 +99,15 @@ static void s_publish (transfer_t *self)
 static void s_send (transfer_t *self, pending_t *p)
 {
     peer_t *peer = s_peer (self, p->to);
-    if (!peer || peer->stale || !peer->push) return;
+    if (!peer || peer->stale || !peer->push)
+        return;
     zframe_t *copy = zframe_dup (p->frame);
     if (zframe_send (&copy, peer->push, ZFRAME_DONTWAIT) != 0) {
         zframe_destroy (&copy);
         return; //  the peer's queue is full: the resend timer retries
     }
-    if (p->attempts++ > 0) self->stats.resends++;
+    if (p->attempts++ > 0)
+        self->stats.resends++;
     p->sent_at = zclock_mono ();
 }
 
@@ -112,7 +115,7 @@ static void s_send (transfer_t *self, pending_t *p)
 static void s_return_jobs (transfer_t *self, pending_t *p, const char *why)
 {
     dlb_warn ("%zu jobs of batch %llu for %s come back to the local queue: %s", p->count,
-              (unsigned long long)p->batch, p->to, why);
+              (unsigned long long) p->batch, p->to, why);
     self->stats.returned += p->count;
     zframe_send (&p->frame, self->worker, 0);
 }
@@ -163,7 +166,7 @@ static void s_outgoing (transfer_t *self, dlb_msg_t *msg, zframe_t **frame_p)
     self->stats.wire_bytes += wire;
     dlb_info ("sending %zu %s to %s (batch %llu: %zu B of data, %zu B on the wire)",
               p->count, p->type == DLB_MSG_JOBS ? "jobs" : "results", p->to,
-              (unsigned long long)p->batch, p->raw, wire);
+              (unsigned long long) p->batch, p->raw, wire);
     zlistx_add_end (self->pending, p);
     s_send (self, p);
     s_publish (self);
@@ -186,9 +189,10 @@ static void s_ack (transfer_t *self, peer_t *peer, uint64_t batch, size_t count)
 static bool s_seen (transfer_t *self, const char *from, uint64_t batch)
 {
     char key[DLB_NAME_MAX + 24];
-    snprintf (key, sizeof key, "%s/%llu", from, (unsigned long long)batch);
-    if (zhashx_lookup (self->seen, key)) return true;
-    zhashx_insert (self->seen, key, (void *)1);
+    snprintf (key, sizeof key, "%s/%llu", from, (unsigned long long) batch);
+    if (zhashx_lookup (self->seen, key))
+        return true;
+    zhashx_insert (self->seen, key, (void *) 1);
     zlistx_add_end (self->seen_order, strdup (key));
     if (zlistx_size (self->seen_order) > DLB_SEEN_MAX) {
         char *oldest = zlistx_detach (self->seen_order, NULL);
@@ -200,12 +204,13 @@ static bool s_seen (transfer_t *self, const char *from, uint64_t batch)
 
 static int s_ext_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void)loop;
+    (void) loop;
     transfer_t *self = arg;
     dlb_msg_t msg;
     zframe_t *frame = NULL;
     int rc = dlb_service_recv_frame (reader, "the transfer endpoint", &msg, &frame);
-    if (rc == -1) return -1;
+    if (rc == -1)
+        return -1;
     if (rc == -2) {
         self->stats.dropped++;
         return 0;
@@ -220,19 +225,21 @@ static int s_ext_event (zloop_t *loop, zsock_t *reader, void *arg)
                   dlb_msg_type_name (msg.type), *from ? from : "an unnamed sender",
                   address ? address : "?");
         self->stats.dropped++;
-    } else if (msg.type == DLB_MSG_ACK) {
+    }
+    else if (msg.type == DLB_MSG_ACK) {
         dlb_obj_u64 (msg.body, "batch", &batch);
         for (pending_t *p = zlistx_first (self->pending); p;
              p = zlistx_next (self->pending))
             if (p->batch == batch && streq (p->to, from)) {
                 dlb_debug ("batch %llu acknowledged by %s after %lld ms",
-                           (unsigned long long)batch, from,
-                           (long long)(zclock_mono () - p->sent_at));
+                           (unsigned long long) batch, from,
+                           (long long) (zclock_mono () - p->sent_at));
                 zlistx_delete (self->pending, zlistx_cursor (self->pending));
                 s_pending_destroy (&p);
                 break;
             }
-    } else if (msg.type == DLB_MSG_JOBS || msg.type == DLB_MSG_RESULTS) {
+    }
+    else if (msg.type == DLB_MSG_JOBS || msg.type == DLB_MSG_RESULTS) {
         dlb_job_t **jobs;
         size_t count;
         if (dlb_batch_decode (&msg, from, to, &batch, &jobs, &count, reason,
@@ -240,12 +247,14 @@ static int s_ext_event (zloop_t *loop, zsock_t *reader, void *arg)
             dlb_warn ("dropped a %s from %s (%s): %s", dlb_msg_type_name (msg.type), from,
                       address ? address : "?", reason);
             self->stats.dropped++;
-        } else if (!streq (to, self->cfg.node)) {
+        }
+        else if (!streq (to, self->cfg.node)) {
             dlb_warn ("dropped a %s from %s addressed to %s, not to this node",
                       dlb_msg_type_name (msg.type), from, to);
             self->stats.dropped++;
             dlb_batch_free (&jobs, count);
-        } else {
+        }
+        else {
             size_t raw = 0;
             for (size_t i = 0; i < count; i++)
                 raw += jobs[i]->elems * sizeof (double);
@@ -261,13 +270,14 @@ static int s_ext_event (zloop_t *loop, zsock_t *reader, void *arg)
                 self->stats.wire_in += zframe_size (frame);
                 dlb_info ("received %zu %s from %s (batch %llu, %zu B on the wire)",
                           count, msg.type == DLB_MSG_JOBS ? "jobs" : "results", from,
-                          (unsigned long long)batch, zframe_size (frame));
+                          (unsigned long long) batch, zframe_size (frame));
                 zframe_send (&frame, self->worker, 0);
             }
             s_ack (self, peer, batch, count);
             s_publish (self);
         }
-    } else if (msg.type == DLB_MSG_STEAL)
+    }
+    else if (msg.type == DLB_MSG_STEAL)
         zframe_send (&frame, self->adaptor, ZFRAME_DONTWAIT);
     else {
         dlb_warn ("dropped an unexpected %s from %s", dlb_msg_type_name (msg.type), from);
@@ -280,13 +290,15 @@ static int s_ext_event (zloop_t *loop, zsock_t *reader, void *arg)
 
 static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void)loop;
+    (void) loop;
     transfer_t *self = arg;
     dlb_msg_t msg;
     zframe_t *frame = NULL;
     int rc = dlb_service_recv_frame (reader, "the transfer inbox", &msg, &frame);
-    if (rc == -1) return -1;
-    if (rc == -2) return 0;
+    if (rc == -1)
+        return -1;
+    if (rc == -2)
+        return 0;
     if (msg.type == DLB_MSG_JOBS || msg.type == DLB_MSG_RESULTS)
         s_outgoing (self, &msg, &frame);
     else if (msg.type == DLB_MSG_STEAL) {
@@ -304,12 +316,14 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
 //  Learns peers, their endpoints and liveness from the state service.
 static int s_state_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void)loop;
+    (void) loop;
     transfer_t *self = arg;
     dlb_msg_t msg;
     int rc = dlb_service_recv (reader, "the state bus", &msg);
-    if (rc == -1) return -1;
-    if (rc == -2) return 0;
+    if (rc == -1)
+        return -1;
+    if (rc == -2)
+        return 0;
     const msgpack_object_array *peers;
     if (msg.type == DLB_MSG_STATUS && dlb_obj_array (msg.body, "peers", &peers) == 0)
         for (uint32_t i = 0; i < peers->size; i++) {
@@ -322,7 +336,8 @@ static int s_state_event (zloop_t *loop, zsock_t *reader, void *arg)
                 peer = &self->peers[self->peer_count++];
                 snprintf (peer->node, sizeof peer->node, "%s", state.node);
             }
-            if (!peer) continue;
+            if (!peer)
+                continue;
             peer->stale = state.stale;
             if (!streq (peer->endpoint, state.transfer) && *state.transfer) {
                 zsock_destroy (&peer->push);
@@ -333,7 +348,8 @@ static int s_state_event (zloop_t *loop, zsock_t *reader, void *arg)
                     dlb_warn ("cannot connect to %s's transfer endpoint %s", peer->node,
                               peer->endpoint);
                     zsock_destroy (&peer->push);
-                } else
+                }
+                else
                     dlb_info ("connected to %s at %s", peer->node, peer->endpoint);
             }
         }
@@ -343,37 +359,40 @@ static int s_state_event (zloop_t *loop, zsock_t *reader, void *arg)
 
 static int s_resend_timer (zloop_t *loop, int timer_id, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
+    (void) loop;
+    (void) timer_id;
     transfer_t *self = arg;
     int64_t now = zclock_mono ();
     pending_t *p = zlistx_first (self->pending);
     while (p) {
         peer_t *peer = s_peer (self, p->to);
         bool unreachable = !peer || peer->stale;
-        int64_t wait = (int64_t)self->cfg.ack_timeout
+        int64_t wait = (int64_t) self->cfg.ack_timeout
                        << (p->attempts > 4 ? 4 : p->attempts);
-        if (wait > DLB_RESEND_CAP) wait = DLB_RESEND_CAP;
+        if (wait > DLB_RESEND_CAP)
+            wait = DLB_RESEND_CAP;
         bool remove = false;
         if (p->type == DLB_MSG_JOBS && (unreachable || (p->attempts >= DLB_JOB_ATTEMPTS &&
                                                         now - p->sent_at > wait))) {
             s_return_jobs (self, p,
                            unreachable ? "the peer is stale" : "never acknowledged");
             remove = true;
-        } else if (!unreachable && (p->sent_at == 0 || now - p->sent_at > wait)) {
+        }
+        else if (!unreachable && (p->sent_at == 0 || now - p->sent_at > wait)) {
             if (p->sent_at)
                 dlb_warn ("batch %llu (%zu %s) for %s not acknowledged after %lld ms: "
                           "resending",
-                          (unsigned long long)p->batch, p->count,
+                          (unsigned long long) p->batch, p->count,
                           p->type == DLB_MSG_JOBS ? "jobs" : "results", p->to,
-                          (long long)(now - p->sent_at));
+                          (long long) (now - p->sent_at));
             s_send (self, p);
         }
         if (remove) {
             zlistx_delete (self->pending, zlistx_cursor (self->pending));
             s_pending_destroy (&p);
             p = zlistx_first (self->pending);
-        } else
+        }
+        else
             p = zlistx_next (self->pending);
     }
     return 0;
@@ -381,18 +400,19 @@ static int s_resend_timer (zloop_t *loop, int timer_id, void *arg)
 
 static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
+    (void) loop;
+    (void) timer_id;
     s_publish (arg);
     return 0;
 }
 
 static int s_pipe_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void)loop;
-    (void)arg;
+    (void) loop;
+    (void) arg;
     char *command = zstr_recv (reader);
-    if (!command) return -1;
+    if (!command)
+        return -1;
     int rc = 0;
     if (streq (command, "$TERM"))
         rc = -1;
@@ -412,7 +432,7 @@ void dlb_transfer_actor (zsock_t *pipe, void *args)
 {
     transfer_t *self = calloc (1, sizeof *self);
     assert (self);
-    self->cfg = *(dlb_config_t *)args;
+    self->cfg = *(dlb_config_t *) args;
     self->ext = dlb_service_bind (&self->cfg, ZMQ_PULL, DLB_PORT_TRANSFER);
     self->inbox =
         dlb_service_bind (&self->cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_TRANSFER));
@@ -480,7 +500,7 @@ static void s_node_start (s_node_t *n, const char *name, int port, int peer_port
     char port_text[16], peers[64];
     snprintf (port_text, sizeof port_text, "%d", port);
     snprintf (peers, sizeof peers, "127.0.0.1:%d", peer_port);
-    char *args[] = {"t",       "--node", (char *)name,    "--port", port_text,
+    char *args[] = {"t",       "--node", (char *) name,   "--port", port_text,
                     "--peers", peers,    "--ack-timeout", "300"};
     assert (dlb_config_parse (&n->cfg, 9, args, "t", "test") == 0);
     n->state_pub = dlb_service_bind (&n->cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_STATE));
@@ -528,11 +548,13 @@ static bool s_wait_stat (s_node_t *n, const char *key, uint64_t value)
     while (zclock_mono () < deadline) {
         dlb_msg_t msg;
         char reason[256];
-        if (dlb_msg_recv (n->bus, &msg, reason, sizeof reason) != 0) continue;
+        if (dlb_msg_recv (n->bus, &msg, reason, sizeof reason) != 0)
+            continue;
         uint64_t found = UINT64_MAX;
         dlb_obj_u64 (msg.body, key, &found);
         dlb_msg_release (&msg);
-        if (found == value) return true;
+        if (found == value)
+            return true;
     }
     return false;
 }
@@ -559,7 +581,8 @@ static void s_send_jobs (s_node_t *from, const char *to, uint64_t batch, size_t 
 
 void dlb_transfer_test (bool verbose)
 {
-    if (!verbose) dlb_log_set_level (DLB_LOG_ERROR);
+    if (!verbose)
+        dlb_log_set_level (DLB_LOG_ERROR);
     dlb_log_init ("t", "transfer");
     s_node_t a, b;
     s_node_start (&a, "a", 17800, 17900);
@@ -574,7 +597,8 @@ void dlb_transfer_test (bool verbose)
         dlb_msg_t msg;
         char reason[256];
         connected = dlb_msg_recv (a.bus, &msg, reason, sizeof reason) == 0;
-        if (connected) dlb_msg_release (&msg);
+        if (connected)
+            dlb_msg_release (&msg);
         zclock_sleep (50);
     }
     s_announce (&a, "b", 17900, false);

@@ -30,7 +30,9 @@
 #define DLB_VERIFY_SAMPLES 4    //  elements recomputed per job (file input)
 #define DLB_PUBLISH_MIN    20   //  msecs between change-driven STATUS
 #define DLB_RESULT_FLUSH   50   //  msecs results for peers may wait to batch
-#define DLB_RATE_GAIN      0.05 //  EWMA gain of the per-job cost
+#define DLB_RATE_GAIN      0.05 //  EWMA gain of the per-job cost once warmed up
+#define DLB_RATE_WARMUP    20   //  jobs averaged plainly before the EWMA takes over
+#define DLB_RATE_TRUSTED   5    //  jobs timed before the rate is published
 #define DLB_THROTTLE_SCALE 1000000
 
 typedef struct {
@@ -76,6 +78,7 @@ typedef struct {
     zlistx_t *results;   //  dlb_job_t * results waiting to go to their origin
     double throttle;
     double unit_cost; //  secs of wall time per job per thread at throttle 1
+    uint64_t timed;   //  jobs that went into unit_cost
     uint64_t done, sent, received, returned, batch_seq, workload_seq;
     counter_t sent_to[DLB_PEERS_MAX], recv_from[DLB_PEERS_MAX];
     int64_t last_publish;
@@ -107,7 +110,7 @@ static bool s_compute_poll (void *arg)
             return false;
         }
         if (streq (command, "THROTTLE"))
-            dlb_throttle_set (&self->throttle, millionths / (double)DLB_THROTTLE_SCALE);
+            dlb_throttle_set (&self->throttle, millionths / (double) DLB_THROTTLE_SCALE);
         else if (streq (command, "$TERM"))
             self->terminated = true;
         zstr_free (&command);
@@ -118,22 +121,24 @@ static bool s_compute_poll (void *arg)
 static void s_compute_actor (zsock_t *pipe, void *args)
 {
     compute_t self = {.pipe = pipe};
-    dlb_throttle_init (&self.throttle, *(double *)args);
+    dlb_throttle_init (&self.throttle, *(double *) args);
     zsock_signal (pipe, 0);
     while (!self.terminated) {
         char *command = NULL;
         int millionths = 0;
         dlb_job_t *job = NULL;
-        if (zsock_recv (pipe, "sip", &command, &millionths, &job) < 0) break;
+        if (zsock_recv (pipe, "sip", &command, &millionths, &job) < 0)
+            break;
         if (streq (command, "THROTTLE"))
-            dlb_throttle_set (&self.throttle, millionths / (double)DLB_THROTTLE_SCALE);
+            dlb_throttle_set (&self.throttle, millionths / (double) DLB_THROTTLE_SCALE);
         else if (streq (command, "JOB")) {
             if (dlb_kernel_run (job->data, job->elems, job->reps, &self.throttle,
                                 s_compute_poll, &self) == 0)
                 zsock_send (pipe, "sip", "DONE", 0, job);
             else //  terminated mid-job: give it back so it is freed
                 zsock_send (pipe, "sip", "ABANDONED", 0, job);
-        } else if (streq (command, "$TERM"))
+        }
+        else if (streq (command, "$TERM"))
             self.terminated = true;
         zstr_free (&command);
     }
@@ -155,13 +160,14 @@ static void s_workload_destroy (void **item)
 
 static void s_job_destructor (void **item)
 {
-    dlb_job_destroy ((dlb_job_t **)item);
+    dlb_job_destroy ((dlb_job_t **) item);
 }
 
 static void s_count (counter_t *table, const char *node, uint64_t jobs)
 {
     for (size_t i = 0; i < DLB_PEERS_MAX; i++) {
-        if (!*table[i].node) snprintf (table[i].node, DLB_NAME_MAX, "%s", node);
+        if (!*table[i].node)
+            snprintf (table[i].node, DLB_NAME_MAX, "%s", node);
         if (streq (table[i].node, node)) {
             table[i].jobs += jobs;
             return;
@@ -191,10 +197,12 @@ static size_t s_running (worker_t *self)
 }
 
 //  Jobs per second this node sustains while busy: threads x throttle /
-//  cost per job at full speed; 0 until a job has been timed.
+//  cost per job at full speed; 0 until DLB_RATE_TRUSTED jobs have been timed.
 static double s_rate (worker_t *self)
 {
-    return self->unit_cost > 0 ? self->cfg.threads * self->throttle / self->unit_cost : 0;
+    return self->timed >= DLB_RATE_TRUSTED
+               ? self->cfg.threads * self->throttle / self->unit_cost
+               : 0;
 }
 
 static void s_publish (worker_t *self)
@@ -263,7 +271,8 @@ static void s_dispatch (worker_t *self)
 {
     for (int i = 0; i < self->cfg.threads && zlistx_size (self->queue); i++) {
         thread_t *t = &self->threads[i];
-        if (t->job) continue;
+        if (t->job)
+            continue;
         t->job = zlistx_detach (self->queue, NULL);
         t->started = dlb_wall_ns ();
         t->throttle_at_start = self->throttle;
@@ -277,13 +286,15 @@ static void s_workload_verify (workload_t *wl, double initial)
     if (!wl->input) {
         double expected = dlb_kernel_expected (initial, wl->reps);
         for (uint64_t i = 0; i < wl->elements; i++)
-            if (wl->result[i] != expected && bad++ == 0) first_bad = i;
-    } else {
+            if (wl->result[i] != expected && bad++ == 0)
+                first_bad = i;
+    }
+    else {
         for (uint64_t j = 0; j < wl->jobs; j++) {
             uint64_t lo = j * wl->elements / wl->jobs,
                      hi = (j + 1) * wl->elements / wl->jobs;
             for (int k = 0; k < DLB_VERIFY_SAMPLES; k++) {
-                uint64_t i = lo + (j * 7919 + (uint64_t)k * 104729) % (hi - lo);
+                uint64_t i = lo + (j * 7919 + (uint64_t) k * 104729) % (hi - lo);
                 if (dlb_kernel_expected (wl->input[i], wl->reps) != wl->result[i] &&
                     bad++ == 0)
                     first_bad = i;
@@ -294,7 +305,7 @@ static void s_workload_verify (workload_t *wl, double initial)
     if (bad)
         snprintf (wl->error, sizeof wl->error,
                   "verification failed: %llu wrong values, first at element %llu",
-                  (unsigned long long)bad, (unsigned long long)first_bad);
+                  (unsigned long long) bad, (unsigned long long) first_bad);
 }
 
 static void s_workload_finish (worker_t *self, workload_t *wl)
@@ -310,11 +321,11 @@ static void s_workload_finish (worker_t *self, workload_t *wl)
     char ran[256] = "";
     for (size_t i = 0; i < wl->ran_count; i++)
         snprintf (ran + strlen (ran), sizeof ran - strlen (ran), "%s%s=%llu",
-                  i ? " " : "", wl->ran[i].node, (unsigned long long)wl->ran[i].jobs);
+                  i ? " " : "", wl->ran[i].node, (unsigned long long) wl->ran[i].jobs);
     if (wl->verified)
         dlb_info (
             "workload %s complete: %llu jobs in %.3f s, ran %s, verified, written to %s",
-            wl->id, (unsigned long long)wl->jobs, wl->elapsed, ran, wl->output);
+            wl->id, (unsigned long long) wl->jobs, wl->elapsed, ran, wl->output);
     else
         dlb_error ("workload %s failed after %.3f s (ran %s): %s", wl->id, wl->elapsed,
                    ran, wl->error);
@@ -334,13 +345,15 @@ static void s_store_result (worker_t *self, dlb_job_t **job_p, const char *sourc
     workload_t *wl = zhashx_lookup (self->workloads, job->workload);
     if (!wl || !streq (wl->state, "running")) {
         dlb_warn ("dropped a result for %s job %llu from %s: %s", job->workload,
-                  (unsigned long long)job->id, source,
+                  (unsigned long long) job->id, source,
                   wl ? "workload already finished" : "unknown workload");
-    } else if (job->id >= wl->jobs || job->offset + job->elems > wl->elements ||
-               job->offset != job->id * wl->elements / wl->jobs) {
+    }
+    else if (job->id >= wl->jobs || job->offset + job->elems > wl->elements ||
+             job->offset != job->id * wl->elements / wl->jobs) {
         dlb_warn ("dropped a result for %s job %llu from %s: outside the workload",
-                  job->workload, (unsigned long long)job->id, source);
-    } else if (wl->have[job->id])
+                  job->workload, (unsigned long long) job->id, source);
+    }
+    else if (wl->have[job->id])
         wl->duplicates++; //  re-sent results are harmless
     else {
         memcpy (wl->result + job->offset, job->data, job->elems * sizeof (double));
@@ -353,8 +366,10 @@ static void s_store_result (worker_t *self, dlb_job_t **job_p, const char *sourc
             snprintf (wl->ran[i].node, DLB_NAME_MAX, "%s", job->ran_on);
             wl->ran_count++;
         }
-        if (i <= DLB_PEERS_MAX) wl->ran[i].jobs++;
-        if (wl->completed == wl->jobs) s_workload_finish (self, wl);
+        if (i <= DLB_PEERS_MAX)
+            wl->ran[i].jobs++;
+        if (wl->completed == wl->jobs)
+            s_workload_finish (self, wl);
     }
     dlb_job_destroy (job_p);
 }
@@ -369,7 +384,7 @@ static void s_flush_results (worker_t *self)
         char origin[DLB_NAME_MAX];
         snprintf (origin, sizeof origin, "%s", first->origin);
         void *cursor = zlistx_first (self->results);
-        while (cursor && count < (size_t)self->cfg.batch) {
+        while (cursor && count < (size_t) self->cfg.batch) {
             dlb_job_t *job = cursor;
             void *handle = zlistx_cursor (self->results);
             cursor = zlistx_next (self->results);
@@ -391,33 +406,36 @@ static void s_flush_results (worker_t *self)
 
 static int s_flush_timer (zloop_t *loop, int timer_id, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
+    (void) loop;
+    (void) timer_id;
     worker_t *self = arg;
     s_flush_results (self);
-    if (self->dirty) s_publish (self);
+    if (self->dirty)
+        s_publish (self);
     return 0;
 }
 
 static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
+    (void) loop;
+    (void) timer_id;
     s_publish (arg);
     return 0;
 }
 
 static int s_thread_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void)loop;
+    (void) loop;
     worker_t *self = arg;
     thread_t *t = NULL;
     for (int i = 0; i < self->cfg.threads; i++)
-        if (zactor_sock (self->threads[i].actor) == reader) t = &self->threads[i];
+        if (zactor_sock (self->threads[i].actor) == reader)
+            t = &self->threads[i];
     char *command = NULL;
     int ignored;
     dlb_job_t *job = NULL;
-    if (!t || zsock_recv (reader, "sip", &command, &ignored, &job) < 0) return -1;
+    if (!t || zsock_recv (reader, "sip", &command, &ignored, &job) < 0)
+        return -1;
     bool done = streq (command, "DONE");
     zstr_free (&command);
     assert (job == t->job);
@@ -429,17 +447,18 @@ static int s_thread_event (zloop_t *loop, zsock_t *reader, void *arg)
     //  The cost of a job at full speed, from its wall time under the throttle.
     double wall = (dlb_wall_ns () - t->started) / 1e9;
     double unit = wall * t->throttle_at_start;
-    self->unit_cost = self->unit_cost > 0
-                          ? self->unit_cost + DLB_RATE_GAIN * (unit - self->unit_cost)
-                          : unit;
     self->done++;
+    self->timed++;
+    double gain = self->timed < DLB_RATE_WARMUP ? 1.0 / self->timed : DLB_RATE_GAIN;
+    self->unit_cost += gain * (unit - self->unit_cost);
     snprintf (job->ran_on, DLB_NAME_MAX, "%s", self->cfg.node);
     job->crc = dlb_job_crc (job);
     if (streq (job->origin, self->cfg.node))
         s_store_result (self, &job, "this node");
     else
         zlistx_add_end (self->results, job);
-    if (zlistx_size (self->results) >= (size_t)self->cfg.batch) s_flush_results (self);
+    if (zlistx_size (self->results) >= (size_t) self->cfg.batch)
+        s_flush_results (self);
     s_dispatch (self);
     if (zlistx_size (self->queue) == 0 && s_running (self) == 0)
         s_publish (self); //  drained: tell the others at once
@@ -492,25 +511,26 @@ static void s_submit (worker_t *self, const msgpack_object *body, uint64_t req)
             return;
         }
         elements = count;
-        if (jobs > elements) jobs = elements;
+        if (jobs > elements)
+            jobs = elements;
     }
     if (elements < 1 || elements > DLB_NPY_MAX_ELEMS || jobs < 1 || jobs > elements ||
         reps < 1 || reps > UINT32_MAX || elements / jobs + 1 > DLB_JOB_MAX_ELEMS) {
         snprintf (error, sizeof error,
                   "bad sizes: elements %llu, jobs %llu, reps %llu (need 1 <= jobs <= "
                   "elements, reps >= 1, at most %d elements a job)",
-                  (unsigned long long)elements, (unsigned long long)jobs,
-                  (unsigned long long)reps, DLB_JOB_MAX_ELEMS);
+                  (unsigned long long) elements, (unsigned long long) jobs,
+                  (unsigned long long) reps, DLB_JOB_MAX_ELEMS);
         free (values);
         s_reply (self, req, error, NULL);
         return;
     }
     workload_t *wl = calloc (1, sizeof *wl);
     snprintf (wl->id, sizeof wl->id, "%s-%llu", self->cfg.node,
-              (unsigned long long)++self->workload_seq);
+              (unsigned long long) ++self->workload_seq);
     wl->jobs = jobs;
     wl->elements = elements;
-    wl->reps = (uint32_t)reps;
+    wl->reps = (uint32_t) reps;
     wl->result = malloc (elements * sizeof (double));
     wl->have = calloc (jobs, 1);
     wl->input = values;
@@ -525,7 +545,7 @@ static void s_submit (worker_t *self, const msgpack_object *body, uint64_t req)
     }
     for (uint64_t j = 0; j < jobs; j++) {
         uint64_t lo = j * elements / jobs, hi = (j + 1) * elements / jobs;
-        dlb_job_t *job = dlb_job_new ((uint32_t)(hi - lo));
+        dlb_job_t *job = dlb_job_new ((uint32_t) (hi - lo));
         assert (job);
         snprintf (job->workload, DLB_NAME_MAX, "%s", wl->id);
         snprintf (job->origin, DLB_NAME_MAX, "%s", self->cfg.node);
@@ -538,7 +558,7 @@ static void s_submit (worker_t *self, const msgpack_object *body, uint64_t req)
     }
     zhashx_insert (self->workloads, wl->id, wl);
     dlb_info ("workload %s submitted: %llu elements in %llu jobs, %u reps, %s -> %s",
-              wl->id, (unsigned long long)elements, (unsigned long long)jobs, wl->reps,
+              wl->id, (unsigned long long) elements, (unsigned long long) jobs, wl->reps,
               *input ? input : "generated", output);
     s_reply (self, req, NULL, wl->id);
     s_dispatch (self);
@@ -554,7 +574,7 @@ static void s_take (worker_t *self, const char *to, uint64_t count, const char *
     while (given < count && zlistx_size (self->queue)) {
         dlb_job_t *batch[DLB_BATCH_MAX_JOBS];
         size_t n = 0;
-        while (n < (size_t)self->cfg.batch && given + n < count &&
+        while (n < (size_t) self->cfg.batch && given + n < count &&
                zlistx_last (self->queue))
             batch[n++] = zlistx_detach_cur (self->queue);
         dlb_writer_t w;
@@ -574,7 +594,7 @@ static void s_take (worker_t *self, const char *to, uint64_t count, const char *
         s_count (self->sent_to, to, given);
         dlb_info (
             "gave %llu of %llu jobs asked for %s (%zu B, %zu B compressed); %zu left; %s",
-            (unsigned long long)given, (unsigned long long)count, to, raw, wire,
+            (unsigned long long) given, (unsigned long long) count, to, raw, wire,
             zlistx_size (self->queue), why);
         s_changed (self);
     }
@@ -582,12 +602,14 @@ static void s_take (worker_t *self, const char *to, uint64_t count, const char *
 
 static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void)loop;
+    (void) loop;
     worker_t *self = arg;
     dlb_msg_t msg;
     int rc = dlb_service_recv (reader, "the worker inbox", &msg);
-    if (rc == -1) return -1;
-    if (rc == -2) return 0;
+    if (rc == -1)
+        return -1;
+    if (rc == -2)
+        return 0;
     char reason[256], from[DLB_NAME_MAX], to[DLB_NAME_MAX];
     if (msg.type == DLB_MSG_JOBS || msg.type == DLB_MSG_RESULTS) {
         dlb_job_t **jobs;
@@ -602,7 +624,8 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
         if (msg.type == DLB_MSG_RESULTS) {
             for (size_t i = 0; i < count; i++)
                 s_store_result (self, &jobs[i], from);
-        } else {
+        }
+        else {
             for (size_t i = 0; i < count; i++) {
                 zlistx_add_end (self->queue, jobs[i]);
                 jobs[i] = NULL;
@@ -612,7 +635,8 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
                 dlb_info (
                     "%zu jobs returned by the transfer service (peer %s unreachable)",
                     count, to);
-            } else {
+            }
+            else {
                 self->received += count;
                 s_count (self->recv_from, from, count);
             }
@@ -620,7 +644,8 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
         }
         dlb_batch_free (&jobs, count);
         s_changed (self);
-    } else if (msg.type == DLB_MSG_TAKE) {
+    }
+    else if (msg.type == DLB_MSG_TAKE) {
         uint64_t count = 0;
         if (dlb_obj_str (msg.body, "to", to, sizeof to) ||
             dlb_obj_u64 (msg.body, "count", &count) || streq (to, self->cfg.node))
@@ -630,7 +655,8 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
             dlb_obj_str (msg.body, "why", why, sizeof why);
             s_take (self, to, count, why);
         }
-    } else if (msg.type == DLB_MSG_COMMAND) {
+    }
+    else if (msg.type == DLB_MSG_COMMAND) {
         char cmd[32] = "";
         uint64_t req = 0;
         dlb_obj_u64 (msg.body, "req", &req);
@@ -641,7 +667,8 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
             snprintf (reason, sizeof reason, "the worker has no command '%s'", cmd);
             s_reply (self, req, reason, NULL);
         }
-    } else
+    }
+    else
         dlb_warn ("dropped an unexpected %s on the worker inbox",
                   dlb_msg_type_name (msg.type));
     dlb_msg_release (&msg);
@@ -650,22 +677,24 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
 
 static void s_set_throttle (worker_t *self, double throttle)
 {
-    if (throttle == self->throttle) return;
+    if (throttle == self->throttle)
+        return;
     dlb_info ("throttle %.2f -> %.2f", self->throttle, throttle);
     self->throttle = throttle;
     for (int i = 0; i < self->cfg.threads; i++)
         zsock_send (self->threads[i].actor, "sip", "THROTTLE",
-                    (int)lround (throttle * DLB_THROTTLE_SCALE), NULL);
+                    (int) lround (throttle * DLB_THROTTLE_SCALE), NULL);
     s_publish (self);
 }
 
 static int s_monitor_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void)loop;
+    (void) loop;
     worker_t *self = arg;
     dlb_msg_t msg;
     int rc = dlb_service_recv (reader, "the monitor bus", &msg);
-    if (rc == -1) return -1;
+    if (rc == -1)
+        return -1;
     if (rc == 0) {
         double throttle;
         if (msg.type == DLB_MSG_STATUS &&
@@ -679,10 +708,11 @@ static int s_monitor_event (zloop_t *loop, zsock_t *reader, void *arg)
 
 static int s_pipe_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void)loop;
-    (void)arg;
+    (void) loop;
+    (void) arg;
     char *command = zstr_recv (reader);
-    if (!command) return -1;
+    if (!command)
+        return -1;
     int rc = 0;
     if (streq (command, "$TERM"))
         rc = -1;
@@ -696,11 +726,11 @@ void dlb_worker_actor (zsock_t *pipe, void *args)
 {
     worker_t *self = calloc (1, sizeof *self);
     assert (self);
-    self->cfg = *(dlb_config_t *)args;
+    self->cfg = *(dlb_config_t *) args;
     self->pipe = pipe;
     self->throttle = self->cfg.throttle;
-    self->batch_seq = (uint64_t)zclock_time () << 16;
-    self->workload_seq = (uint64_t)time (NULL) % 100000 * 1000;
+    self->batch_seq = (uint64_t) zclock_time () << 16;
+    self->workload_seq = (uint64_t) time (NULL) % 100000 * 1000;
     self->bus = dlb_service_bind (&self->cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_WORKER));
     self->inbox =
         dlb_service_bind (&self->cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_WORKER));
@@ -765,7 +795,8 @@ static int s_expect (zsock_t *socket, int type, int timeout, dlb_msg_t *msg)
     zpoller_t *poller = zpoller_new (socket, NULL);
     int rc = -1;
     while (rc == -1 && zclock_mono () < deadline) {
-        if (!zpoller_wait (poller, (int)(deadline - zclock_mono ()))) break;
+        if (!zpoller_wait (poller, (int) (deadline - zclock_mono ())))
+            break;
         char reason[256];
         if (dlb_msg_recv (socket, msg, reason, sizeof reason) == 0) {
             if (msg->type == type)
@@ -786,7 +817,7 @@ static int64_t s_wait_workload (zsock_t *bus, const char *id, const char *state,
     int64_t deadline = zclock_mono () + timeout;
     dlb_msg_t msg;
     while (zclock_mono () < deadline &&
-           s_expect (bus, DLB_MSG_STATUS, (int)(deadline - zclock_mono ()), &msg) == 0) {
+           s_expect (bus, DLB_MSG_STATUS, (int) (deadline - zclock_mono ()), &msg) == 0) {
         const msgpack_object_array *workloads;
         int64_t duplicates = -1;
         if (dlb_obj_array (msg.body, "workloads", &workloads) == 0)
@@ -798,17 +829,19 @@ static int64_t s_wait_workload (zsock_t *bus, const char *id, const char *state,
                              sizeof found_state);
                 dlb_obj_u64 (&workloads->ptr[i], "duplicates", &dups);
                 if (streq (found_id, id) && streq (found_state, state))
-                    duplicates = (int64_t)dups;
+                    duplicates = (int64_t) dups;
             }
         dlb_msg_release (&msg);
-        if (duplicates >= 0) return duplicates;
+        if (duplicates >= 0)
+            return duplicates;
     }
     return -1;
 }
 
 void dlb_worker_test (bool verbose)
 {
-    if (!verbose) dlb_log_set_level (DLB_LOG_ERROR);
+    if (!verbose)
+        dlb_log_set_level (DLB_LOG_ERROR);
     dlb_log_init ("t", "worker");
     dlb_config_t cfg;
     char *args[] = {"t", "--node", "t", "--port", "17300", "--state-period", "50"};
@@ -887,7 +920,7 @@ void dlb_worker_test (bool verbose)
     dlb_writer_u64 (&w, "req", 9);
     dlb_writer_u64 (&w, "elements", 1024 * 20);
     dlb_writer_u64 (&w, "jobs", 20);
-    dlb_writer_u64 (&w, "reps", 200000);
+    dlb_writer_u64 (&w, "reps", 50000);
     dlb_writer_str (&w, "output", output);
     dlb_writer_send (&w, inbox);
     assert (s_expect (replies, DLB_MSG_REPLY, 5000, &msg) == 0);
@@ -926,7 +959,7 @@ void dlb_worker_test (bool verbose)
     assert (s_wait_workload (bus, id, "complete", 20000) == 5);
     assert (dlb_npy_load (output, &values, &count, err, sizeof err) == 0 &&
             count == 20480);
-    expected = dlb_kernel_expected (DLB_KERNEL_INITIAL, 200000);
+    expected = dlb_kernel_expected (DLB_KERNEL_INITIAL, 50000);
     for (size_t i = 0; i < count; i++)
         assert (values[i] == expected);
     free (values);
