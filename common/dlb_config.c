@@ -45,7 +45,8 @@ static void s_print_usage (FILE *out, const char *program, const char *summary)
 int dlb_config_split_addr (const char *addr, char *host, size_t host_size, int *port)
 {
     const char *colon = strrchr (addr, ':');
-    if (!colon || colon == addr || (size_t)(colon - addr) >= host_size) return -1;
+    if (!colon || colon == addr || (size_t) (colon - addr) >= host_size)
+        return -1;
     char *end;
     errno = 0;
     long value = strtol (colon + 1, &end, 10);
@@ -53,7 +54,7 @@ int dlb_config_split_addr (const char *addr, char *host, size_t host_size, int *
         return -1;
     memcpy (host, addr, colon - addr);
     host[colon - addr] = 0;
-    *port = (int)value;
+    *port = (int) value;
     return 0;
 }
 
@@ -63,7 +64,8 @@ static int s_number (const char *text, double low, double high, double *value)
     char *end;
     errno = 0;
     double v = strtod (text, &end);
-    if (errno || end == text || *end || !isfinite (v) || v < low || v > high) return -1;
+    if (errno || end == text || *end || !isfinite (v) || v < low || v > high)
+        return -1;
     *value = v;
     return 0;
 }
@@ -80,21 +82,24 @@ static int s_apply (dlb_config_t *cfg, const char *name, const char *value)
             return -1;
         }
         snprintf (cfg->node, sizeof cfg->node, "%s", value);
-    } else if (streq (name, "port")) {
+    }
+    else if (streq (name, "port")) {
         if (s_number (value, 1, 65535 - S_PORT_SPAN, &v) || v != floor (v)) {
             fprintf (stderr, "error: --port '%s': an integer 1..%d\n", value,
                      65535 - S_PORT_SPAN);
             return -1;
         }
-        cfg->port = (int)v;
-    } else if (streq (name, "bind") || streq (name, "advertise")) {
+        cfg->port = (int) v;
+    }
+    else if (streq (name, "bind") || streq (name, "advertise")) {
         char *field = streq (name, "bind") ? cfg->bind : cfg->advertise;
         if (!*value || strlen (value) >= DLB_ADDR_MAX || strpbrk (value, " \t/")) {
             fprintf (stderr, "error: --%s '%s': an address or host name\n", name, value);
             return -1;
         }
         snprintf (field, DLB_ADDR_MAX, "%s", value);
-    } else if (streq (name, "peers")) {
+    }
+    else if (streq (name, "peers")) {
         cfg->peer_count = 0;
         char list[DLB_PEERS_MAX * DLB_ADDR_MAX];
         snprintf (list, sizeof list, "%s", value);
@@ -112,19 +117,22 @@ static int s_apply (dlb_config_t *cfg, const char *name, const char *value)
             }
             snprintf (cfg->peers[cfg->peer_count++], DLB_ADDR_MAX, "%s", item);
         }
-    } else if (streq (name, "threads")) {
+    }
+    else if (streq (name, "threads")) {
         if (s_number (value, 1, 256, &v) || v != floor (v)) {
             fprintf (stderr, "error: --threads '%s': an integer 1..256\n", value);
             return -1;
         }
-        cfg->threads = (int)v;
-    } else if (streq (name, "throttle")) {
+        cfg->threads = (int) v;
+    }
+    else if (streq (name, "throttle")) {
         if (s_number (value, 0, 1, &v) || v <= 0) {
             fprintf (stderr, "error: --throttle '%s': a number in (0, 1]\n", value);
             return -1;
         }
         cfg->throttle = v;
-    } else if (streq (name, "policy")) {
+    }
+    else if (streq (name, "policy")) {
         dlb_policy_t policy;
         if (dlb_policy_parse (value, &policy)) {
             fprintf (stderr,
@@ -133,20 +141,23 @@ static int s_apply (dlb_config_t *cfg, const char *name, const char *value)
             return -1;
         }
         snprintf (cfg->policy, sizeof cfg->policy, "%s", value);
-    } else if (streq (name, "metric")) {
+    }
+    else if (streq (name, "metric")) {
         dlb_metric_t metric;
         if (dlb_metric_parse (value, &metric)) {
             fprintf (stderr, "error: --metric '%s': eta or queue\n", value);
             return -1;
         }
         snprintf (cfg->metric, sizeof cfg->metric, "%s", value);
-    } else if (streq (name, "threshold")) {
+    }
+    else if (streq (name, "threshold")) {
         if (s_number (value, 0, 1e9, &v)) {
             fprintf (stderr, "error: --threshold '%s': a number >= 0\n", value);
             return -1;
         }
         cfg->threshold = v;
-    } else {
+    }
+    else {
         int *field = streq (name, "batch")           ? &cfg->batch
                      : streq (name, "state-period")  ? &cfg->state_period
                      : streq (name, "stale-after")   ? &cfg->stale_after
@@ -159,7 +170,7 @@ static int s_apply (dlb_config_t *cfg, const char *name, const char *value)
             fprintf (stderr, "error: --%s '%s': an integer 1..%.0f\n", name, value, high);
             return -1;
         }
-        *field = (int)v;
+        *field = (int) v;
     }
     return 0;
 }
@@ -204,10 +215,11 @@ int dlb_config_parse (dlb_config_t *cfg, int argc, char *argv[], const char *pro
 
     //  Environment first: DLB_STATE_PERIOD for --state-period, and so on.
     for (const struct option *o = s_options; o->name; o++) {
-        if (o->has_arg != required_argument) continue;
+        if (o->has_arg != required_argument)
+            continue;
         char env[64] = "DLB_";
         for (size_t i = 0; o->name[i] && i + 5 < sizeof env; i++)
-            env[4 + i] = o->name[i] == '-' ? '_' : (char)toupper (o->name[i]);
+            env[4 + i] = o->name[i] == '-' ? '_' : (char) toupper (o->name[i]);
         const char *value = getenv (env);
         if (value && *value && s_apply (cfg, o->name, value)) {
             fprintf (stderr, "(from the environment variable %s)\n", env);
@@ -240,8 +252,11 @@ int dlb_config_parse (dlb_config_t *cfg, int argc, char *argv[], const char *pro
         return 2;
     }
     if (!*cfg->advertise) {
-        if (streq (cfg->bind, "0.0.0.0") || streq (cfg->bind, "*"))
-            snprintf (cfg->advertise, sizeof cfg->advertise, "%s", cfg->node);
+        //  Bound to every interface: peers can reach us by the host name.
+        if (streq (cfg->bind, "0.0.0.0") || streq (cfg->bind, "*")) {
+            if (gethostname (cfg->advertise, sizeof cfg->advertise) || !*cfg->advertise)
+                snprintf (cfg->advertise, sizeof cfg->advertise, "%s", cfg->node);
+        }
         else
             snprintf (cfg->advertise, sizeof cfg->advertise, "%s", cfg->bind);
     }
@@ -260,7 +275,8 @@ static bool s_external (int offset)
 void dlb_config_bind (const dlb_config_t *cfg, int offset, char *buf, size_t size)
 {
     const char *host = s_external (offset) ? cfg->bind : "127.0.0.1";
-    if (streq (host, "0.0.0.0")) host = "*";
+    if (streq (host, "0.0.0.0"))
+        host = "*";
     snprintf (buf, size, "tcp://%s:%d", host, cfg->port + offset);
 }
 
@@ -291,7 +307,7 @@ int dlb_config_peer (const dlb_config_t *cfg, size_t i, int offset, char *buf,
 
 void dlb_config_test (bool verbose)
 {
-    (void)verbose;
+    (void) verbose;
     dlb_config_t cfg;
     char *ok_args[] = {"x",
                        "--node",

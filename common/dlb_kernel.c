@@ -9,7 +9,7 @@ static int64_t s_clock_ns (clockid_t clock)
 {
     struct timespec ts;
     clock_gettime (clock, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 int64_t dlb_thread_cpu_ns (void)
@@ -44,9 +44,11 @@ void dlb_throttle_gate (dlb_throttle_t *self)
         self->window_cpu = dlb_thread_cpu_ns ();
         return;
     }
-    if (self->throttle >= 1) return;
-    int64_t budget = (int64_t)(self->throttle * DLB_THROTTLE_WINDOW);
-    if (dlb_thread_cpu_ns () - self->window_cpu < budget) return;
+    if (self->throttle >= 1)
+        return;
+    int64_t budget = (int64_t) (self->throttle * DLB_THROTTLE_WINDOW);
+    if (dlb_thread_cpu_ns () - self->window_cpu < budget)
+        return;
     struct timespec until = {.tv_sec = window_end / 1000000000,
                              .tv_nsec = window_end % 1000000000};
     while (clock_nanosleep (CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) != 0)
@@ -66,10 +68,12 @@ void dlb_kernel_apply (double *x, size_t n, uint32_t reps)
 int dlb_kernel_run (double *x, size_t n, uint32_t reps, dlb_throttle_t *throttle,
                     bool (*poll) (void *arg), void *arg)
 {
-    uint32_t slice = n ? (uint32_t)(DLB_KERNEL_SLICE_ADDS / n) : reps;
-    if (slice == 0) slice = 1;
+    uint32_t slice = n ? (uint32_t) (DLB_KERNEL_SLICE_ADDS / n) : reps;
+    if (slice == 0)
+        slice = 1;
     for (uint32_t done = 0; done < reps;) {
-        if (poll && !poll (arg)) return -1;
+        if (poll && !poll (arg))
+            return -1;
         dlb_throttle_gate (throttle);
         uint32_t step = reps - done < slice ? reps - done : slice;
         dlb_kernel_apply (x, n, step);
@@ -92,9 +96,9 @@ static double s_measure_share (double t, double seconds)
     dlb_throttle_t throttle;
     dlb_throttle_init (&throttle, t);
     int64_t wall0 = dlb_wall_ns (), cpu0 = dlb_thread_cpu_ns ();
-    while (dlb_wall_ns () - wall0 < (int64_t)(seconds * 1e9))
+    while (dlb_wall_ns () - wall0 < (int64_t) (seconds * 1e9))
         dlb_kernel_run (x, 1024, 2000, &throttle, NULL, NULL);
-    return (double)(dlb_thread_cpu_ns () - cpu0) / (double)(dlb_wall_ns () - wall0);
+    return (double) (dlb_thread_cpu_ns () - cpu0) / (double) (dlb_wall_ns () - wall0);
 }
 
 void dlb_kernel_test (bool verbose)

@@ -18,7 +18,8 @@ void dlb_log_init (const char *node, const char *service)
     snprintf (s_node, sizeof s_node, "%s", node ? node : "-");
     snprintf (s_service, sizeof s_service, "%s", service ? service : "-");
     const char *debug = getenv ("DLB_DEBUG");
-    if (debug && strcmp (debug, "1") == 0) s_level = DLB_LOG_DEBUG;
+    if (debug && strcmp (debug, "1") == 0)
+        s_level = DLB_LOG_DEBUG;
 }
 
 void dlb_log_set_level (dlb_log_level_t level)
@@ -28,7 +29,8 @@ void dlb_log_set_level (dlb_log_level_t level)
 
 void dlb_log (dlb_log_level_t level, const char *format, ...)
 {
-    if (level < s_level) return;
+    if (level < s_level)
+        return;
     char message[1024];
     va_list args;
     va_start (args, format);
@@ -48,7 +50,8 @@ void dlb_log (dlb_log_level_t level, const char *format, ...)
 void dlb_log_test (bool verbose)
 {
     dlb_log_init ("test-node", "log");
-    if (!verbose) dlb_log_set_level (DLB_LOG_ERROR);
+    if (!verbose)
+        dlb_log_set_level (DLB_LOG_ERROR);
     dlb_info ("a line with a number %d", 42);
     dlb_debug ("hidden unless DLB_DEBUG=1");
     assert (strcmp (s_node, "test-node") == 0);

@@ -74,7 +74,7 @@ int dlb_npy_load (const char *path, double **values_p, size_t *count_p, char *er
                       path, prefix[6], prefix[7]);
             goto done;
         }
-        size_t header_len = prefix[8] | (size_t)prefix[9] << 8;
+        size_t header_len = prefix[8] | (size_t) prefix[9] << 8;
         char header[65536];
         if (fread (header, 1, header_len, file) != header_len) {
             snprintf (err, err_size, "%s: truncated .npy header", path);
@@ -82,8 +82,10 @@ int dlb_npy_load (const char *path, double **values_p, size_t *count_p, char *er
         }
         header[header_len] = 0;
         count = s_parse_header (header, err, err_size, path);
-        if (count < 0) goto done;
-    } else {
+        if (count < 0)
+            goto done;
+    }
+    else {
         if (fseek (file, 0, SEEK_END) != 0) {
             snprintf (err, err_size, "%s: cannot seek: %s", path, strerror (errno));
             goto done;
@@ -97,17 +99,17 @@ int dlb_npy_load (const char *path, double **values_p, size_t *count_p, char *er
         count = size / 8;
         rewind (file);
     }
-    if (count == 0 || (size_t)count > DLB_NPY_MAX_ELEMS) {
+    if (count == 0 || (size_t) count > DLB_NPY_MAX_ELEMS) {
         snprintf (err, err_size, "%s: %lld elements (need 1..%zu)", path, count,
                   DLB_NPY_MAX_ELEMS);
         goto done;
     }
-    values = malloc ((size_t)count * sizeof (double));
+    values = malloc ((size_t) count * sizeof (double));
     if (!values) {
         snprintf (err, err_size, "%s: out of memory for %lld elements", path, count);
         goto done;
     }
-    if (fread (values, sizeof (double), (size_t)count, file) != (size_t)count) {
+    if (fread (values, sizeof (double), (size_t) count, file) != (size_t) count) {
         snprintf (err, err_size, "%s: truncated data (expected %lld float64)", path,
                   count);
         goto done;
@@ -117,7 +119,7 @@ int dlb_npy_load (const char *path, double **values_p, size_t *count_p, char *er
         goto done;
     }
     *values_p = values;
-    *count_p = (size_t)count;
+    *count_p = (size_t) count;
     values = NULL;
     rc = 0;
 done:
@@ -130,7 +132,7 @@ int dlb_npy_save (const char *path, const double *values, size_t count, char *er
                   size_t err_size)
 {
     char tmp[4096];
-    if ((size_t)snprintf (tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
+    if ((size_t) snprintf (tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
         snprintf (err, err_size, "%s: path too long", path);
         return -1;
     }
@@ -143,7 +145,7 @@ int dlb_npy_save (const char *path, const double *values, size_t count, char *er
     int padded = (total + S_ALIGN - 1) / S_ALIGN * S_ALIGN;
     memset (header + len, ' ', padded - total);
     header[len + padded - total] = '\n';
-    size_t header_len = (size_t)(len + padded - total + 1);
+    size_t header_len = (size_t) (len + padded - total + 1);
     unsigned char prefix[10] = {0x93,
                                 'N',
                                 'U',
@@ -152,8 +154,8 @@ int dlb_npy_save (const char *path, const double *values, size_t count, char *er
                                 'Y',
                                 1,
                                 0,
-                                (unsigned char)(header_len & 0xff),
-                                (unsigned char)(header_len >> 8)};
+                                (unsigned char) (header_len & 0xff),
+                                (unsigned char) (header_len >> 8)};
     FILE *file = fopen (tmp, "wb");
     if (!file) {
         snprintf (err, err_size, "%s: %s", tmp, strerror (errno));
@@ -173,7 +175,7 @@ int dlb_npy_save (const char *path, const double *values, size_t count, char *er
 
 void dlb_npy_test (bool verbose)
 {
-    (void)verbose;
+    (void) verbose;
     char err[256], path[] = "/tmp/dlb_npy_test_XXXXXX";
     int fd = mkstemp (path);
     assert (fd >= 0);

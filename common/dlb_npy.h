@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define DLB_NPY_MAX_ELEMS ((size_t)1 << 31) //  refuse vectors larger than 16 GiB
+#define DLB_NPY_MAX_ELEMS ((size_t) 1 << 31) //  refuse vectors larger than 16 GiB
 
 //  Loads a vector. Files ending in .npy are parsed as numpy files (only
 //  1-D '<f8' C-order arrays are accepted); anything else is raw float64,
