@@ -1,0 +1,689 @@
+/*  dlb_forecast: online forecasts of a load series from a battery of simple
+    predictors, with the NWS choice and an adaptive combination on top.
+
+    Invariants, after n = self->samples samples:
+    - history holds the last min (n, DLB_FORECAST_HISTORY) samples, newest
+      at (n - 1) % DLB_FORECAST_HISTORY;
+    - the forecast slot n % (max_horizon + 1) holds, for every predictor and
+      every h in 1..max_horizon, the forecast of sample n + h; the slots of
+      n - 1 .. n - max_horizon hold the forecasts still waiting for their
+      sample, which is why there are max_horizon + 1 slots;
+    - scores[i][h] hold predictor i's errors on every sample it forecast h
+      steps ahead;
+    - nothing is allocated after dlb_forecast_new.
+
+    Feeding sample n + 1: score the waiting forecasts on it, store it, refit
+    AR if due, compute the battery's forecasts, then nws's and adaptive's. */
+#include "dlb_forecast.h"
+
+#include <assert.h>
+#include <malloc.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum {
+    KIND_LAST,
+    KIND_MEAN,
+    KIND_MEDIAN,
+    KIND_EXP,
+    KIND_AR,
+    KIND_NWS,
+    KIND_ADAPTIVE
+} kind_t;
+
+#define NAME_SIZE 16
+
+typedef struct {
+    kind_t kind;
+    int window;   //  mean and median: samples; AR: order
+    double gain;  //  exponential smoothing: weight of the newest sample
+    double level; //  exponential smoothing: current level
+    int ar_slot;  //  AR: row in ar_coef
+    char name[NAME_SIZE];
+} predictor_t;
+
+typedef struct {
+    double abs_sum;       //  all history
+    size_t count;         //  all history
+    double recent_abs;    //  discounted sum of |error|
+    double recent_sq;     //  discounted sum of error^2
+    double recent_weight; //  discounted count
+} score_t;
+
+static const int s_mean_windows[] = DLB_FORECAST_MEAN_WINDOWS;
+static const int s_median_windows[] = DLB_FORECAST_MEDIAN_WINDOWS;
+static const double s_exp_gains[] = DLB_FORECAST_EXP_GAINS;
+static const int s_ar_orders[] = DLB_FORECAST_AR_ORDERS;
+
+#define COUNT_OF(array) (sizeof (array) / sizeof ((array)[0]))
+#define AR_ORDERS       COUNT_OF (s_ar_orders)
+#define BATTERY                                                                          \
+    (1 + COUNT_OF (s_mean_windows) + COUNT_OF (s_median_windows) +                       \
+     COUNT_OF (s_exp_gains) + AR_ORDERS)
+#define PREDICTORS (BATTERY + 2)
+#define NWS        BATTERY
+#define ADAPTIVE   (BATTERY + 1)
+
+struct _dlb_forecast_t {
+    int max_horizon;
+    size_t samples;
+    size_t ignored;
+    double history[DLB_FORECAST_HISTORY];
+    predictor_t predictor[PREDICTORS];
+    //  AR fit: window mean and coefficients per order in s_ar_orders
+    double ar_mean;
+    bool ar_fitted[AR_ORDERS];
+    double ar_coef[AR_ORDERS][DLB_FORECAST_AR_ORDER_MAX];
+    //  Scratch for medians and AR iteration, sized once
+    double sorted[DLB_FORECAST_HISTORY];
+    double ar_path[DLB_FORECAST_AR_ORDER_MAX + DLB_FORECAST_HORIZON_MAX];
+    //  The only buffers sized by max_horizon, allocated in new ()
+    double *forecasts; //  [max_horizon + 1][PREDICTORS][max_horizon]
+    score_t *scores;   //  [PREDICTORS][max_horizon]
+};
+
+//  Address of the forecast made after `made` samples by predictor i for h.
+static double *s_forecast (dlb_forecast_t *self, size_t made, size_t i, int h)
+{
+    size_t slot = made % (size_t) (self->max_horizon + 1);
+    return &self->forecasts[(slot * PREDICTORS + i) * (size_t) self->max_horizon +
+                            (size_t) (h - 1)];
+}
+
+static score_t *s_score (dlb_forecast_t *self, size_t i, int h)
+{
+    return &self->scores[i * (size_t) self->max_horizon + (size_t) (h - 1)];
+}
+
+//  Sample `lag` steps before the newest (lag 0); lag < min (n, HISTORY).
+static double s_lagged (dlb_forecast_t *self, size_t lag)
+{
+    return self->history[(self->samples - 1 - lag) % DLB_FORECAST_HISTORY];
+}
+
+static size_t s_kept (dlb_forecast_t *self)
+{
+    return self->samples < DLB_FORECAST_HISTORY ? self->samples : DLB_FORECAST_HISTORY;
+}
+
+static double s_clamp (double value)
+{
+    if (value < DLB_FORECAST_MIN)
+        return DLB_FORECAST_MIN;
+    if (value > DLB_FORECAST_MAX)
+        return DLB_FORECAST_MAX;
+    return value;
+}
+
+dlb_forecast_t *dlb_forecast_new (int max_horizon)
+{
+    if (max_horizon < 1 || max_horizon > DLB_FORECAST_HORIZON_MAX)
+        return NULL;
+    dlb_forecast_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->max_horizon = max_horizon;
+    size_t h = (size_t) max_horizon;
+    self->forecasts = calloc ((h + 1) * PREDICTORS * h, sizeof *self->forecasts);
+    self->scores = calloc (PREDICTORS * h, sizeof *self->scores);
+    if (!self->forecasts || !self->scores) {
+        dlb_forecast_destroy (&self);
+        return NULL;
+    }
+    size_t i = 0;
+    self->predictor[i].kind = KIND_LAST;
+    snprintf (self->predictor[i++].name, NAME_SIZE, "last");
+    for (size_t k = 0; k < COUNT_OF (s_mean_windows); k++, i++) {
+        assert (s_mean_windows[k] >= 1 && s_mean_windows[k] <= DLB_FORECAST_HISTORY);
+        self->predictor[i].kind = KIND_MEAN;
+        self->predictor[i].window = s_mean_windows[k];
+        snprintf (self->predictor[i].name, NAME_SIZE, "mean_%d", s_mean_windows[k]);
+    }
+    for (size_t k = 0; k < COUNT_OF (s_median_windows); k++, i++) {
+        assert (s_median_windows[k] >= 1 && s_median_windows[k] <= DLB_FORECAST_HISTORY);
+        self->predictor[i].kind = KIND_MEDIAN;
+        self->predictor[i].window = s_median_windows[k];
+        snprintf (self->predictor[i].name, NAME_SIZE, "median_%d", s_median_windows[k]);
+    }
+    for (size_t k = 0; k < COUNT_OF (s_exp_gains); k++, i++) {
+        self->predictor[i].kind = KIND_EXP;
+        self->predictor[i].gain = s_exp_gains[k];
+        snprintf (self->predictor[i].name, NAME_SIZE, "exp_%.2f", s_exp_gains[k]);
+    }
+    for (size_t k = 0; k < AR_ORDERS; k++, i++) {
+        assert (s_ar_orders[k] >= 1 && s_ar_orders[k] <= DLB_FORECAST_AR_ORDER_MAX);
+        self->predictor[i].kind = KIND_AR;
+        self->predictor[i].window = s_ar_orders[k];
+        self->predictor[i].ar_slot = (int) k;
+        snprintf (self->predictor[i].name, NAME_SIZE, "ar_%d", s_ar_orders[k]);
+    }
+    assert (i == NWS);
+    self->predictor[NWS].kind = KIND_NWS;
+    snprintf (self->predictor[NWS].name, NAME_SIZE, "nws");
+    self->predictor[ADAPTIVE].kind = KIND_ADAPTIVE;
+    snprintf (self->predictor[ADAPTIVE].name, NAME_SIZE, "adaptive");
+    return self;
+}
+
+void dlb_forecast_destroy (dlb_forecast_t **self_p)
+{
+    assert (self_p);
+    dlb_forecast_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->forecasts);
+    free (self->scores);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Yule-Walker fit of every AR order up to the largest in the battery on the
+//  kept samples, by Levinson-Durbin. A flat window fits all coefficients to
+//  zero, so AR then forecasts the window mean. Cannot fail.
+static void s_ar_fit (dlb_forecast_t *self)
+{
+    size_t n = s_kept (self);
+    double mean = 0;
+    for (size_t j = 0; j < n; j++)
+        mean += s_lagged (self, j);
+    mean /= (double) n;
+    self->ar_mean = mean;
+
+    int order_max = 0;
+    for (size_t k = 0; k < AR_ORDERS; k++)
+        if (s_ar_orders[k] > order_max)
+            order_max = s_ar_orders[k];
+    if ((size_t) order_max >= n)
+        order_max = (int) n - 1;
+
+    //  Biased autocovariances keep the fit stationary.
+    double r[DLB_FORECAST_AR_ORDER_MAX + 1] = {0};
+    for (int lag = 0; lag <= order_max; lag++) {
+        double sum = 0;
+        for (size_t j = 0; j + (size_t) lag < n; j++)
+            sum +=
+                (s_lagged (self, j) - mean) * (s_lagged (self, j + (size_t) lag) - mean);
+        r[lag] = sum / (double) n;
+    }
+    double a[DLB_FORECAST_AR_ORDER_MAX + 1] = {0};
+    double previous[DLB_FORECAST_AR_ORDER_MAX + 1];
+    double error = r[0];
+    bool flat = r[0] <= DLB_FORECAST_VARIANCE_MIN;
+    for (int p = 1; p <= order_max; p++) {
+        if (!flat && error > DLB_FORECAST_VARIANCE_MIN * r[0]) {
+            double acc = r[p];
+            for (int j = 1; j < p; j++)
+                acc -= a[j] * r[p - j];
+            double reflection = acc / error;
+            memcpy (previous, a, sizeof a);
+            a[p] = reflection;
+            for (int j = 1; j < p; j++)
+                a[j] = previous[j] - reflection * previous[p - j];
+            error *= 1 - reflection * reflection;
+        }
+        //  Else the series is exactly predictable by lower orders: keep them.
+        for (size_t k = 0; k < AR_ORDERS; k++)
+            if (s_ar_orders[k] == p &&
+                n >= (size_t) (DLB_FORECAST_AR_MIN_PER_LAG * s_ar_orders[k])) {
+                for (int j = 0; j < p; j++)
+                    self->ar_coef[k][j] = a[j + 1];
+                self->ar_fitted[k] = true;
+            }
+    }
+}
+
+//  Writes the forecasts of battery predictor i for 1..max_horizon into out.
+static void s_battery_forecast (dlb_forecast_t *self, size_t i, double *out)
+{
+    predictor_t *predictor = &self->predictor[i];
+    int horizons = self->max_horizon;
+    size_t kept = s_kept (self);
+    double flat = s_lagged (self, 0);
+    switch (predictor->kind) {
+    case KIND_LAST:
+        break;
+    case KIND_MEAN: {
+        size_t window =
+            (size_t) predictor->window < kept ? (size_t) predictor->window : kept;
+        double sum = 0;
+        for (size_t j = 0; j < window; j++)
+            sum += s_lagged (self, j);
+        flat = sum / (double) window;
+        break;
+    }
+    case KIND_MEDIAN: {
+        size_t window =
+            (size_t) predictor->window < kept ? (size_t) predictor->window : kept;
+        //  Insertion sort: windows are a few dozen samples.
+        for (size_t j = 0; j < window; j++) {
+            double value = s_lagged (self, j);
+            size_t at = j;
+            while (at > 0 && self->sorted[at - 1] > value) {
+                self->sorted[at] = self->sorted[at - 1];
+                at--;
+            }
+            self->sorted[at] = value;
+        }
+        flat = window % 2 ? self->sorted[window / 2]
+                          : (self->sorted[window / 2 - 1] + self->sorted[window / 2]) / 2;
+        break;
+    }
+    case KIND_EXP:
+        if (self->samples == 1)
+            predictor->level = flat;
+        else
+            predictor->level += predictor->gain * (flat - predictor->level);
+        flat = predictor->level;
+        break;
+    case KIND_AR: {
+        int slot = predictor->ar_slot;
+        if (!self->ar_fitted[slot])
+            break; //  last value until fitted
+        int order = predictor->window;
+        double *path = self->ar_path;
+        for (int j = 0; j < order; j++)
+            path[j] = s_lagged (self, (size_t) (order - 1 - j)) - self->ar_mean;
+        for (int h = 0; h < horizons; h++) {
+            double next = 0;
+            for (int j = 0; j < order; j++)
+                next += self->ar_coef[slot][j] * path[order + h - 1 - j];
+            path[order + h] = next;
+            out[h] = s_clamp (self->ar_mean + next);
+        }
+        return;
+    }
+    case KIND_NWS:
+    case KIND_ADAPTIVE:
+        assert (false);
+    }
+    flat = s_clamp (flat);
+    for (int h = 0; h < horizons; h++)
+        out[h] = flat;
+}
+
+//  NWS: lowest accumulated absolute 1-step error over all history; ties and
+//  no history go to the lowest index ("last").
+static size_t s_nws_choice (dlb_forecast_t *self)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < BATTERY; i++)
+        if (s_score (self, i, 1)->abs_sum < s_score (self, best, 1)->abs_sum)
+            best = i;
+    return best;
+}
+
+//  Horizon whose scores rank forecasts h ahead: h itself once its first
+//  errors are in, 1 before (the h-step errors arrive h - 1 samples later).
+static int s_scored_horizon (dlb_forecast_t *self, int h)
+{
+    return s_score (self, 0, h)->count ? h : 1;
+}
+
+//  Adaptive at horizon h: weights exp (-ETA * excess), see the header.
+//  Before any error every weight is 1: the battery's mean.
+static double s_adaptive_forecast (dlb_forecast_t *self, int h)
+{
+    int scored = s_scored_horizon (self, h);
+    double lowest = s_score (self, 0, scored)->recent_abs;
+    for (size_t i = 1; i < BATTERY; i++)
+        if (s_score (self, i, scored)->recent_abs < lowest)
+            lowest = s_score (self, i, scored)->recent_abs;
+    double samples = s_score (self, 0, scored)->recent_weight;
+    double unit = (samples > 0 ? lowest / samples : 0) + DLB_FORECAST_ADAPTIVE_UNIT_MIN;
+    double sum = 0, weights = 0;
+    for (size_t i = 0; i < BATTERY; i++) {
+        double excess = (s_score (self, i, scored)->recent_abs - lowest) / unit;
+        double weight = exp (-DLB_FORECAST_ADAPTIVE_ETA * excess);
+        sum += weight * *s_forecast (self, self->samples, i, h);
+        weights += weight;
+    }
+    //  weights >= 1: the best predictor's own weight is exp (0).
+    return s_clamp (sum / weights);
+}
+
+void dlb_forecast_feed (dlb_forecast_t *self, double value)
+{
+    assert (self);
+    if (!isfinite (value)) {
+        self->ignored++;
+        return;
+    }
+    //  Score the forecasts made 1..max_horizon samples ago on this sample.
+    size_t made_last = self->samples;
+    for (int h = 1; h <= self->max_horizon && (size_t) h <= made_last; h++) {
+        size_t made = made_last + 1 - (size_t) h;
+        for (size_t i = 0; i < PREDICTORS; i++) {
+            double error = value - *s_forecast (self, made, i, h);
+            score_t *score = s_score (self, i, h);
+            score->abs_sum += fabs (error);
+            score->count++;
+            score->recent_abs =
+                DLB_FORECAST_ADAPTIVE_DECAY * score->recent_abs + fabs (error);
+            score->recent_sq =
+                DLB_FORECAST_ADAPTIVE_DECAY * score->recent_sq + error * error;
+            score->recent_weight = DLB_FORECAST_ADAPTIVE_DECAY * score->recent_weight + 1;
+        }
+    }
+    self->history[self->samples % DLB_FORECAST_HISTORY] = value;
+    self->samples++;
+
+    size_t kept = s_kept (self);
+    if (kept >= 2 &&
+        (self->samples % DLB_FORECAST_AR_REFIT == 0 ||
+         kept < (size_t) (DLB_FORECAST_AR_MIN_PER_LAG * DLB_FORECAST_AR_ORDER_MAX)))
+        s_ar_fit (self);
+
+    for (size_t i = 0; i < BATTERY; i++)
+        s_battery_forecast (self, i, s_forecast (self, self->samples, i, 1));
+
+    size_t choice = s_nws_choice (self);
+    for (int h = 1; h <= self->max_horizon; h++) {
+        *s_forecast (self, self->samples, NWS, h) =
+            *s_forecast (self, self->samples, choice, h);
+        *s_forecast (self, self->samples, ADAPTIVE, h) = s_adaptive_forecast (self, h);
+    }
+}
+
+size_t dlb_forecast_samples (dlb_forecast_t *self)
+{
+    assert (self);
+    return self->samples;
+}
+
+size_t dlb_forecast_ignored (dlb_forecast_t *self)
+{
+    assert (self);
+    return self->ignored;
+}
+
+double dlb_forecast_predict_with (dlb_forecast_t *self, size_t index, int horizon)
+{
+    assert (self);
+    assert (index < PREDICTORS);
+    assert (horizon >= 1 && horizon <= self->max_horizon);
+    if (self->samples == 0)
+        return NAN;
+    return *s_forecast (self, self->samples, index, horizon);
+}
+
+double dlb_forecast_predict (dlb_forecast_t *self, int horizon, double *expected_error)
+{
+    assert (self);
+    assert (horizon >= 1 && horizon <= self->max_horizon);
+    if (expected_error) {
+        score_t *score = s_score (self, ADAPTIVE, horizon);
+        *expected_error =
+            score->recent_weight > 0 ? score->recent_abs / score->recent_weight : NAN;
+    }
+    return dlb_forecast_predict_with (self, ADAPTIVE, horizon);
+}
+
+size_t dlb_forecast_predictors (dlb_forecast_t *self)
+{
+    assert (self);
+    return PREDICTORS;
+}
+
+const char *dlb_forecast_name (dlb_forecast_t *self, size_t index)
+{
+    assert (self);
+    return index < PREDICTORS ? self->predictor[index].name : NULL;
+}
+
+int dlb_forecast_index (dlb_forecast_t *self, const char *name)
+{
+    assert (self);
+    assert (name);
+    for (size_t i = 0; i < PREDICTORS; i++)
+        if (strcmp (self->predictor[i].name, name) == 0)
+            return (int) i;
+    return -1;
+}
+
+size_t dlb_forecast_best (dlb_forecast_t *self, int horizon)
+{
+    assert (self);
+    assert (horizon >= 1 && horizon <= self->max_horizon);
+    int scored = s_scored_horizon (self, horizon);
+    size_t best = 0;
+    for (size_t i = 1; i < BATTERY; i++)
+        if (s_score (self, i, scored)->recent_abs <
+            s_score (self, best, scored)->recent_abs)
+            best = i;
+    return best;
+}
+
+int dlb_forecast_ar_coefficients (dlb_forecast_t *self, int order, double *coef)
+{
+    assert (self);
+    assert (coef);
+    for (size_t k = 0; k < AR_ORDERS; k++)
+        if (s_ar_orders[k] == order) {
+            if (!self->ar_fitted[k])
+                return -1;
+            memcpy (coef, self->ar_coef[k], (size_t) order * sizeof *coef);
+            return 0;
+        }
+    return -1;
+}
+
+static bool s_streq (const char *a, const char *b)
+{
+    return a && b && strcmp (a, b) == 0;
+}
+
+//  Self-test helpers: a deterministic generator (xorshift64*) and normal
+//  noise by Box-Muller, so the test series are the same on every run.
+static double s_test_uniform (uint64_t *state)
+{
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    uint64_t bits = (*state * 0x2545f4914f6cdd1dULL) >> 11;
+    return ((double) bits + 0.5) / (double) (1ULL << 53);
+}
+
+static double s_test_normal (uint64_t *state)
+{
+    double u = s_test_uniform (state), v = s_test_uniform (state);
+    return sqrt (-2 * log (u)) * cos (2 * M_PI * v);
+}
+
+static size_t s_test_index (dlb_forecast_t *self, const char *name)
+{
+    int index = dlb_forecast_index (self, name);
+    assert (index >= 0);
+    return (size_t) index;
+}
+
+//  Feeds count samples of x_t = mean + phi (x_{t-1} - mean) + noise * N(0,1)
+//  and returns the MAE of predictor index at horizon 1 over them.
+static double s_test_ar1 (dlb_forecast_t *self, uint64_t *state, size_t index,
+                          double mean, double phi, double noise, int count)
+{
+    double x = mean, error = 0;
+    for (int t = 0; t < count; t++) {
+        double forecast = dlb_forecast_predict_with (self, index, 1);
+        x = mean + phi * (x - mean) + noise * s_test_normal (state);
+        if (t > 0)
+            error += fabs (x - forecast);
+        dlb_forecast_feed (self, x);
+    }
+    return error / (count - 1);
+}
+
+void dlb_forecast_test (bool verbose)
+{
+    if (verbose) {
+        printf ("\n");
+        setvbuf (stdout, NULL, _IONBF, 0);
+    }
+    uint64_t state = 0x5eed;
+    assert (!dlb_forecast_new (0));
+    assert (!dlb_forecast_new (DLB_FORECAST_HORIZON_MAX + 1));
+
+    //  Names and indexes; nothing to say before the first sample.
+    dlb_forecast_t *forecast = dlb_forecast_new (5);
+    assert (forecast);
+    size_t predictors = dlb_forecast_predictors (forecast);
+    assert (predictors == PREDICTORS);
+    assert (s_streq (dlb_forecast_name (forecast, 0), "last"));
+    assert (s_streq (dlb_forecast_name (forecast, predictors - 2), "nws"));
+    assert (s_streq (dlb_forecast_name (forecast, predictors - 1), "adaptive"));
+    assert (dlb_forecast_name (forecast, predictors) == NULL);
+    for (size_t i = 0; i < predictors; i++)
+        assert (s_test_index (forecast, dlb_forecast_name (forecast, i)) == i);
+    assert (dlb_forecast_index (forecast, "ar_3") == -1);
+    double expected;
+    assert (isnan (dlb_forecast_predict (forecast, 1, &expected)));
+    assert (isnan (expected));
+    double coef[DLB_FORECAST_AR_ORDER_MAX];
+    assert (dlb_forecast_ar_coefficients (forecast, 1, coef) == -1);
+    assert (dlb_forecast_ar_coefficients (forecast, 3, coef) == -1);
+
+    //  A constant: every predictor exact at every horizon, no error expected;
+    //  non-finite samples ignored and counted.
+    for (int t = 0; t < 100; t++)
+        dlb_forecast_feed (forecast, 42);
+    dlb_forecast_feed (forecast, NAN);
+    dlb_forecast_feed (forecast, INFINITY);
+    assert (dlb_forecast_samples (forecast) == 100);
+    assert (dlb_forecast_ignored (forecast) == 2);
+    for (size_t i = 0; i < predictors; i++)
+        for (int h = 1; h <= 5; h++)
+            assert (fabs (dlb_forecast_predict_with (forecast, i, h) - 42) < 1e-9);
+    assert (fabs (dlb_forecast_predict (forecast, 5, &expected) - 42) < 1e-9);
+    assert (expected < 1e-9);
+    assert (dlb_forecast_ar_coefficients (forecast, 1, coef) == 0);
+    assert (coef[0] == 0);
+    dlb_forecast_destroy (&forecast);
+    assert (forecast == NULL);
+    dlb_forecast_destroy (&forecast);
+
+    //  A step from 20 to 60: last value, short windows and fast smoothing
+    //  converge to the new level; so do nws and adaptive.
+    forecast = dlb_forecast_new (5);
+    for (int t = 0; t < 100; t++)
+        dlb_forecast_feed (forecast, t < 40 ? 20 : 60);
+    for (int h = 1; h <= 5; h++) {
+        assert (dlb_forecast_predict_with (forecast, s_test_index (forecast, "last"),
+                                           h) == 60);
+        assert (dlb_forecast_predict_with (forecast, s_test_index (forecast, "mean_3"),
+                                           h) == 60);
+        assert (dlb_forecast_predict_with (forecast, s_test_index (forecast, "median_5"),
+                                           h) == 60);
+        double smooth =
+            dlb_forecast_predict_with (forecast, s_test_index (forecast, "exp_0.20"), h);
+        assert (fabs (smooth - 60) < 1e-3);
+        smooth =
+            dlb_forecast_predict_with (forecast, s_test_index (forecast, "exp_0.05"), h);
+        assert (smooth > 55 && smooth < 60);
+        assert (fabs (dlb_forecast_predict_with (forecast, NWS, h) - 60) < 1);
+        assert (fabs (dlb_forecast_predict (forecast, h, NULL) - 60) < 1);
+    }
+    dlb_forecast_destroy (&forecast);
+
+    //  Forecasts stay in [0, 100] whatever comes in (far ahead AR reverts
+    //  towards its window mean, so only the range is checked there).
+    forecast = dlb_forecast_new (DLB_FORECAST_HORIZON_MAX);
+    for (int round = 0; round < 2; round++) {
+        double bound = round == 0 ? DLB_FORECAST_MAX : DLB_FORECAST_MIN;
+        for (int t = 0; t < 60; t++)
+            dlb_forecast_feed (forecast, t < 30 ? 50 : bound == 0 ? -50 : 150);
+        for (size_t i = 0; i < predictors; i++) {
+            assert (dlb_forecast_predict_with (forecast, i, 1) == bound);
+            for (int h = 1; h <= DLB_FORECAST_HORIZON_MAX; h++) {
+                double value = dlb_forecast_predict_with (forecast, i, h);
+                assert (value >= DLB_FORECAST_MIN && value <= DLB_FORECAST_MAX);
+            }
+        }
+    }
+    dlb_forecast_destroy (&forecast);
+
+    //  AR(1) x_t = 50 + 0.8 (x_{t-1} - 50) + N(0, 3^2): the coefficient is
+    //  recovered. One window of DLB_FORECAST_HISTORY samples has a standard
+    //  error of sqrt ((1 - 0.8^2) / 256) ~ 0.04 and a bias of ~ -0.013,
+    //  so the test averages the fits of 40 disjoint windows and bounds each.
+    forecast = dlb_forecast_new (5);
+    s_test_ar1 (forecast, &state, 0, 50, 0.8, 3, DLB_FORECAST_HISTORY);
+    double sum1 = 0, sum2[2] = {0, 0};
+    int fits = 40;
+    for (int k = 0; k < fits; k++) {
+        s_test_ar1 (forecast, &state, 0, 50, 0.8, 3, DLB_FORECAST_HISTORY);
+        assert (dlb_forecast_ar_coefficients (forecast, 1, coef) == 0);
+        assert (fabs (coef[0] - 0.8) < 0.2);
+        sum1 += coef[0];
+        assert (dlb_forecast_ar_coefficients (forecast, 2, coef) == 0);
+        sum2[0] += coef[0];
+        sum2[1] += coef[1];
+    }
+    if (verbose)
+        printf ("AR(1) %.3f, AR(2) %.3f %.3f\n", sum1 / fits, sum2[0] / fits,
+                sum2[1] / fits);
+    assert (fabs (sum1 / fits - 0.8) < 0.05);
+    assert (fabs (sum2[0] / fits - 0.8) < 0.05);
+    assert (fabs (sum2[1] / fits) < 0.05);
+    //  The expected error is the adaptive's recent MAE: for this series
+    //  about E|N(0, 9)| = 3 * sqrt (2 / pi) ~ 2.4 one step ahead.
+    dlb_forecast_predict (forecast, 1, &expected);
+    assert (expected > 1.5 && expected < 4);
+    dlb_forecast_destroy (&forecast);
+
+    //  Adaptive selection: where one family is clearly best, adaptive finds
+    //  it and nearly matches it. An oscillating AR(1): AR wins by far.
+    forecast = dlb_forecast_new (5);
+    s_test_ar1 (forecast, &state, 0, 50, -0.9, 2, 200);
+    double last = s_test_ar1 (forecast, &state, 0, 50, -0.9, 2, 500);
+    //  Odd horizons only: two steps ahead the oscillation is back on the
+    //  same side, and the last value is nearly as good as AR there.
+    for (int h = 1; h <= 5; h += 2)
+        assert (strncmp (dlb_forecast_name (forecast, dlb_forecast_best (forecast, h)),
+                         "ar_", 3) == 0);
+    double adaptive = s_test_ar1 (forecast, &state, ADAPTIVE, 50, -0.9, 2, 500);
+    double nws = s_test_ar1 (forecast, &state, NWS, 50, -0.9, 2, 500);
+    double ar1 =
+        s_test_ar1 (forecast, &state, s_test_index (forecast, "ar_1"), 50, -0.9, 2, 500);
+    if (verbose)
+        printf ("oscillating: last %.3f ar_1 %.3f nws %.3f adaptive %.3f\n", last, ar1,
+                nws, adaptive);
+    assert (adaptive < last / 3);
+    assert (adaptive < ar1 * 1.1);
+    assert (nws < last / 3);
+    dlb_forecast_destroy (&forecast);
+
+    //  A flat load with one sample in five spiking to 100: under absolute
+    //  error the medians win (they ignore the spikes).
+    forecast = dlb_forecast_new (5);
+    double errors[2] = {0, 0};
+    size_t compared[2] = {s_test_index (forecast, "last"), ADAPTIVE};
+    for (int t = 0; t < 1000; t++) {
+        double value = s_test_uniform (&state) < 0.2 ? 100 : 30;
+        if (t >= 200)
+            for (int k = 0; k < 2; k++)
+                errors[k] +=
+                    fabs (value - dlb_forecast_predict_with (forecast, compared[k], 1));
+        dlb_forecast_feed (forecast, value);
+    }
+    for (int h = 1; h <= 5; h++)
+        assert (strncmp (dlb_forecast_name (forecast, dlb_forecast_best (forecast, h)),
+                         "median_", 7) == 0);
+    if (verbose)
+        printf ("spiky: last %.3f adaptive %.3f\n", errors[0] / 800, errors[1] / 800);
+    assert (errors[1] < errors[0] * 0.7);
+    dlb_forecast_destroy (&forecast);
+
+    //  No allocation after new: the heap does not move while feeding.
+    forecast = dlb_forecast_new (DLB_FORECAST_HORIZON_MAX);
+    struct mallinfo2 before = mallinfo2 ();
+    for (int t = 0; t < 10000; t++) {
+        dlb_forecast_feed (forecast, 50 + 20 * s_test_normal (&state));
+        dlb_forecast_predict (forecast, 1 + t % DLB_FORECAST_HORIZON_MAX, &expected);
+    }
+    struct mallinfo2 after = mallinfo2 ();
+    assert (after.uordblks == before.uordblks);
+    assert (after.hblkhd == before.hblkhd);
+    dlb_forecast_destroy (&forecast);
+}

@@ -1,0 +1,142 @@
+/*  dlb_forecast: online forecasts of a load series (CPU %), h samples ahead.
+
+    Feed one sample at a time; ask for the forecast h samples ahead and its
+    expected error. A battery of simple predictors runs side by side (last
+    value, sliding means and medians, exponential smoothing, AR(p) refitted
+    on a sliding window by Yule-Walker / Levinson-Durbin), each scored on its
+    own h-step-ahead errors. Two meta-predictors answer from the battery:
+
+      nws       the Network Weather Service rule (Wolski et al.): the
+                predictor with the lowest accumulated absolute 1-step error
+                over all history; the reference to beat.
+      adaptive  per horizon h, a weighted mean of the battery's forecasts,
+                each weighted by exp (-ETA * how far its recent (discounted)
+                h-step absolute error is behind the best one's); a soft,
+                per-horizon, forgetting version of the NWS choice.
+
+    Memory is constant: every buffer is sized in dlb_forecast_new, and
+    dlb_forecast_feed never allocates. Forecasts are clamped to
+    [DLB_FORECAST_MIN, DLB_FORECAST_MAX]; input values are used as given.
+
+    Predictor indexes are stable for the life of the object: 0 is "last",
+    the battery follows, then "nws" and "adaptive" last.                  */
+#ifndef DLB_FORECAST_H_INCLUDED
+#define DLB_FORECAST_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+
+//  Range forecasts are clamped to.
+#define DLB_FORECAST_MIN 0.0   //  CPU %
+#define DLB_FORECAST_MAX 100.0 //  CPU %
+
+//  Largest horizon dlb_forecast_new accepts.
+#define DLB_FORECAST_HORIZON_MAX 32 //  samples
+
+//  Samples kept: the window of the AR fit and the longest mean.
+#define DLB_FORECAST_HISTORY 256 //  samples
+
+//  The battery. Windows are in samples; gains are the weight of the newest
+//  sample in exponential smoothing; AR orders must be at most
+//  DLB_FORECAST_AR_ORDER_MAX and the windows at most DLB_FORECAST_HISTORY.
+#define DLB_FORECAST_MEAN_WINDOWS                                                        \
+    {                                                                                    \
+        3, 6, 12, 24, 48                                                                 \
+    }
+#define DLB_FORECAST_MEDIAN_WINDOWS                                                      \
+    {                                                                                    \
+        3, 5, 11, 21, 31                                                                 \
+    }
+#define DLB_FORECAST_EXP_GAINS                                                           \
+    {                                                                                    \
+        0.05, 0.1, 0.2, 0.3, 0.5, 0.75                                                   \
+    }
+#define DLB_FORECAST_AR_ORDERS                                                           \
+    {                                                                                    \
+        1, 2, 4, 8, 16                                                                   \
+    }
+
+//  Highest AR order; one Levinson-Durbin pass fits every order up to it.
+#define DLB_FORECAST_AR_ORDER_MAX 16 //  lags
+//  Samples between two AR refits (the fit costs O(window * order)).
+#define DLB_FORECAST_AR_REFIT 4 //  samples
+//  An AR(p) predictor answers with the last value until it has this many
+//  samples per coefficient.
+#define DLB_FORECAST_AR_MIN_PER_LAG 2 //  samples
+
+//  Adaptive: per horizon, every battery predictor gets the weight
+//  exp (-ETA * excess), where excess is its discounted sum of absolute errors
+//  minus the lowest one, in units of the lowest discounted mean absolute
+//  error (i.e. "how many samples' worth of error it is behind the best").
+//  DECAY is the weight of past errors per sample (1 / (1 - DECAY) is the
+//  effective window); UNIT_MIN keeps the unit positive on exact series.
+#define DLB_FORECAST_ADAPTIVE_DECAY    0.99 //  per sample
+#define DLB_FORECAST_ADAPTIVE_ETA      1.0  //  per sample's worth of error
+#define DLB_FORECAST_ADAPTIVE_UNIT_MIN 1e-3 //  CPU %
+
+//  Below this variance a window is flat and AR forecasts its mean.
+#define DLB_FORECAST_VARIANCE_MIN 1e-12 //  CPU %^2
+
+typedef struct _dlb_forecast_t dlb_forecast_t;
+
+//  Creates a forecaster answering up to max_horizon samples ahead.
+//  Returns NULL if max_horizon is outside 1..DLB_FORECAST_HORIZON_MAX or
+//  memory runs out.
+dlb_forecast_t *dlb_forecast_new (int max_horizon);
+
+//  Destroys the forecaster and nulls the caller's pointer. Cannot fail;
+//  does nothing if *self_p is NULL.
+void dlb_forecast_destroy (dlb_forecast_t **self_p);
+
+//  Adds the next sample, scores every predictor on it and computes the new
+//  forecasts. Cannot fail: a non-finite value (NaN, infinity) is ignored and
+//  counted (see dlb_forecast_ignored). Never allocates.
+void dlb_forecast_feed (dlb_forecast_t *self, double value);
+
+//  Samples fed and used so far; non-finite samples ignored so far.
+size_t dlb_forecast_samples (dlb_forecast_t *self);
+size_t dlb_forecast_ignored (dlb_forecast_t *self);
+
+//  Returns the adaptive forecast of the sample horizon steps after the last
+//  one fed (1 = the next sample). If expected_error is not NULL, stores the
+//  adaptive's recent mean absolute error at that horizon there (CPU %
+//  points), or NAN while none has been measured yet. Returns NAN before the
+//  first sample. horizon must be in 1..max_horizon (asserted).
+double dlb_forecast_predict (dlb_forecast_t *self, int horizon, double *expected_error);
+
+//  Number of predictors, including "nws" and "adaptive".
+size_t dlb_forecast_predictors (dlb_forecast_t *self);
+
+//  Name of predictor index ("last", "mean_12", "median_5", "exp_0.20",
+//  "ar_16", "nws", "adaptive"), owned by the forecaster; NULL if index is
+//  out of range.
+const char *dlb_forecast_name (dlb_forecast_t *self, size_t index);
+
+//  Index of the predictor called name, or -1 if there is none.
+int dlb_forecast_index (dlb_forecast_t *self, const char *name);
+
+//  Forecast of predictor index, horizon steps ahead, as dlb_forecast_predict.
+//  index must be below dlb_forecast_predictors and horizon in 1..max_horizon
+//  (asserted). Returns NAN before the first sample.
+double dlb_forecast_predict_with (dlb_forecast_t *self, size_t index, int horizon);
+
+//  Index of the battery predictor with the lowest recent error at horizon,
+//  the one adaptive weighs most; 0 ("last") before any error is measured.
+//  horizon must be in 1..max_horizon (asserted).
+size_t dlb_forecast_best (dlb_forecast_t *self, int horizon);
+
+//  Copies the coefficients of the current AR(order) fit into coef[0..order-1]
+//  (coef[0] weighs the newest sample, applied to deviations from the window
+//  mean). Returns 0, or -1 and changes nothing if order is not one of
+//  DLB_FORECAST_AR_ORDERS or no fit has been made yet.
+int dlb_forecast_ar_coefficients (dlb_forecast_t *self, int order, double *coef);
+
+//  Scoring rule of dlb-forecast eval: forecasts made after fewer samples
+//  than the warm-up are not scored; default horizon and pick seed.
+#define DLB_FORECAST_EVAL_WARMUP  8 //  samples
+#define DLB_FORECAST_EVAL_HORIZON 5 //  samples
+#define DLB_FORECAST_EVAL_SEED    1
+
+void dlb_forecast_test (bool verbose);
+
+#endif

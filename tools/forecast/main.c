@@ -1,0 +1,398 @@
+/*  dlb-forecast: scores every load forecaster of dlb_forecast on directories
+    of recorded CPU traces (mean absolute error, 1 and H samples ahead).
+
+    For each trace, samples are fed one by one; before sample t is fed, the
+    forecast each predictor made h samples earlier is compared with it. A
+    forecast made after fewer than DLB_FORECAST_EVAL_WARMUP samples is not
+    scored. The MAE is averaged over all scored points of all traces.     */
+#include "dlb_forecast.h"
+#include "dlb_log.h"
+#include "dlb_trace.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define EXIT_USAGE 2
+
+typedef struct {
+    dlb_trace_format_t format;
+    const char *column;
+    int horizon;
+    size_t max_traces; //  0: every trace
+    uint64_t seed;
+    bool json;
+    bool skip_bad;
+} options_t;
+
+typedef struct {
+    size_t predictors;
+    double *abs_sum;  //  [2][predictors]: 1 step, then horizon steps
+    size_t points[2]; //  scored points, 1 step and horizon steps
+    double *made;     //  [horizon + 1][2][predictors]: forecasts waiting
+    size_t traces;
+    size_t traces_skipped;
+    size_t lines_skipped;
+    size_t clamped;
+} tally_t;
+
+static void s_usage (FILE *out)
+{
+    fprintf (
+        out,
+        "Usage: dlb-forecast eval DIR... [--format F] [--column NAME] [--horizon H]\n"
+        "                    [--max N] [--seed S] [--json] [--skip-bad]\n"
+        "Scores each forecaster on every trace file in the directories: mean\n"
+        "absolute error (CPU %% points) 1 and H samples ahead, and its ratio to\n"
+        "the last value.\n"
+        "  --format F    auto (default), planetlab, google, bitbrains, csv\n"
+        "  --column NAME csv column holding the value (default: the second)\n"
+        "  --horizon H   1..%d samples ahead (default %d)\n"
+        "  --max N       N traces per directory, picked pseudo-randomly\n"
+        "  --seed S      seed of that pick (default %d)\n"
+        "  --json        one JSON object: traces, horizon, mae, mae1\n"
+        "  --skip-bad    skip malformed lines and traces instead of failing\n"
+        "Exit: 0 done, 1 a trace or directory could not be read, 2 bad usage.\n",
+        DLB_FORECAST_HORIZON_MAX, DLB_FORECAST_EVAL_HORIZON, DLB_FORECAST_EVAL_SEED);
+}
+
+//  Parses a decimal integer in min..max. Returns 0, or -1 if text is not one.
+static int s_parse_long (const char *text, long min, long max, long *value)
+{
+    if (!text || !*text) return -1;
+    char *end;
+    errno = 0;
+    long parsed = strtol (text, &end, 10);
+    if (errno || *end || parsed < min || parsed > max) return -1;
+    *value = parsed;
+    return 0;
+}
+
+//  splitmix64: a small, well-mixed generator, so that --seed picks the same
+//  traces on every platform.
+static uint64_t s_next_random (uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static int s_compare_names (const void *a, const void *b)
+{
+    return strcmp (*(char *const *)a, *(char *const *)b);
+}
+
+static void s_free_names (char **names, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free (names[i]);
+    free (names);
+}
+
+//  Lists the regular files of dir (not starting with '.'), sorted by name,
+//  and keeps max_traces of them picked by seed if there are more. Returns 0
+//  with a new array in *names_p, or -1 with a message logged.
+static int s_list (const char *dir, const options_t *options, char ***names_p,
+                   size_t *count_p)
+{
+    DIR *handle = opendir (dir);
+    if (!handle) {
+        dlb_error ("%s: %s", dir, strerror (errno));
+        return -1;
+    }
+    char **names = NULL;
+    size_t count = 0, size = 0;
+    int rc = -1;
+    struct dirent *entry;
+    while ((entry = readdir (handle))) {
+        if (entry->d_name[0] == '.') continue;
+        char *path;
+        if (asprintf (&path, "%s/%s", dir, entry->d_name) < 0) {
+            dlb_error ("%s: out of memory", dir);
+            goto cleanup;
+        }
+        struct stat info;
+        bool regular = stat (path, &info) == 0 && S_ISREG (info.st_mode);
+        if (!regular) {
+            free (path);
+            continue;
+        }
+        if (count == size) {
+            size = size ? 2 * size : 64;
+            char **grown = realloc (names, size * sizeof *names);
+            if (!grown) {
+                dlb_error ("%s: out of memory", dir);
+                free (path);
+                goto cleanup;
+            }
+            names = grown;
+        }
+        names[count++] = path;
+    }
+    if (count == 0) {
+        dlb_error ("%s: no trace files", dir);
+        goto cleanup;
+    }
+    qsort (names, count, sizeof *names, s_compare_names);
+    if (options->max_traces && count > options->max_traces) {
+        //  Partial Fisher-Yates: the first max_traces become the pick.
+        uint64_t state = options->seed;
+        for (size_t i = 0; i < options->max_traces; i++) {
+            size_t j = i + (size_t)(s_next_random (&state) % (count - i));
+            char *swap = names[i];
+            names[i] = names[j];
+            names[j] = swap;
+        }
+        for (size_t i = options->max_traces; i < count; i++)
+            free (names[i]);
+        count = options->max_traces;
+        qsort (names, count, sizeof *names, s_compare_names);
+    }
+    rc = 0;
+cleanup:
+    closedir (handle);
+    if (rc == 0) {
+        *names_p = names;
+        *count_p = count;
+    } else
+        s_free_names (names, count);
+    return rc;
+}
+
+//  Feeds one trace and adds its errors to the tally. Returns 0, or -1 if
+//  memory runs out.
+static int s_score_trace (const dlb_trace_t *trace, const options_t *options,
+                          tally_t *tally)
+{
+    int horizons[2] = {1, options->horizon};
+    size_t predictors = tally->predictors;
+    size_t slots = (size_t)options->horizon + 1;
+    dlb_forecast_t *forecast = dlb_forecast_new (options->horizon);
+    if (!forecast) return -1;
+    for (size_t t = 0; t < trace->count; t++) {
+        double value = trace->values[t];
+        for (int k = 0; k < 2; k++) {
+            //  The forecast of sample t made h samples earlier, after
+            //  t + 1 - h samples had been fed.
+            size_t h = (size_t)horizons[k];
+            if (t + 1 < h + DLB_FORECAST_EVAL_WARMUP) continue;
+            double *made =
+                &tally->made[(((t + 1 - h) % slots) * 2 + (size_t)k) * predictors];
+            for (size_t i = 0; i < predictors; i++)
+                tally->abs_sum[(size_t)k * predictors + i] += fabs (value - made[i]);
+            tally->points[k]++;
+        }
+        dlb_forecast_feed (forecast, value);
+        for (int k = 0; k < 2; k++) {
+            double *made = &tally->made[(((t + 1) % slots) * 2 + (size_t)k) * predictors];
+            for (size_t i = 0; i < predictors; i++)
+                made[i] = dlb_forecast_predict_with (forecast, i, horizons[k]);
+        }
+    }
+    dlb_forecast_destroy (&forecast);
+    return 0;
+}
+
+static void s_print_text (const tally_t *tally, const options_t *options,
+                          dlb_forecast_t *names)
+{
+    printf ("traces %zu (skipped %zu), points %zu at 1 step, %zu at %d steps\n",
+            tally->traces, tally->traces_skipped, tally->points[0], tally->points[1],
+            options->horizon);
+    if (tally->lines_skipped || tally->clamped)
+        printf ("lines skipped %zu, values clamped to 100 %zu\n", tally->lines_skipped,
+                tally->clamped);
+    printf ("%-12s %10s %8s %10s %8s\n", "predictor", "mae1", "/last", "mae", "/last");
+    size_t predictors = tally->predictors;
+    for (size_t i = 0; i < predictors; i++) {
+        double mae[2], ratio[2];
+        for (int k = 0; k < 2; k++) {
+            double last = tally->abs_sum[(size_t)k * predictors];
+            mae[k] = tally->points[k]
+                         ? tally->abs_sum[(size_t)k * predictors + i] / tally->points[k]
+                         : NAN;
+            ratio[k] = last > 0 ? tally->abs_sum[(size_t)k * predictors + i] / last : NAN;
+        }
+        printf ("%-12s %10.4f %8.3f %10.4f %8.3f\n", dlb_forecast_name (names, i), mae[0],
+                ratio[0], mae[1], ratio[1]);
+    }
+}
+
+static void s_print_json_map (const tally_t *tally, int k, dlb_forecast_t *names)
+{
+    size_t predictors = tally->predictors;
+    printf ("{");
+    for (size_t i = 0; i < predictors; i++) {
+        double mae = tally->points[k]
+                         ? tally->abs_sum[(size_t)k * predictors + i] / tally->points[k]
+                         : NAN;
+        //  JSON has no NaN: no scored point gives null.
+        if (isfinite (mae))
+            printf ("%s\"%s\": %.6f", i ? ", " : "", dlb_forecast_name (names, i), mae);
+        else
+            printf ("%s\"%s\": null", i ? ", " : "", dlb_forecast_name (names, i));
+    }
+    printf ("}");
+}
+
+static void s_print_json (const tally_t *tally, const options_t *options,
+                          dlb_forecast_t *names)
+{
+    printf ("{\"traces\": %zu, \"horizon\": %d, \"points\": %zu, \"points1\": %zu, "
+            "\"skipped_traces\": %zu, \"skipped_lines\": %zu, \"clamped\": %zu, "
+            "\"mae\": ",
+            tally->traces, options->horizon, tally->points[1], tally->points[0],
+            tally->traces_skipped, tally->lines_skipped, tally->clamped);
+    s_print_json_map (tally, 1, names);
+    printf (", \"mae1\": ");
+    s_print_json_map (tally, 0, names);
+    printf ("}\n");
+}
+
+//  Parses the options after "eval"; directories are left in dirs. Returns 0,
+//  or -1 after printing why.
+static int s_parse_options (int argc, char *argv[], options_t *options, const char **dirs,
+                            size_t *dir_count)
+{
+    for (int i = 2; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        long number;
+        if (strcmp (arg, "--json") == 0)
+            options->json = true;
+        else if (strcmp (arg, "--skip-bad") == 0)
+            options->skip_bad = true;
+        else if (strcmp (arg, "--format") == 0) {
+            if (!value || dlb_trace_format_parse (value, &options->format)) {
+                fprintf (stderr, "dlb-forecast: --format needs a known format\n");
+                return -1;
+            }
+            i++;
+        } else if (strcmp (arg, "--column") == 0) {
+            if (!value) {
+                fprintf (stderr, "dlb-forecast: --column needs a name\n");
+                return -1;
+            }
+            options->column = value;
+            i++;
+        } else if (strcmp (arg, "--horizon") == 0) {
+            if (s_parse_long (value, 1, DLB_FORECAST_HORIZON_MAX, &number)) {
+                fprintf (stderr, "dlb-forecast: --horizon needs 1..%d\n",
+                         DLB_FORECAST_HORIZON_MAX);
+                return -1;
+            }
+            options->horizon = (int)number;
+            i++;
+        } else if (strcmp (arg, "--max") == 0) {
+            if (s_parse_long (value, 1, LONG_MAX, &number)) {
+                fprintf (stderr, "dlb-forecast: --max needs a positive number\n");
+                return -1;
+            }
+            options->max_traces = (size_t)number;
+            i++;
+        } else if (strcmp (arg, "--seed") == 0) {
+            if (s_parse_long (value, 0, LONG_MAX, &number)) {
+                fprintf (stderr, "dlb-forecast: --seed needs a number >= 0\n");
+                return -1;
+            }
+            options->seed = (uint64_t)number;
+            i++;
+        } else if (arg[0] == '-' && arg[1] == '-') {
+            fprintf (stderr, "dlb-forecast: unknown option %s\n", arg);
+            return -1;
+        } else
+            dirs[(*dir_count)++] = arg;
+    }
+    if (*dir_count == 0) {
+        fprintf (stderr, "dlb-forecast: eval needs at least one directory\n");
+        return -1;
+    }
+    return 0;
+}
+
+int main (int argc, char *argv[])
+{
+    dlb_log_init ("-", "dlb-forecast");
+    for (int i = 1; i < argc; i++)
+        if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
+            s_usage (stdout);
+            return 0;
+        }
+    if (argc < 2 || strcmp (argv[1], "eval") != 0) {
+        s_usage (stderr);
+        return EXIT_USAGE;
+    }
+    options_t options = {.format = DLB_TRACE_AUTO,
+                         .horizon = DLB_FORECAST_EVAL_HORIZON,
+                         .seed = DLB_FORECAST_EVAL_SEED};
+    const char **dirs = calloc ((size_t)argc, sizeof *dirs);
+    size_t dir_count = 0;
+    if (!dirs) return EXIT_FAILURE;
+    if (s_parse_options (argc, argv, &options, dirs, &dir_count)) {
+        s_usage (stderr);
+        free (dirs);
+        return EXIT_USAGE;
+    }
+
+    int rc = EXIT_FAILURE;
+    tally_t tally = {0};
+    dlb_forecast_t *names = dlb_forecast_new (options.horizon);
+    if (!names) goto cleanup;
+    tally.predictors = dlb_forecast_predictors (names);
+    tally.abs_sum = calloc (2 * tally.predictors, sizeof *tally.abs_sum);
+    tally.made =
+        calloc (((size_t)options.horizon + 1) * 2 * tally.predictors, sizeof *tally.made);
+    if (!tally.abs_sum || !tally.made) {
+        dlb_error ("out of memory");
+        goto cleanup;
+    }
+    for (size_t d = 0; d < dir_count; d++) {
+        char **paths;
+        size_t count;
+        if (s_list (dirs[d], &options, &paths, &count)) goto cleanup;
+        for (size_t i = 0; i < count; i++) {
+            dlb_trace_t *trace = NULL;
+            char err[512];
+            if (dlb_trace_load (paths[i], options.format, options.column,
+                                options.skip_bad, &trace, err, sizeof err)) {
+                if (!options.skip_bad) {
+                    dlb_error ("%s", err);
+                    s_free_names (paths, count);
+                    goto cleanup;
+                }
+                dlb_warn ("skipped: %s", err);
+                tally.traces_skipped++;
+                continue;
+            }
+            tally.lines_skipped += trace->skipped;
+            tally.clamped += trace->clamped;
+            int scored = s_score_trace (trace, &options, &tally);
+            dlb_trace_destroy (&trace);
+            if (scored) {
+                dlb_error ("out of memory");
+                s_free_names (paths, count);
+                goto cleanup;
+            }
+            tally.traces++;
+        }
+        s_free_names (paths, count);
+    }
+    if (options.json)
+        s_print_json (&tally, &options, names);
+    else
+        s_print_text (&tally, &options, names);
+    rc = EXIT_SUCCESS;
+cleanup:
+    dlb_forecast_destroy (&names);
+    free (tally.abs_sum);
+    free (tally.made);
+    free (dirs);
+    return rc;
+}
