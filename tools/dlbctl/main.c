@@ -1,0 +1,1240 @@
+/*  dlbctl: the command-line client of a dlb node's control socket.
+
+    Every command is one request and one answer: a fresh REQ socket
+    connects to the node's control endpoint (the ROUTER that dlb-monitor
+    binds at BASE+0), sends a COMMAND {cmd, ...} and waits at most --timeout
+    for the REPLY {ok, error?, ...}; the socket is then closed with linger 0,
+    so that a node that never answers leaves nothing behind. `wait` repeats
+    `status` every DLBCTL_POLL_PERIOD until the workload ends.
+
+    Exit status: 0 done; 1 the node did not answer, refused the request, or
+    the workload failed or did not verify; 2 bad usage (message and usage on
+    stderr). --help anywhere prints the usage on stdout and exits 0.    */
+#include "dlb_config.h"
+#include "dlb_kernel.h"
+#include "dlb_policy.h"
+#include "dlb_proto.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DLBCTL_DEFAULT_ENDPOINT "tcp://127.0.0.1:7100"
+#define DLBCTL_DEFAULT_TIMEOUT  5.0   //  secs to wait for each answer
+#define DLBCTL_MAX_TIMEOUT      86400 //  secs, upper bound of --timeout
+#define DLBCTL_POLL_PERIOD      200   //  msecs between status polls in wait
+#define DLBCTL_PLAIN_PERIOD     1000  //  msecs between progress lines off a terminal
+#define DLBCTL_UNKNOWN_GRACE    3000  //  msecs a new workload may be missing from status
+#define DLBCTL_BAR_WIDTH        30    //  characters of the progress bar
+#define DLBCTL_JSON_DEPTH       64    //  nesting deeper than this prints null
+#define DLBCTL_ERROR_MAX        256   //  bytes, reasons with NUL
+#define DLBCTL_LIST_MAX         1024  //  bytes, joined peer and ran lists with NUL
+
+#define EXIT_USAGE 2
+
+typedef struct {
+    const char *endpoint_text;   //  as given (--node, DLB_CONTROL or the default)
+    const char *endpoint_source; //  where it came from, for messages
+    const char *timeout_text;    //  --timeout as given, NULL for the default
+    char endpoint[DLB_TEXT_MAX]; //  normalised: tcp://HOST:PORT or another URL
+    double timeout;              //  secs
+} client_t;
+
+typedef struct command_s command_t;
+struct command_s {
+    const char *name;
+    const char *synopsis;         //  arguments after the name
+    const char *help;             //  what it does and its options
+    void (*defaults) (FILE *out); //  prints the options' defaults, or NULL
+    int (*run) (client_t *client, const command_t *command, int argc, char **argv);
+};
+
+//  A command's option: a flag (flag set) or an option with a value.
+typedef struct {
+    const char *name; //  "--json"
+    const char **value;
+    bool *flag;
+} option_t;
+
+static const command_t s_commands[];
+
+//  ---------------------------------------------------------------------
+//  Usage
+
+static void s_usage (FILE *out);
+
+static void s_command_usage (FILE *out, const command_t *command)
+{
+    fprintf (out, "Usage: dlbctl [--node ENDPOINT] [--timeout SECS] %s %s\n%s",
+             command->name, command->synopsis, command->help);
+    if (command->defaults) command->defaults (out);
+}
+
+//  Prints "error: ..." and the usage on stderr; returns EXIT_USAGE.
+static int s_usage_error (const command_t *command, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+static int s_usage_error (const command_t *command, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    fprintf (stderr, "error: ");
+    vfprintf (stderr, format, args);
+    fprintf (stderr, "\n\n");
+    va_end (args);
+    if (command)
+        s_command_usage (stderr, command);
+    else
+        s_usage (stderr);
+    return EXIT_USAGE;
+}
+
+//  ---------------------------------------------------------------------
+//  Argument parsing
+
+//  Parses a decimal unsigned integer in [low, high]. Returns 0, or -1 if
+//  text is not one (signs, spaces and trailing characters are refused).
+static int s_parse_u64 (const char *text, uint64_t low, uint64_t high, uint64_t *value)
+{
+    if (!text || *text < '0' || *text > '9') return -1;
+    char *end;
+    errno = 0;
+    unsigned long long parsed = strtoull (text, &end, 10);
+    if (errno || *end || parsed < low || parsed > high) return -1;
+    *value = parsed;
+    return 0;
+}
+
+//  Parses a finite number. Returns 0, or -1 if text is not one.
+static int s_parse_double (const char *text, double *value)
+{
+    if (!text || !*text) return -1;
+    char *end;
+    errno = 0;
+    double parsed = strtod (text, &end);
+    if (errno || *end || !isfinite (parsed)) return -1;
+    *value = parsed;
+    return 0;
+}
+
+//  Normalises an endpoint: a URL (anything with "://") is kept, HOST:PORT
+//  becomes tcp://HOST:PORT. Returns 0, or -1 if it is neither.
+static int s_normalise_endpoint (const char *text, char *buf, size_t size)
+{
+    if (!*text || strpbrk (text, " \t\n")) return -1;
+    if (strstr (text, "://")) {
+        if (strlen (text) >= size) return -1;
+        snprintf (buf, size, "%s", text);
+        return 0;
+    }
+    const char *colon = strrchr (text, ':');
+    uint64_t port;
+    if (!colon || colon == text || s_parse_u64 (colon + 1, 1, 65535, &port)) return -1;
+    if (strlen (text) + strlen ("tcp://") >= size) return -1;
+    snprintf (buf, size, "tcp://%s", text);
+    return 0;
+}
+
+//  Checks and normalises the client options once all are known. Returns
+//  0, or EXIT_USAGE with a message and the usage printed.
+static int s_client_ready (client_t *client, const command_t *command)
+{
+    if (s_normalise_endpoint (client->endpoint_text, client->endpoint,
+                              sizeof client->endpoint))
+        return s_usage_error (command, "%s '%s': expected tcp://HOST:PORT or HOST:PORT",
+                              client->endpoint_source, client->endpoint_text);
+    if (client->timeout_text) {
+        double secs;
+        if (s_parse_double (client->timeout_text, &secs) || secs <= 0 ||
+            secs > DLBCTL_MAX_TIMEOUT)
+            return s_usage_error (command, "--timeout '%s': seconds, > 0 and <= %d",
+                                  client->timeout_text, DLBCTL_MAX_TIMEOUT);
+        client->timeout = secs;
+    }
+    return 0;
+}
+
+//  True if arg is an option rather than a value: "-x", "--x", but not "-",
+//  nor a negative number (so that `throttle -1` gets a range error).
+static bool s_is_option (const char *arg)
+{
+    if (arg[0] != '-' || arg[1] == 0) return false;
+    return !((arg[1] >= '0' && arg[1] <= '9') || arg[1] == '.');
+}
+
+//  Parses a command's arguments (argv[0] is the command's name): its own
+//  options, then --node and --timeout (a command's own option of the same
+//  name wins), then exactly `count` positional arguments named by names.
+//  Returns 0 to go on, 1 if --help was printed, EXIT_USAGE if the input
+//  was wrong (message and usage printed).
+static int s_parse_command (client_t *client, const command_t *command, int argc,
+                            char **argv, const option_t *options, const char **positional,
+                            const char *const *names, int count)
+{
+    const option_t common[] = {{"--node", &client->endpoint_text, NULL},
+                               {"--timeout", &client->timeout_text, NULL},
+                               {NULL, NULL, NULL}};
+    const char *node_given = NULL;
+    int seen = 0;
+    bool options_done = false;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (options_done || !s_is_option (arg)) {
+            if (seen == count)
+                return s_usage_error (command, "%s: unexpected argument '%s'",
+                                      command->name, arg);
+            positional[seen++] = arg;
+            continue;
+        }
+        if (streq (arg, "--")) {
+            options_done = true;
+            continue;
+        }
+        if (streq (arg, "--help") || streq (arg, "-h")) {
+            s_command_usage (stdout, command);
+            return 1;
+        }
+        const char *eq = strchr (arg, '=');
+        size_t name_len = eq ? (size_t)(eq - arg) : strlen (arg);
+        const option_t *option = NULL;
+        for (const option_t *o = options; o && o->name && !option; o++)
+            if (strlen (o->name) == name_len && memcmp (o->name, arg, name_len) == 0)
+                option = o;
+        for (const option_t *o = common; o->name && !option; o++)
+            if (strlen (o->name) == name_len && memcmp (o->name, arg, name_len) == 0)
+                option = o;
+        if (!option)
+            return s_usage_error (command, "%s: unknown option '%.*s'", command->name,
+                                  (int)name_len, arg);
+        if (option->flag) {
+            if (eq)
+                return s_usage_error (command, "%s: option '%s' takes no value",
+                                      command->name, option->name);
+            *option->flag = true;
+            continue;
+        }
+        const char *value = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+        if (!value)
+            return s_usage_error (command, "%s: option '%s' needs a value", command->name,
+                                  option->name);
+        *option->value = value;
+        if (option->value == &client->endpoint_text) node_given = value;
+    }
+    if (seen < count)
+        return s_usage_error (command, "%s: missing %s", command->name, names[seen]);
+    if (node_given) client->endpoint_source = "--node";
+    return s_client_ready (client, command);
+}
+
+//  ---------------------------------------------------------------------
+//  Requests
+
+//  A decoded answer. msgpack-c decodes strings and bins without copying
+//  them, so the body points into the frame, which must outlive it.
+typedef struct {
+    dlb_msg_t msg;
+    zframe_t *frame;
+    const msgpack_object *body; //  msg.body, for short
+} reply_t;
+
+static void s_reply_release (reply_t *reply)
+{
+    dlb_msg_release (&reply->msg);
+    zframe_destroy (&reply->frame);
+    reply->body = NULL;
+}
+
+//  Receives and decodes one answer into reply. Returns 0, -1 if nothing
+//  came (errno says why), or -2 with a reason if it is malformed. Only on
+//  0 is there something to release. Not dlb_msg_recv: that frees the frame
+//  the decoded body points into.
+static int s_reply_recv (zsock_t *socket, reply_t *reply, char *reason, size_t size)
+{
+    memset (reply, 0, sizeof *reply);
+    zmsg_t *answer = zmsg_recv (socket);
+    if (!answer) return -1;
+    int rc = -2;
+    if (zmsg_size (answer) != 1)
+        snprintf (reason, size, "%zu frames, expected 1", zmsg_size (answer));
+    else {
+        reply->frame = zmsg_pop (answer);
+        rc = dlb_msg_decode (zframe_data (reply->frame), zframe_size (reply->frame),
+                             &reply->msg, reason, size);
+        if (rc == 0)
+            reply->body = reply->msg.body;
+        else
+            zframe_destroy (&reply->frame);
+    }
+    zmsg_destroy (&answer);
+    return rc;
+}
+
+//  Sends the request (consumed in every case) and waits for the answer.
+//  Returns 0 with a REPLY whose ok is true in *reply (release it), or -1
+//  with the reason printed on stderr (nothing to release): no answer in
+//  time, a malformed answer, or the node's own error.
+static int s_request (const client_t *client, dlb_writer_t *request, reply_t *reply)
+{
+    memset (reply, 0, sizeof *reply);
+    zsock_t *socket = zsock_new (ZMQ_REQ);
+    if (!socket) {
+        fprintf (stderr, "error: cannot create a socket: %s\n",
+                 zmq_strerror (zmq_errno ()));
+        dlb_writer_destroy (request);
+        return -1;
+    }
+    int msecs = (int)ceil (client->timeout * 1000);
+    zsock_set_linger (socket, 0);
+    zsock_set_rcvtimeo (socket, msecs);
+    zsock_set_sndtimeo (socket, msecs);
+    int rc = -1;
+    if (zsock_connect (socket, "%s", client->endpoint)) {
+        fprintf (stderr, "error: cannot connect to '%s': %s\n", client->endpoint,
+                 zmq_strerror (zmq_errno ()));
+        dlb_writer_destroy (request);
+        goto cleanup;
+    }
+    if (dlb_writer_send (request, socket)) {
+        fprintf (stderr, "error: cannot send to %s within %g s: %s\n", client->endpoint,
+                 client->timeout, zmq_strerror (zmq_errno ()));
+        goto cleanup;
+    }
+    char reason[DLBCTL_ERROR_MAX] = "";
+    int received = s_reply_recv (socket, reply, reason, sizeof reason);
+    if (received == -1) {
+        if (zmq_errno () == EAGAIN)
+            fprintf (stderr,
+                     "error: no answer from %s within %g s (is the node's dlb-monitor "
+                     "running there?)\n",
+                     client->endpoint, client->timeout);
+        else
+            fprintf (stderr, "error: receiving from %s: %s\n", client->endpoint,
+                     zmq_strerror (zmq_errno ()));
+        goto cleanup;
+    }
+    if (received == -2) {
+        fprintf (stderr, "error: malformed answer from %s: %s\n", client->endpoint,
+                 reason);
+        goto cleanup;
+    }
+    bool ok;
+    if (reply->msg.type != DLB_MSG_REPLY) {
+        fprintf (stderr, "error: %s answered with a %s message, expected REPLY\n",
+                 client->endpoint, dlb_msg_type_name (reply->msg.type));
+    } else if (dlb_obj_bool (reply->body, "ok", &ok)) {
+        fprintf (stderr, "error: malformed answer from %s: no boolean 'ok'\n",
+                 client->endpoint);
+    } else if (!ok) {
+        char error[DLB_TEXT_MAX];
+        if (dlb_obj_str (reply->body, "error", error, sizeof error))
+            snprintf (error, sizeof error, "(no reason given)");
+        fprintf (stderr, "error: %s refused: %s\n", client->endpoint, error);
+    } else
+        rc = 0;
+    if (rc) s_reply_release (reply);
+cleanup:
+    zsock_destroy (&socket);
+    return rc;
+}
+
+//  Starts a COMMAND with `fields` fields besides cmd. Cannot fail.
+static void s_command_start (dlb_writer_t *writer, const char *cmd, uint32_t fields)
+{
+    dlb_writer_init (writer, DLB_MSG_COMMAND);
+    msgpack_pack_map (&writer->pk, fields + 1);
+    dlb_writer_str (writer, "cmd", cmd);
+}
+
+//  ---------------------------------------------------------------------
+//  Reading a reply for display
+
+//  Copies a string field for display, control characters replaced by '?'
+//  and truncated to fit; "-" if missing or not a string. Cannot fail.
+static void s_text_of (const msgpack_object *o, char *buf, size_t size)
+{
+    if (!o || o->type != MSGPACK_OBJECT_STR) {
+        snprintf (buf, size, "-");
+        return;
+    }
+    size_t len = o->via.str.size < size - 1 ? o->via.str.size : size - 1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)o->via.str.ptr[i];
+        buf[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    buf[len] = 0;
+}
+
+static void s_text (const msgpack_object *map, const char *key, char *buf, size_t size)
+{
+    s_text_of (dlb_obj_get (map, key), buf, size);
+}
+
+//  A workload's error text, "" if it has none. Cannot fail.
+static void s_error_text (const msgpack_object *workload, char *buf, size_t size)
+{
+    const msgpack_object *error = dlb_obj_get (workload, "error");
+    if (error && error->type == MSGPACK_OBJECT_STR)
+        s_text_of (error, buf, size);
+    else
+        buf[0] = 0;
+}
+
+//  A number field, or NAN if missing or not a number. Cannot fail.
+static double s_number (const msgpack_object *map, const char *key)
+{
+    double value;
+    return dlb_obj_double (map, key, &value) ? NAN : value;
+}
+
+//  A boolean field, or fallback if missing or not a boolean.
+static bool s_flag (const msgpack_object *map, const char *key, bool fallback)
+{
+    bool value;
+    return dlb_obj_bool (map, key, &value) ? fallback : value;
+}
+
+//  Formats a number with the given decimals, "-" if unknown.
+static const char *s_fmt (char *buf, size_t size, double value, int decimals)
+{
+    if (isnan (value))
+        snprintf (buf, size, "-");
+    else if (fabs (value) >= 1e9) //  keeps absurd values from wrecking the table
+        snprintf (buf, size, "%.3g", value);
+    else
+        snprintf (buf, size, "%.*f", decimals, value);
+    return buf;
+}
+
+//  Formats seconds as 4.1s, 2m05s or 1h02m. Cannot fail.
+static const char *s_duration (char *buf, size_t size, double secs)
+{
+    if (isnan (secs) || secs < 0)
+        snprintf (buf, size, "-");
+    else if (secs < 60)
+        snprintf (buf, size, "%.1fs", secs);
+    else if (secs < 3600)
+        snprintf (buf, size, "%dm%02ds", (int)(secs / 60), (int)fmod (secs, 60));
+    else
+        snprintf (buf, size, "%dh%02dm", (int)(secs / 3600), (int)fmod (secs / 60, 60));
+    return buf;
+}
+
+//  Formats a byte count with a binary unit. Cannot fail.
+static const char *s_bytes (char *buf, size_t size, double bytes)
+{
+    const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    if (isnan (bytes)) {
+        snprintf (buf, size, "-");
+        return buf;
+    }
+    size_t unit = 0;
+    while (bytes >= 1024 && unit + 1 < sizeof units / sizeof units[0]) {
+        bytes /= 1024;
+        unit++;
+    }
+    snprintf (buf, size, unit ? "%.1f %s" : "%.0f %s", bytes, units[unit]);
+    return buf;
+}
+
+//  Appends text to a bounded list, with a separator when not empty.
+static void s_append (char *list, size_t size, const char *separator, const char *text)
+{
+    size_t len = strlen (list);
+    if (len + 1 >= size) return;
+    snprintf (list + len, size - len, "%s%s", len ? separator : "", text);
+}
+
+//  Joins the strings of an array field with ",". "-" if none.
+static void s_join_peers (const msgpack_object *node, char *buf, size_t size)
+{
+    buf[0] = 0;
+    const msgpack_object_array *peers;
+    if (dlb_obj_array (node, "peers", &peers) == 0)
+        for (uint32_t i = 0; i < peers->size; i++) {
+            char peer[DLB_NAME_MAX];
+            s_text_of (&peers->ptr[i], peer, sizeof peer);
+            s_append (buf, size, ",", peer);
+        }
+    if (!buf[0]) snprintf (buf, size, "-");
+}
+
+//  Formats a workload's ran map {node: jobs} as "a:600 b:424".
+static void s_join_ran (const msgpack_object *workload, char *buf, size_t size)
+{
+    buf[0] = 0;
+    const msgpack_object *ran = dlb_obj_get (workload, "ran");
+    if (ran && ran->type == MSGPACK_OBJECT_MAP)
+        for (uint32_t i = 0; i < ran->via.map.size; i++) {
+            char node[DLB_NAME_MAX], item[DLB_NAME_MAX + 32];
+            s_text_of (&ran->via.map.ptr[i].key, node, sizeof node);
+            const msgpack_object *jobs = &ran->via.map.ptr[i].val;
+            double count = jobs->type == MSGPACK_OBJECT_POSITIVE_INTEGER
+                               ? (double)jobs->via.u64
+                           : jobs->type == MSGPACK_OBJECT_FLOAT64 ? jobs->via.f64
+                                                                  : NAN;
+            snprintf (item, sizeof item, "%s:%.0f", node, count);
+            s_append (buf, size, " ", item);
+        }
+    if (!buf[0]) snprintf (buf, size, "-");
+}
+
+//  The element of array `key` of the reply that is a map, or NULL.
+static const msgpack_object *s_item (const msgpack_object_array *array, uint32_t i)
+{
+    const msgpack_object *item = &array->ptr[i];
+    return item->type == MSGPACK_OBJECT_MAP ? item : NULL;
+}
+
+//  Finds workload id in a status reply. NULL if it is not listed.
+static const msgpack_object *s_find_workload (const msgpack_object *body, const char *id)
+{
+    const msgpack_object_array *workloads;
+    if (dlb_obj_array (body, "workloads", &workloads)) return NULL;
+    for (uint32_t i = 0; i < workloads->size; i++) {
+        const msgpack_object *workload = s_item (workloads, i);
+        char wid[DLB_NAME_MAX];
+        if (workload && dlb_obj_str (workload, "id", wid, sizeof wid) == 0 &&
+            streq (wid, id))
+            return workload;
+    }
+    return NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  msgpack -> JSON
+
+//  Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no
+//  surrogates, at most U+10FFFF), 0 if it is not one.
+static size_t s_utf8_length (const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned char low = 0x80, high = 0xBF; //  bounds of the second byte
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) low = 0xA0;
+        if (c == 0xED) high = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) low = 0x90;
+        if (c == 0xF4) high = 0x8F;
+    } else
+        return 0;
+    if (n < len || s[1] < low || s[1] > high) return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+    return len;
+}
+
+//  Prints bytes as a JSON string: escapes quotes, backslashes and control
+//  characters; invalid UTF-8 becomes U+FFFD. Cannot fail.
+static void s_json_string (FILE *out, const char *text, size_t size)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    fputc ('"', out);
+    for (size_t i = 0; i < size;) {
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\') {
+            fputc ('\\', out);
+            fputc (c, out);
+        } else if (c == '\n')
+            fputs ("\\n", out);
+        else if (c == '\r')
+            fputs ("\\r", out);
+        else if (c == '\t')
+            fputs ("\\t", out);
+        else if (c == '\b')
+            fputs ("\\b", out);
+        else if (c == '\f')
+            fputs ("\\f", out);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf (out, "\\u%04x", c);
+        else if (c < 0x80)
+            fputc (c, out);
+        else {
+            size_t len = s_utf8_length (s + i, size - i);
+            if (len) {
+                fwrite (s + i, 1, len, out);
+                i += len;
+                continue;
+            }
+            fputs ("\\ufffd", out);
+        }
+        i++;
+    }
+    fputc ('"', out);
+}
+
+//  Prints a double with the fewest digits that read back the same; null
+//  if not finite (JSON has no NaN or infinity). Cannot fail.
+static void s_json_double (FILE *out, double value)
+{
+    if (!isfinite (value)) {
+        fputs ("null", out);
+        return;
+    }
+    char buf[32];
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf (buf, sizeof buf, "%.*g", digits, value);
+        if (strtod (buf, NULL) == value) break;
+    }
+    fputs (buf, out);
+}
+
+static void s_json_value (FILE *out, const msgpack_object *o, int depth);
+
+//  A map key: strings as they are, other keys as the JSON text of their
+//  value, quoted (JSON keys are strings). Cannot fail.
+static void s_json_key (FILE *out, const msgpack_object *key, int depth)
+{
+    if (key->type == MSGPACK_OBJECT_STR) {
+        s_json_string (out, key->via.str.ptr, key->via.str.size);
+        return;
+    }
+    char *text = NULL;
+    size_t size = 0;
+    FILE *memory = open_memstream (&text, &size);
+    if (memory) {
+        s_json_value (memory, key, depth);
+        fclose (memory);
+    }
+    if (text)
+        s_json_string (out, text, size);
+    else
+        fputs ("\"?\"", out);
+    free (text);
+}
+
+//  Prints any msgpack object as JSON: bins as hex strings, extensions as
+//  null, nesting deeper than DLBCTL_JSON_DEPTH as null. Cannot fail.
+static void s_json_value (FILE *out, const msgpack_object *o, int depth)
+{
+    if (depth > DLBCTL_JSON_DEPTH) {
+        fputs ("null", out);
+        return;
+    }
+    switch (o->type) {
+    case MSGPACK_OBJECT_BOOLEAN:
+        fputs (o->via.boolean ? "true" : "false", out);
+        break;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        fprintf (out, "%" PRIu64, o->via.u64);
+        break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        fprintf (out, "%" PRId64, o->via.i64);
+        break;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        s_json_double (out, o->via.f64);
+        break;
+    case MSGPACK_OBJECT_STR:
+        s_json_string (out, o->via.str.ptr, o->via.str.size);
+        break;
+    case MSGPACK_OBJECT_BIN:
+        fputc ('"', out);
+        for (uint32_t i = 0; i < o->via.bin.size; i++)
+            fprintf (out, "%02x", (unsigned char)o->via.bin.ptr[i]);
+        fputc ('"', out);
+        break;
+    case MSGPACK_OBJECT_ARRAY:
+        fputc ('[', out);
+        for (uint32_t i = 0; i < o->via.array.size; i++) {
+            if (i) fputc (',', out);
+            s_json_value (out, &o->via.array.ptr[i], depth + 1);
+        }
+        fputc (']', out);
+        break;
+    case MSGPACK_OBJECT_MAP:
+        fputc ('{', out);
+        for (uint32_t i = 0; i < o->via.map.size; i++) {
+            if (i) fputc (',', out);
+            s_json_key (out, &o->via.map.ptr[i].key, depth + 1);
+            fputc (':', out);
+            s_json_value (out, &o->via.map.ptr[i].val, depth + 1);
+        }
+        fputc ('}', out);
+        break;
+    default: //  nil, extensions
+        fputs ("null", out);
+        break;
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  status
+
+static void s_print_nodes (const msgpack_object *body)
+{
+    const msgpack_object_array *nodes;
+    if (dlb_obj_array (body, "nodes", &nodes) || nodes->size == 0) {
+        printf ("no nodes reported\n");
+        return;
+    }
+    int width = (int)strlen ("NODE");
+    for (uint32_t i = 0; i < nodes->size; i++) {
+        char name[DLB_NAME_MAX];
+        s_text (s_item (nodes, i), "node", name, sizeof name);
+        int len = (int)strlen (name) + 1; //  "*" marks the local node
+        if (len > width) width = len;
+    }
+    printf ("%-*s %6s %7s %8s %8s %-9s %6s %8s %7s %5s  %s\n", width, "NODE", "QUEUE",
+            "RUNNING", "DONE", "THROTTLE", "POLICY", "SENT", "RECEIVED", "RATE/S", "CPU%",
+            "PEERS");
+    for (uint32_t i = 0; i < nodes->size; i++) {
+        const msgpack_object *node = s_item (nodes, i);
+        char name[DLB_NAME_MAX + 1], policy[16], peers[DLBCTL_LIST_MAX];
+        char queue[32], running[32], done[32], throttle[32], sent[32], received[32],
+            rate[32], cpu[32];
+        s_text (node, "node", name, sizeof name - 1);
+        if (s_flag (node, "local", false)) strcat (name, "*");
+        s_text (node, "policy", policy, sizeof policy);
+        s_join_peers (node, peers, sizeof peers);
+        if (s_flag (node, "stale", false)) {
+            char age[32], note[64];
+            snprintf (note, sizeof note, "  STALE (last heard %s ago)",
+                      s_duration (age, sizeof age, s_number (node, "age")));
+            s_append (peers, sizeof peers, "", note);
+        }
+        printf ("%-*s %6s %7s %8s %8s %-9s %6s %8s %7s %5s  %s\n", width, name,
+                s_fmt (queue, sizeof queue, s_number (node, "queue"), 0),
+                s_fmt (running, sizeof running, s_number (node, "running"), 0),
+                s_fmt (done, sizeof done, s_number (node, "done"), 0),
+                s_fmt (throttle, sizeof throttle, s_number (node, "throttle"), 2), policy,
+                s_fmt (sent, sizeof sent, s_number (node, "sent"), 0),
+                s_fmt (received, sizeof received, s_number (node, "received"), 0),
+                s_fmt (rate, sizeof rate, s_number (node, "rate"), 1),
+                s_fmt (cpu, sizeof cpu, s_number (node, "cpu"), 0), peers);
+    }
+}
+
+static void s_print_workloads (const msgpack_object *body)
+{
+    const msgpack_object_array *workloads;
+    if (dlb_obj_array (body, "workloads", &workloads) || workloads->size == 0) {
+        printf ("no workloads\n");
+        return;
+    }
+    int width = (int)strlen ("WORKLOAD");
+    for (uint32_t i = 0; i < workloads->size; i++) {
+        char id[DLB_NAME_MAX];
+        s_text (s_item (workloads, i), "id", id, sizeof id);
+        if ((int)strlen (id) > width) width = (int)strlen (id);
+    }
+    printf ("%-*s %-9s %15s %8s %-8s  %s\n", width, "WORKLOAD", "STATE", "COMPLETED",
+            "ELAPSED", "VERIFIED", "RAN");
+    for (uint32_t i = 0; i < workloads->size; i++) {
+        const msgpack_object *workload = s_item (workloads, i);
+        char id[DLB_NAME_MAX], state[16], completed[64], elapsed[32],
+            ran[DLBCTL_LIST_MAX];
+        char done[32], jobs[32];
+        s_text (workload, "id", id, sizeof id);
+        s_text (workload, "state", state, sizeof state);
+        snprintf (completed, sizeof completed, "%s/%s",
+                  s_fmt (done, sizeof done, s_number (workload, "completed"), 0),
+                  s_fmt (jobs, sizeof jobs, s_number (workload, "jobs"), 0));
+        s_duration (elapsed, sizeof elapsed, s_number (workload, "elapsed_s"));
+        s_join_ran (workload, ran, sizeof ran);
+        const char *verified = !streq (state, "complete")             ? "-"
+                               : s_flag (workload, "verified", false) ? "yes"
+                                                                      : "NO";
+        printf ("%-*s %-9s %15s %8s %-8s  %s\n", width, id, state, completed, elapsed,
+                verified, ran);
+        char error[DLB_TEXT_MAX];
+        s_error_text (workload, error, sizeof error);
+        if (*error) printf ("%*s error: %s\n", width, "", error);
+    }
+}
+
+static void s_print_transfer (const msgpack_object *body)
+{
+    const msgpack_object *transfer = dlb_obj_get (body, "transfer");
+    if (!transfer || transfer->type != MSGPACK_OBJECT_MAP) return;
+    char a[32], b[32], c[32], d[32], raw[32], wire[32], resends[32], dropped[32];
+    printf ("transfer: jobs sent %s, received %s; results sent %s, received %s; "
+            "%s raw, %s on the wire; %s resends, %s dropped\n",
+            s_fmt (a, sizeof a, s_number (transfer, "jobs_sent"), 0),
+            s_fmt (b, sizeof b, s_number (transfer, "jobs_received"), 0),
+            s_fmt (c, sizeof c, s_number (transfer, "results_sent"), 0),
+            s_fmt (d, sizeof d, s_number (transfer, "results_received"), 0),
+            s_bytes (raw, sizeof raw, s_number (transfer, "raw_bytes")),
+            s_bytes (wire, sizeof wire, s_number (transfer, "wire_bytes")),
+            s_fmt (resends, sizeof resends, s_number (transfer, "resends"), 0),
+            s_fmt (dropped, sizeof dropped, s_number (transfer, "dropped"), 0));
+}
+
+static int s_cmd_status (client_t *client, const command_t *command, int argc,
+                         char **argv)
+{
+    bool json = false;
+    const option_t options[] = {{"--json", NULL, &json}, {NULL, NULL, NULL}};
+    int rc = s_parse_command (client, command, argc, argv, options, NULL, NULL, 0);
+    if (rc) return rc == 1 ? EXIT_SUCCESS : rc;
+
+    dlb_writer_t request;
+    reply_t reply;
+    s_command_start (&request, "status", 0);
+    if (s_request (client, &request, &reply)) return EXIT_FAILURE;
+    if (json) {
+        s_json_value (stdout, reply.body, 0);
+        putchar ('\n');
+    } else {
+        char node[DLB_NAME_MAX];
+        s_text (reply.body, "node", node, sizeof node);
+        printf ("node %s at %s (* marks it)\n\n", node, client->endpoint);
+        s_print_nodes (reply.body);
+        printf ("\n");
+        s_print_workloads (reply.body);
+        printf ("\n");
+        s_print_transfer (reply.body);
+    }
+    s_reply_release (&reply);
+    return fflush (stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+//  ---------------------------------------------------------------------
+//  throttle, policy
+
+static int s_cmd_throttle (client_t *client, const command_t *command, int argc,
+                           char **argv)
+{
+    const char *value_text;
+    const char *names[] = {"VALUE"};
+    int rc = s_parse_command (client, command, argc, argv, NULL, &value_text, names, 1);
+    if (rc) return rc == 1 ? EXIT_SUCCESS : rc;
+    double value;
+    if (s_parse_double (value_text, &value) || value <= 0 || value > 1)
+        return s_usage_error (command, "throttle '%s': a number in (0, 1]", value_text);
+
+    dlb_writer_t request;
+    reply_t reply;
+    s_command_start (&request, "throttle", 1);
+    dlb_writer_double (&request, "value", value);
+    if (s_request (client, &request, &reply)) return EXIT_FAILURE;
+    double now = s_number (reply.body, "throttle");
+    printf ("throttle %g\n", isnan (now) ? value : now);
+    s_reply_release (&reply);
+    return EXIT_SUCCESS;
+}
+
+static int s_cmd_policy (client_t *client, const command_t *command, int argc,
+                         char **argv)
+{
+    const char *name;
+    const char *names[] = {"NAME"};
+    int rc = s_parse_command (client, command, argc, argv, NULL, &name, names, 1);
+    if (rc) return rc == 1 ? EXIT_SUCCESS : rc;
+    dlb_policy_t policy;
+    if (dlb_policy_parse (name, &policy))
+        return s_usage_error (
+            command, "policy '%s': one of none, sender, receiver, symmetric", name);
+
+    dlb_writer_t request;
+    reply_t reply;
+    s_command_start (&request, "policy", 1);
+    dlb_writer_str (&request, "name", dlb_policy_name (policy));
+    if (s_request (client, &request, &reply)) return EXIT_FAILURE;
+    char now[16];
+    s_text (reply.body, "policy", now, sizeof now);
+    printf ("policy %s\n", streq (now, "-") ? dlb_policy_name (policy) : now);
+    s_reply_release (&reply);
+    return EXIT_SUCCESS;
+}
+
+//  ---------------------------------------------------------------------
+//  submit
+
+//  Makes path absolute for the node. A relative path is resolved against
+//  the real path of its directory, which must exist here; an absolute path
+//  is a path on the node's machine and is passed as it is (the node may be
+//  remote or in a container). Returns 0, or -1 with the reason printed.
+static int s_absolute_path (const char *option, const char *path, char *buf, size_t size)
+{
+    if (!*path) {
+        fprintf (stderr, "error: %s: empty path\n", option);
+        return -1;
+    }
+    if (path[0] == '/') {
+        if (strlen (path) >= size) {
+            fprintf (stderr, "error: %s '%s': longer than %zu bytes\n", option, path,
+                     size - 1);
+            return -1;
+        }
+        snprintf (buf, size, "%s", path);
+        return 0;
+    }
+    char copy[PATH_MAX];
+    if (strlen (path) >= sizeof copy) {
+        fprintf (stderr, "error: %s '%s': path too long\n", option, path);
+        return -1;
+    }
+    snprintf (copy, sizeof copy, "%s", path);
+    char *slash = strrchr (copy, '/');
+    const char *dir = ".", *base = copy;
+    if (slash) {
+        *slash = 0;
+        dir = copy;
+        base = slash + 1;
+    }
+    if (!*base || streq (base, ".") || streq (base, "..")) {
+        fprintf (stderr, "error: %s '%s': not a file name\n", option, path);
+        return -1;
+    }
+    char real[PATH_MAX];
+    if (!realpath (dir, real)) {
+        fprintf (stderr, "error: %s '%s': directory '%s': %s\n", option, path, dir,
+                 strerror (errno));
+        return -1;
+    }
+    int len = snprintf (buf, size, "%s/%s", streq (real, "/") ? "" : real, base);
+    if (len < 0 || (size_t)len >= size) {
+        fprintf (stderr, "error: %s '%s': absolute path longer than %zu bytes\n", option,
+                 path, size - 1);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_cmd_submit (client_t *client, const command_t *command, int argc,
+                         char **argv)
+{
+    const char *elements_text = NULL, *jobs_text = NULL, *reps_text = NULL;
+    const char *input_text = NULL, *output_text = NULL;
+    const option_t options[] = {
+        {"--elements", &elements_text, NULL}, {"--jobs", &jobs_text, NULL},
+        {"--reps", &reps_text, NULL},         {"--input", &input_text, NULL},
+        {"--output", &output_text, NULL},     {NULL, NULL, NULL}};
+    int rc = s_parse_command (client, command, argc, argv, options, NULL, NULL, 0);
+    if (rc) return rc == 1 ? EXIT_SUCCESS : rc;
+
+    uint64_t elements = DLB_DEFAULT_ELEMENTS, jobs = DLB_DEFAULT_JOBS,
+             reps = DLB_DEFAULT_REPS;
+    if (!output_text) return s_usage_error (command, "submit: --output FILE is required");
+    if (input_text && elements_text)
+        return s_usage_error (command,
+                              "submit: --elements and --input exclude each other (the "
+                              "input file sets the element count)");
+    if (elements_text && s_parse_u64 (elements_text, 1, UINT64_MAX, &elements))
+        return s_usage_error (command, "--elements '%s': an integer >= 1", elements_text);
+    if (jobs_text && s_parse_u64 (jobs_text, 1, UINT64_MAX, &jobs))
+        return s_usage_error (command, "--jobs '%s': an integer >= 1", jobs_text);
+    if (reps_text && s_parse_u64 (reps_text, 1, UINT32_MAX, &reps))
+        return s_usage_error (command, "--reps '%s': an integer 1..%" PRIu32, reps_text,
+                              UINT32_MAX);
+    if (!input_text && jobs > elements)
+        return s_usage_error (command,
+                              "submit: --jobs %" PRIu64
+                              " is more than --elements %" PRIu64
+                              " (every job needs at least one element)",
+                              jobs, elements);
+    if (!input_text && (elements + jobs - 1) / jobs > DLB_JOB_MAX_ELEMS)
+        return s_usage_error (command,
+                              "submit: %" PRIu64 " elements in %" PRIu64
+                              " jobs is more than %d elements a job; use more --jobs",
+                              elements, jobs, DLB_JOB_MAX_ELEMS);
+
+    char output[DLB_TEXT_MAX], input[DLB_TEXT_MAX];
+    if (s_absolute_path ("--output", output_text, output, sizeof output))
+        return EXIT_FAILURE;
+    if (input_text && s_absolute_path ("--input", input_text, input, sizeof input))
+        return EXIT_FAILURE;
+
+    //  With --input the node takes the element count from the file.
+    dlb_writer_t request;
+    reply_t reply;
+    s_command_start (&request, "submit", 4);
+    if (input_text)
+        dlb_writer_str (&request, "input", input);
+    else
+        dlb_writer_u64 (&request, "elements", elements);
+    dlb_writer_u64 (&request, "jobs", jobs);
+    dlb_writer_u64 (&request, "reps", reps);
+    dlb_writer_str (&request, "output", output);
+    if (s_request (client, &request, &reply)) return EXIT_FAILURE;
+    char id[DLB_NAME_MAX];
+    rc = EXIT_SUCCESS;
+    if (dlb_obj_str (reply.body, "id", id, sizeof id) || !*id) {
+        fprintf (stderr, "error: %s accepted the workload but sent no id\n",
+                 client->endpoint);
+        rc = EXIT_FAILURE;
+    } else
+        printf ("%s\n", id);
+    s_reply_release (&reply);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  wait
+
+typedef struct {
+    bool terminal;      //  stderr is a terminal: redraw one line
+    bool drawn;         //  a bar is on the current line
+    int64_t last_plain; //  msecs (zclock_mono) of the last plain line
+    char last_state[16];
+} progress_t;
+
+static void s_progress (progress_t *self, const char *id, const char *state, double done,
+                        double jobs, double elapsed)
+{
+    char done_text[32], jobs_text[32];
+    s_fmt (done_text, sizeof done_text, done, 0);
+    s_fmt (jobs_text, sizeof jobs_text, jobs, 0);
+    if (self->terminal) {
+        char bar[DLBCTL_BAR_WIDTH + 1];
+        int filled = jobs > 0 && done >= 0 ? (int)(DLBCTL_BAR_WIDTH * done / jobs) : 0;
+        if (filled > DLBCTL_BAR_WIDTH) filled = DLBCTL_BAR_WIDTH;
+        for (int i = 0; i < DLBCTL_BAR_WIDTH; i++)
+            bar[i] = i < filled ? '#' : '.';
+        bar[DLBCTL_BAR_WIDTH] = 0;
+        //  \033[K clears what a longer previous line left behind
+        fprintf (stderr, "\r[%s] %s/%s jobs %.1fs\033[K", bar, done_text, jobs_text,
+                 isnan (elapsed) ? 0.0 : elapsed);
+        self->drawn = true;
+        return;
+    }
+    int64_t now = zclock_mono ();
+    if (now - self->last_plain < DLBCTL_PLAIN_PERIOD && streq (state, self->last_state))
+        return;
+    self->last_plain = now;
+    snprintf (self->last_state, sizeof self->last_state, "%s", state);
+    fprintf (stderr, "%s: %s %s/%s jobs %.1fs\n", id, state, done_text, jobs_text,
+             isnan (elapsed) ? 0.0 : elapsed);
+}
+
+//  Ends the progress line so that what follows starts on its own line.
+static void s_progress_end (progress_t *self)
+{
+    if (self->drawn) fputc ('\n', stderr);
+    self->drawn = false;
+}
+
+static int s_cmd_wait (client_t *client, const command_t *command, int argc, char **argv)
+{
+    const char *id, *deadline_text = NULL;
+    const char *names[] = {"workload ID"};
+    const option_t options[] = {{"--timeout", &deadline_text, NULL}, {NULL, NULL, NULL}};
+    int rc = s_parse_command (client, command, argc, argv, options, &id, names, 1);
+    if (rc) return rc == 1 ? EXIT_SUCCESS : rc;
+    double limit = 0; //  secs, 0: no deadline
+    if (deadline_text && (s_parse_double (deadline_text, &limit) || limit <= 0))
+        return s_usage_error (command, "wait: --timeout '%s': seconds, > 0",
+                              deadline_text);
+    if (!*id || strlen (id) >= DLB_NAME_MAX)
+        return s_usage_error (command, "wait: '%s' is not a workload id", id);
+
+    int64_t start = zclock_mono ();
+    int64_t deadline = limit > 0 ? start + (int64_t)(limit * 1000) : 0;
+    progress_t progress = {.terminal = isatty (STDERR_FILENO) == 1};
+    while (true) {
+        //  A request may not outlive the deadline by more than a poll period.
+        client_t poll = *client;
+        if (deadline) {
+            double left = (double)(deadline - zclock_mono ()) / 1000;
+            double least = (double)DLBCTL_POLL_PERIOD / 1000;
+            if (left < poll.timeout) poll.timeout = left > least ? left : least;
+        }
+        dlb_writer_t request;
+        reply_t reply;
+        s_command_start (&request, "status", 0);
+        if (s_request (&poll, &request, &reply)) {
+            s_progress_end (&progress);
+            fprintf (stderr, "error: lost track of workload %s\n", id);
+            return EXIT_FAILURE;
+        }
+        const msgpack_object *workload = s_find_workload (reply.body, id);
+        int64_t now = zclock_mono ();
+        if (!workload) {
+            s_reply_release (&reply);
+            if (now - start >= DLBCTL_UNKNOWN_GRACE) {
+                s_progress_end (&progress);
+                fprintf (stderr, "error: %s has no workload '%s'\n", client->endpoint,
+                         id);
+                return EXIT_FAILURE;
+            }
+        } else {
+            char state[16], ran[DLBCTL_LIST_MAX], output[DLB_TEXT_MAX],
+                error[DLB_TEXT_MAX];
+            char elapsed_text[32];
+            s_text (workload, "state", state, sizeof state);
+            double done = s_number (workload, "completed");
+            double jobs = s_number (workload, "jobs");
+            double elapsed = s_number (workload, "elapsed_s");
+            bool verified = s_flag (workload, "verified", false);
+            s_join_ran (workload, ran, sizeof ran);
+            s_text (workload, "output", output, sizeof output);
+            s_error_text (workload, error, sizeof error);
+            s_reply_release (&reply);
+            s_progress (&progress, id, state, done, jobs, elapsed);
+            s_duration (elapsed_text, sizeof elapsed_text, elapsed);
+            if (streq (state, "complete")) {
+                s_progress_end (&progress);
+                if (!verified) {
+                    fprintf (stderr,
+                             "error: workload %s completed in %s but its results did not "
+                             "verify%s%s\n",
+                             id, elapsed_text, *error ? ": " : "", error);
+                    return EXIT_FAILURE;
+                }
+                printf ("%s complete: %.0f jobs in %s, verified; ran %s; output %s\n", id,
+                        jobs, elapsed_text, ran, output);
+                return EXIT_SUCCESS;
+            }
+            if (streq (state, "failed")) {
+                s_progress_end (&progress);
+                fprintf (stderr, "error: workload %s failed after %s: %s\n", id,
+                         elapsed_text, *error ? error : "(no reason given)");
+                return EXIT_FAILURE;
+            }
+        }
+        if (deadline && now >= deadline) {
+            s_progress_end (&progress);
+            fprintf (stderr, "error: workload %s did not complete within %g s\n", id,
+                     limit);
+            return EXIT_FAILURE;
+        }
+        int64_t pause = DLBCTL_POLL_PERIOD;
+        if (deadline && deadline - now < pause) pause = deadline - now;
+        zclock_sleep ((int)pause);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  help, the command table and main
+
+static int s_cmd_help (client_t *client, const command_t *command, int argc, char **argv)
+{
+    (void)client;
+    if (argc > 2)
+        return s_usage_error (command, "help: unexpected argument '%s'", argv[2]);
+    if (argc == 1) {
+        s_usage (stdout);
+        return EXIT_SUCCESS;
+    }
+    if (streq (argv[1], "--help") || streq (argv[1], "-h")) {
+        s_command_usage (stdout, command);
+        return EXIT_SUCCESS;
+    }
+    for (const command_t *c = s_commands; c->name; c++)
+        if (streq (c->name, argv[1])) {
+            s_command_usage (stdout, c);
+            return EXIT_SUCCESS;
+        }
+    return s_usage_error (NULL, "help: unknown command '%s'", argv[1]);
+}
+
+static void s_submit_defaults (FILE *out)
+{
+    fprintf (out, "Defaults: --elements %d --jobs %d --reps %d\n", DLB_DEFAULT_ELEMENTS,
+             DLB_DEFAULT_JOBS, DLB_DEFAULT_REPS);
+}
+
+static const command_t s_commands[] = {
+    {"status", "[--json]",
+     "Shows the nodes, workloads and transfer counters this node knows.\n"
+     "One row per node (the node answering is marked *): queue, throughput,\n"
+     "throttle, policy, peers; one row per workload; then the transfer counters.\n"
+     "  --json   one JSON object instead of the tables, for scripts\n",
+     NULL, s_cmd_status},
+    {"throttle", "VALUE",
+     "Sets the node's duty cycle, 0 < VALUE <= 1.\n"
+     "Its workers then compute at most VALUE of the time.\n",
+     NULL, s_cmd_throttle},
+    {"policy", "NAME",
+     "Sets the node's transfer policy.\n"
+     "NAME: none (initial split only), sender, receiver or symmetric.\n",
+     NULL, s_cmd_policy},
+    {"submit", "[--elements N --jobs J --reps R | --input FILE] --output FILE",
+     "Starts a workload on the node and prints its id alone on stdout.\n"
+     "  --elements N  float64 elements of a generated vector\n"
+     "  --jobs J      jobs to split it into, 1 <= J <= N\n"
+     "  --reps R      kernel repetitions per element\n"
+     "  --input FILE  a .npy or raw float64 file to process instead of --elements\n"
+     "  --output FILE where the node writes the result (.npy)\n"
+     "A relative path is made absolute here; an absolute path is a path on the\n"
+     "node's machine, passed as it is.\n",
+     s_submit_defaults, s_cmd_submit},
+    {"wait", "ID [--timeout SECS]",
+     "Waits until workload ID ends, showing its progress on stderr.\n"
+     "Exits 0 only if it completed and its results verified; 1 if it failed, did\n"
+     "not verify, the node stopped answering, or SECS passed (default: no limit).\n",
+     NULL, s_cmd_wait},
+    {"help", "[COMMAND]", "Describes dlbctl or one of its commands.\n", NULL, s_cmd_help},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static void s_usage (FILE *out)
+{
+    fprintf (out, "Usage: dlbctl [--node ENDPOINT] [--timeout SECS] COMMAND [ARGS]\n"
+                  "Talks to a dlb node's control socket (served by dlb-monitor).\n\n"
+                  "Commands:\n");
+    for (const command_t *c = s_commands; c->name; c++) {
+        //  the synopsis, then the first line of the help
+        int summary = (int)strcspn (c->help, "\n");
+        fprintf (out, "  %s %s\n      %.*s\n", c->name, c->synopsis, summary, c->help);
+    }
+    fprintf (
+        out,
+        "\nOptions (also accepted after the command):\n"
+        "  --node ENDPOINT  the node's control endpoint, tcp://HOST:PORT or HOST:PORT\n"
+        "                   (environment DLB_CONTROL, default %s)\n"
+        "  --timeout SECS   how long to wait for each answer (default %g); after\n"
+        "                   `wait`, how long to wait for the workload instead\n"
+        "  --help           this text; COMMAND --help describes a command\n"
+        "Exit: 0 done, 1 the node did not answer or refused or the workload failed,\n"
+        "2 bad usage.\n",
+        DLBCTL_DEFAULT_ENDPOINT, DLBCTL_DEFAULT_TIMEOUT);
+}
+
+int main (int argc, char *argv[])
+{
+    client_t client = {.endpoint_text = DLBCTL_DEFAULT_ENDPOINT,
+                       .endpoint_source = "default endpoint",
+                       .timeout = DLBCTL_DEFAULT_TIMEOUT};
+    const char *env = getenv ("DLB_CONTROL");
+    if (env && *env) {
+        client.endpoint_text = env;
+        client.endpoint_source = "DLB_CONTROL";
+    }
+    int i = 1;
+    for (; i < argc && s_is_option (argv[i]); i++) {
+        const char *arg = argv[i];
+        if (streq (arg, "--help") || streq (arg, "-h")) {
+            s_usage (stdout);
+            return EXIT_SUCCESS;
+        }
+        if (streq (arg, "--")) {
+            i++;
+            break;
+        }
+        const char **field = NULL;
+        const char *value = NULL;
+        if (strncmp (arg, "--node", 6) == 0 && (arg[6] == 0 || arg[6] == '='))
+            field = &client.endpoint_text;
+        else if (strncmp (arg, "--timeout", 9) == 0 && (arg[9] == 0 || arg[9] == '='))
+            field = &client.timeout_text;
+        else
+            return s_usage_error (NULL, "unknown option '%s'", arg);
+        const char *eq = strchr (arg, '=');
+        value = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+        if (!value)
+            return s_usage_error (NULL, "option '%.*s' needs a value",
+                                  (int)(eq ? eq - arg : (long)strlen (arg)), arg);
+        *field = value;
+        if (field == &client.endpoint_text) client.endpoint_source = "--node";
+    }
+    if (i == argc) return s_usage_error (NULL, "no command given");
+    const command_t *command = NULL;
+    for (const command_t *c = s_commands; c->name && !command; c++)
+        if (streq (c->name, argv[i])) command = c;
+    if (!command) return s_usage_error (NULL, "unknown command '%s'", argv[i]);
+
+    //  Ctrl-C ends dlbctl at once: there is nothing to clean up but a
+    //  socket with linger 0, so CZMQ's interrupt handler is not needed.
+    zsys_handler_set (NULL);
+    return command->run (&client, command, argc - i, argv + i);
+}
