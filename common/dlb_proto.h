@@ -29,13 +29,15 @@
 #define DLB_PROTO_SIG0     0xD1
 #define DLB_PROTO_SIG1     0xB0
 #define DLB_PROTO_VERSION  1
-#define DLB_PROTO_HEADER   4                   //  bytes before the body
-#define DLB_NAME_MAX       64                  //  bytes, node names and ids with NUL
-#define DLB_TEXT_MAX       512                 //  bytes, paths and error texts with NUL
-#define DLB_JOB_MAX_ELEMS  (1 << 22)           //  float64 elements in one job (32 MiB)
-#define DLB_BATCH_MAX_JOBS 4096                //  jobs or results in one message
-#define DLB_PEERS_MAX      16                  //  peers a node tracks
-#define DLB_MSG_MAX_SIZE   (256 * 1024 * 1024) //  bytes, larger frames are dropped
+#define DLB_PROTO_HEADER   4         //  bytes before the body
+#define DLB_NAME_MAX       64        //  bytes, node names and ids with NUL
+#define DLB_TEXT_MAX       512       //  bytes, paths and error texts with NUL
+#define DLB_JOB_MAX_ELEMS  (1 << 22) //  float64 elements in one job (32 MiB)
+#define DLB_BATCH_MAX_JOBS 4096      //  jobs or results in one message
+#define DLB_PEERS_MAX      16        //  peers a node tracks
+#define DLB_BATCH_MAX_BYTES                                                              \
+    (64 * 1024 * 1024)                       //  payload bytes a sender puts in one batch
+#define DLB_MSG_MAX_SIZE (256 * 1024 * 1024) //  bytes, larger frames are dropped
 
 typedef enum {
     //  Peer-facing (cross the node boundary)

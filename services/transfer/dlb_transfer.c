@@ -13,8 +13,8 @@
     is resent after --ack-timeout, doubling up to DLB_RESEND_CAP. The
     receiver checks a batch completely (signature, version, every payload's
     size, inflation and CRC) before it hands it on and acknowledges it; it
-    remembers the last DLB_SEEN_MAX batches per sender so that a resent
-    batch is acknowledged again but delivered once. Jobs for a peer that is
+    remembers the last DLB_SEEN_MAX batch ids (from all senders) so that a
+    resent batch is acknowledged again but delivered once. Jobs for a peer that is
     stale, or that has not acknowledged after DLB_JOB_ATTEMPTS tries, go
     back to the local queue; results wait for their origin indefinitely,
     since only the origin can use them. Batches are only accepted from
@@ -95,20 +95,20 @@ static void s_publish (transfer_t *self)
 }
 
 //  Sends a pending batch to its peer if the peer is reachable. The frame
-//  stays in pending for a resend.
+//  stays in pending for a resend. A try that could not be handed to the
+//  peer's socket (no connection, queue full) counts as an attempt too, so
+//  that jobs for a peer that cannot take them still come home in time.
 static void s_send (transfer_t *self, pending_t *p)
 {
     peer_t *peer = s_peer (self, p->to);
-    if (!peer || peer->stale || !peer->push)
+    if (!peer || peer->stale)
         return;
-    zframe_t *copy = zframe_dup (p->frame);
-    if (zframe_send (&copy, peer->push, ZFRAME_DONTWAIT) != 0) {
-        zframe_destroy (&copy);
-        return; //  the peer's queue is full: the resend timer retries
-    }
     if (p->attempts++ > 0)
         self->stats.resends++;
     p->sent_at = zclock_mono ();
+    zframe_t *copy = zframe_dup (p->frame);
+    if (!peer->push || zframe_send (&copy, peer->push, ZFRAME_DONTWAIT) != 0)
+        zframe_destroy (&copy); //  the resend timer tries again
 }
 
 //  Gives the jobs of a pending batch back to the local worker.
@@ -367,8 +367,9 @@ static int s_resend_timer (zloop_t *loop, int timer_id, void *arg)
     while (p) {
         peer_t *peer = s_peer (self, p->to);
         bool unreachable = !peer || peer->stale;
-        int64_t wait = (int64_t) self->cfg.ack_timeout
-                       << (p->attempts > 4 ? 4 : p->attempts);
+        //  ack timeout after the first send, doubling after each resend
+        int shift = p->attempts > 5 ? 4 : p->attempts > 0 ? p->attempts - 1 : 0;
+        int64_t wait = (int64_t) self->cfg.ack_timeout << shift;
         if (wait > DLB_RESEND_CAP)
             wait = DLB_RESEND_CAP;
         bool remove = false;

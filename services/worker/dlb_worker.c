@@ -384,12 +384,15 @@ static void s_flush_results (worker_t *self)
         char origin[DLB_NAME_MAX];
         snprintf (origin, sizeof origin, "%s", first->origin);
         void *cursor = zlistx_first (self->results);
-        while (cursor && count < (size_t) self->cfg.batch) {
+        size_t bytes = 0;
+        while (cursor && count < (size_t) self->cfg.batch &&
+               bytes < DLB_BATCH_MAX_BYTES) {
             dlb_job_t *job = cursor;
             void *handle = zlistx_cursor (self->results);
             cursor = zlistx_next (self->results);
             if (streq (job->origin, origin)) {
                 batch[count++] = job;
+                bytes += job->elems * sizeof (double);
                 zlistx_detach (self->results, handle);
             }
         }
@@ -573,10 +576,12 @@ static void s_take (worker_t *self, const char *to, uint64_t count, const char *
     size_t raw = 0, wire = 0;
     while (given < count && zlistx_size (self->queue)) {
         dlb_job_t *batch[DLB_BATCH_MAX_JOBS];
-        size_t n = 0;
+        size_t n = 0, bytes = 0;
         while (n < (size_t) self->cfg.batch && given + n < count &&
-               zlistx_last (self->queue))
-            batch[n++] = zlistx_detach_cur (self->queue);
+               bytes < DLB_BATCH_MAX_BYTES && zlistx_last (self->queue)) {
+            batch[n] = zlistx_detach_cur (self->queue);
+            bytes += batch[n++]->elems * sizeof (double);
+        }
         dlb_writer_t w;
         dlb_batch_stats_t stats;
         dlb_writer_init (&w, DLB_MSG_JOBS);
@@ -631,7 +636,14 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
                 jobs[i] = NULL;
             }
             if (streq (from, self->cfg.node)) {
+                //  They never reached the peer: no longer in flight there.
                 self->returned += count;
+                self->sent -= count < self->sent ? count : self->sent;
+                s_count (self->sent_to, to, 0);
+                for (size_t i = 0; i < DLB_PEERS_MAX; i++)
+                    if (streq (self->sent_to[i].node, to))
+                        self->sent_to[i].jobs -=
+                            count < self->sent_to[i].jobs ? count : self->sent_to[i].jobs;
                 dlb_info (
                     "%zu jobs returned by the transfer service (peer %s unreachable)",
                     count, to);

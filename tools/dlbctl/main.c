@@ -25,15 +25,17 @@
 #include <unistd.h>
 
 #define DLBCTL_DEFAULT_ENDPOINT "tcp://127.0.0.1:7100"
-#define DLBCTL_DEFAULT_TIMEOUT  5.0   //  secs to wait for each answer
-#define DLBCTL_MAX_TIMEOUT      86400 //  secs, upper bound of --timeout
-#define DLBCTL_POLL_PERIOD      200   //  msecs between status polls in wait
-#define DLBCTL_PLAIN_PERIOD     1000  //  msecs between progress lines off a terminal
-#define DLBCTL_UNKNOWN_GRACE    3000  //  msecs a new workload may be missing from status
-#define DLBCTL_BAR_WIDTH        30    //  characters of the progress bar
-#define DLBCTL_JSON_DEPTH       64    //  nesting deeper than this prints null
-#define DLBCTL_ERROR_MAX        256   //  bytes, reasons with NUL
-#define DLBCTL_LIST_MAX         1024  //  bytes, joined peer and ran lists with NUL
+#define DLBCTL_DEFAULT_TIMEOUT                                                           \
+    15.0                           //  secs to wait for each answer (the
+                                   //  monitor gives relayed commands 10)
+#define DLBCTL_MAX_TIMEOUT   86400 //  secs, upper bound of --timeout
+#define DLBCTL_POLL_PERIOD   200   //  msecs between status polls in wait
+#define DLBCTL_PLAIN_PERIOD  1000  //  msecs between progress lines off a terminal
+#define DLBCTL_UNKNOWN_GRACE 3000  //  msecs a new workload may be missing from status
+#define DLBCTL_BAR_WIDTH     30    //  characters of the progress bar
+#define DLBCTL_JSON_DEPTH    64    //  nesting deeper than this prints null
+#define DLBCTL_ERROR_MAX     256   //  bytes, reasons with NUL
+#define DLBCTL_LIST_MAX      1024  //  bytes, joined peer and ran lists with NUL
 
 #define EXIT_USAGE 2
 
@@ -72,7 +74,8 @@ static void s_command_usage (FILE *out, const command_t *command)
 {
     fprintf (out, "Usage: dlbctl [--node ENDPOINT] [--timeout SECS] %s %s\n%s",
              command->name, command->synopsis, command->help);
-    if (command->defaults) command->defaults (out);
+    if (command->defaults)
+        command->defaults (out);
 }
 
 //  Prints "error: ..." and the usage on stderr; returns EXIT_USAGE.
@@ -101,11 +104,13 @@ static int s_usage_error (const command_t *command, const char *format, ...)
 //  text is not one (signs, spaces and trailing characters are refused).
 static int s_parse_u64 (const char *text, uint64_t low, uint64_t high, uint64_t *value)
 {
-    if (!text || *text < '0' || *text > '9') return -1;
+    if (!text || *text < '0' || *text > '9')
+        return -1;
     char *end;
     errno = 0;
     unsigned long long parsed = strtoull (text, &end, 10);
-    if (errno || *end || parsed < low || parsed > high) return -1;
+    if (errno || *end || parsed < low || parsed > high)
+        return -1;
     *value = parsed;
     return 0;
 }
@@ -113,11 +118,13 @@ static int s_parse_u64 (const char *text, uint64_t low, uint64_t high, uint64_t 
 //  Parses a finite number. Returns 0, or -1 if text is not one.
 static int s_parse_double (const char *text, double *value)
 {
-    if (!text || !*text) return -1;
+    if (!text || !*text)
+        return -1;
     char *end;
     errno = 0;
     double parsed = strtod (text, &end);
-    if (errno || *end || !isfinite (parsed)) return -1;
+    if (errno || *end || !isfinite (parsed))
+        return -1;
     *value = parsed;
     return 0;
 }
@@ -126,16 +133,20 @@ static int s_parse_double (const char *text, double *value)
 //  becomes tcp://HOST:PORT. Returns 0, or -1 if it is neither.
 static int s_normalise_endpoint (const char *text, char *buf, size_t size)
 {
-    if (!*text || strpbrk (text, " \t\n")) return -1;
+    if (!*text || strpbrk (text, " \t\n"))
+        return -1;
     if (strstr (text, "://")) {
-        if (strlen (text) >= size) return -1;
+        if (strlen (text) >= size)
+            return -1;
         snprintf (buf, size, "%s", text);
         return 0;
     }
     const char *colon = strrchr (text, ':');
     uint64_t port;
-    if (!colon || colon == text || s_parse_u64 (colon + 1, 1, 65535, &port)) return -1;
-    if (strlen (text) + strlen ("tcp://") >= size) return -1;
+    if (!colon || colon == text || s_parse_u64 (colon + 1, 1, 65535, &port))
+        return -1;
+    if (strlen (text) + strlen ("tcp://") >= size)
+        return -1;
     snprintf (buf, size, "tcp://%s", text);
     return 0;
 }
@@ -163,7 +174,8 @@ static int s_client_ready (client_t *client, const command_t *command)
 //  nor a negative number (so that `throttle -1` gets a range error).
 static bool s_is_option (const char *arg)
 {
-    if (arg[0] != '-' || arg[1] == 0) return false;
+    if (arg[0] != '-' || arg[1] == 0)
+        return false;
     return !((arg[1] >= '0' && arg[1] <= '9') || arg[1] == '.');
 }
 
@@ -200,7 +212,7 @@ static int s_parse_command (client_t *client, const command_t *command, int argc
             return 1;
         }
         const char *eq = strchr (arg, '=');
-        size_t name_len = eq ? (size_t)(eq - arg) : strlen (arg);
+        size_t name_len = eq ? (size_t) (eq - arg) : strlen (arg);
         const option_t *option = NULL;
         for (const option_t *o = options; o && o->name && !option; o++)
             if (strlen (o->name) == name_len && memcmp (o->name, arg, name_len) == 0)
@@ -210,7 +222,7 @@ static int s_parse_command (client_t *client, const command_t *command, int argc
                 option = o;
         if (!option)
             return s_usage_error (command, "%s: unknown option '%.*s'", command->name,
-                                  (int)name_len, arg);
+                                  (int) name_len, arg);
         if (option->flag) {
             if (eq)
                 return s_usage_error (command, "%s: option '%s' takes no value",
@@ -223,11 +235,13 @@ static int s_parse_command (client_t *client, const command_t *command, int argc
             return s_usage_error (command, "%s: option '%s' needs a value", command->name,
                                   option->name);
         *option->value = value;
-        if (option->value == &client->endpoint_text) node_given = value;
+        if (option->value == &client->endpoint_text)
+            node_given = value;
     }
     if (seen < count)
         return s_usage_error (command, "%s: missing %s", command->name, names[seen]);
-    if (node_given) client->endpoint_source = "--node";
+    if (node_given)
+        client->endpoint_source = "--node";
     return s_client_ready (client, command);
 }
 
@@ -257,7 +271,8 @@ static int s_reply_recv (zsock_t *socket, reply_t *reply, char *reason, size_t s
 {
     memset (reply, 0, sizeof *reply);
     zmsg_t *answer = zmsg_recv (socket);
-    if (!answer) return -1;
+    if (!answer)
+        return -1;
     int rc = -2;
     if (zmsg_size (answer) != 1)
         snprintf (reason, size, "%zu frames, expected 1", zmsg_size (answer));
@@ -288,7 +303,7 @@ static int s_request (const client_t *client, dlb_writer_t *request, reply_t *re
         dlb_writer_destroy (request);
         return -1;
     }
-    int msecs = (int)ceil (client->timeout * 1000);
+    int msecs = (int) ceil (client->timeout * 1000);
     zsock_set_linger (socket, 0);
     zsock_set_rcvtimeo (socket, msecs);
     zsock_set_sndtimeo (socket, msecs);
@@ -326,17 +341,21 @@ static int s_request (const client_t *client, dlb_writer_t *request, reply_t *re
     if (reply->msg.type != DLB_MSG_REPLY) {
         fprintf (stderr, "error: %s answered with a %s message, expected REPLY\n",
                  client->endpoint, dlb_msg_type_name (reply->msg.type));
-    } else if (dlb_obj_bool (reply->body, "ok", &ok)) {
+    }
+    else if (dlb_obj_bool (reply->body, "ok", &ok)) {
         fprintf (stderr, "error: malformed answer from %s: no boolean 'ok'\n",
                  client->endpoint);
-    } else if (!ok) {
+    }
+    else if (!ok) {
         char error[DLB_TEXT_MAX];
         if (dlb_obj_str (reply->body, "error", error, sizeof error))
             snprintf (error, sizeof error, "(no reason given)");
         fprintf (stderr, "error: %s refused: %s\n", client->endpoint, error);
-    } else
+    }
+    else
         rc = 0;
-    if (rc) s_reply_release (reply);
+    if (rc)
+        s_reply_release (reply);
 cleanup:
     zsock_destroy (&socket);
     return rc;
@@ -363,8 +382,8 @@ static void s_text_of (const msgpack_object *o, char *buf, size_t size)
     }
     size_t len = o->via.str.size < size - 1 ? o->via.str.size : size - 1;
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)o->via.str.ptr[i];
-        buf[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+        unsigned char c = (unsigned char) o->via.str.ptr[i];
+        buf[i] = c < 0x20 || c == 0x7f ? '?' : (char) c;
     }
     buf[len] = 0;
 }
@@ -418,9 +437,9 @@ static const char *s_duration (char *buf, size_t size, double secs)
     else if (secs < 60)
         snprintf (buf, size, "%.1fs", secs);
     else if (secs < 3600)
-        snprintf (buf, size, "%dm%02ds", (int)(secs / 60), (int)fmod (secs, 60));
+        snprintf (buf, size, "%dm%02ds", (int) (secs / 60), (int) fmod (secs, 60));
     else
-        snprintf (buf, size, "%dh%02dm", (int)(secs / 3600), (int)fmod (secs / 60, 60));
+        snprintf (buf, size, "%dh%02dm", (int) (secs / 3600), (int) fmod (secs / 60, 60));
     return buf;
 }
 
@@ -445,7 +464,8 @@ static const char *s_bytes (char *buf, size_t size, double bytes)
 static void s_append (char *list, size_t size, const char *separator, const char *text)
 {
     size_t len = strlen (list);
-    if (len + 1 >= size) return;
+    if (len + 1 >= size)
+        return;
     snprintf (list + len, size - len, "%s%s", len ? separator : "", text);
 }
 
@@ -460,7 +480,8 @@ static void s_join_peers (const msgpack_object *node, char *buf, size_t size)
             s_text_of (&peers->ptr[i], peer, sizeof peer);
             s_append (buf, size, ",", peer);
         }
-    if (!buf[0]) snprintf (buf, size, "-");
+    if (!buf[0])
+        snprintf (buf, size, "-");
 }
 
 //  Formats a workload's ran map {node: jobs} as "a:600 b:424".
@@ -474,13 +495,14 @@ static void s_join_ran (const msgpack_object *workload, char *buf, size_t size)
             s_text_of (&ran->via.map.ptr[i].key, node, sizeof node);
             const msgpack_object *jobs = &ran->via.map.ptr[i].val;
             double count = jobs->type == MSGPACK_OBJECT_POSITIVE_INTEGER
-                               ? (double)jobs->via.u64
+                               ? (double) jobs->via.u64
                            : jobs->type == MSGPACK_OBJECT_FLOAT64 ? jobs->via.f64
                                                                   : NAN;
             snprintf (item, sizeof item, "%s:%.0f", node, count);
             s_append (buf, size, " ", item);
         }
-    if (!buf[0]) snprintf (buf, size, "-");
+    if (!buf[0])
+        snprintf (buf, size, "-");
 }
 
 //  The element of array `key` of the reply that is a map, or NULL.
@@ -494,7 +516,8 @@ static const msgpack_object *s_item (const msgpack_object_array *array, uint32_t
 static const msgpack_object *s_find_workload (const msgpack_object *body, const char *id)
 {
     const msgpack_object_array *workloads;
-    if (dlb_obj_array (body, "workloads", &workloads)) return NULL;
+    if (dlb_obj_array (body, "workloads", &workloads))
+        return NULL;
     for (uint32_t i = 0; i < workloads->size; i++) {
         const msgpack_object *workload = s_item (workloads, i);
         char wid[DLB_NAME_MAX];
@@ -519,17 +542,25 @@ static size_t s_utf8_length (const unsigned char *s, size_t n)
         len = 2;
     else if (c >= 0xE0 && c <= 0xEF) {
         len = 3;
-        if (c == 0xE0) low = 0xA0;
-        if (c == 0xED) high = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
+        if (c == 0xE0)
+            low = 0xA0;
+        if (c == 0xED)
+            high = 0x9F;
+    }
+    else if (c >= 0xF0 && c <= 0xF4) {
         len = 4;
-        if (c == 0xF0) low = 0x90;
-        if (c == 0xF4) high = 0x8F;
-    } else
+        if (c == 0xF0)
+            low = 0x90;
+        if (c == 0xF4)
+            high = 0x8F;
+    }
+    else
         return 0;
-    if (n < len || s[1] < low || s[1] > high) return 0;
+    if (n < len || s[1] < low || s[1] > high)
+        return 0;
     for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
     return len;
 }
 
@@ -537,14 +568,15 @@ static size_t s_utf8_length (const unsigned char *s, size_t n)
 //  characters; invalid UTF-8 becomes U+FFFD. Cannot fail.
 static void s_json_string (FILE *out, const char *text, size_t size)
 {
-    const unsigned char *s = (const unsigned char *)text;
+    const unsigned char *s = (const unsigned char *) text;
     fputc ('"', out);
     for (size_t i = 0; i < size;) {
         unsigned char c = s[i];
         if (c == '"' || c == '\\') {
             fputc ('\\', out);
             fputc (c, out);
-        } else if (c == '\n')
+        }
+        else if (c == '\n')
             fputs ("\\n", out);
         else if (c == '\r')
             fputs ("\\r", out);
@@ -583,7 +615,8 @@ static void s_json_double (FILE *out, double value)
     char buf[32];
     for (int digits = 15; digits <= 17; digits++) {
         snprintf (buf, sizeof buf, "%.*g", digits, value);
-        if (strtod (buf, NULL) == value) break;
+        if (strtod (buf, NULL) == value)
+            break;
     }
     fputs (buf, out);
 }
@@ -640,13 +673,14 @@ static void s_json_value (FILE *out, const msgpack_object *o, int depth)
     case MSGPACK_OBJECT_BIN:
         fputc ('"', out);
         for (uint32_t i = 0; i < o->via.bin.size; i++)
-            fprintf (out, "%02x", (unsigned char)o->via.bin.ptr[i]);
+            fprintf (out, "%02x", (unsigned char) o->via.bin.ptr[i]);
         fputc ('"', out);
         break;
     case MSGPACK_OBJECT_ARRAY:
         fputc ('[', out);
         for (uint32_t i = 0; i < o->via.array.size; i++) {
-            if (i) fputc (',', out);
+            if (i)
+                fputc (',', out);
             s_json_value (out, &o->via.array.ptr[i], depth + 1);
         }
         fputc (']', out);
@@ -654,7 +688,8 @@ static void s_json_value (FILE *out, const msgpack_object *o, int depth)
     case MSGPACK_OBJECT_MAP:
         fputc ('{', out);
         for (uint32_t i = 0; i < o->via.map.size; i++) {
-            if (i) fputc (',', out);
+            if (i)
+                fputc (',', out);
             s_json_key (out, &o->via.map.ptr[i].key, depth + 1);
             fputc (':', out);
             s_json_value (out, &o->via.map.ptr[i].val, depth + 1);
@@ -677,12 +712,13 @@ static void s_print_nodes (const msgpack_object *body)
         printf ("no nodes reported\n");
         return;
     }
-    int width = (int)strlen ("NODE");
+    int width = (int) strlen ("NODE");
     for (uint32_t i = 0; i < nodes->size; i++) {
         char name[DLB_NAME_MAX];
         s_text (s_item (nodes, i), "node", name, sizeof name);
-        int len = (int)strlen (name) + 1; //  "*" marks the local node
-        if (len > width) width = len;
+        int len = (int) strlen (name) + 1; //  "*" marks the local node
+        if (len > width)
+            width = len;
     }
     printf ("%-*s %6s %7s %8s %8s %-9s %6s %8s %7s %5s  %s\n", width, "NODE", "QUEUE",
             "RUNNING", "DONE", "THROTTLE", "POLICY", "SENT", "RECEIVED", "RATE/S", "CPU%",
@@ -693,7 +729,8 @@ static void s_print_nodes (const msgpack_object *body)
         char queue[32], running[32], done[32], throttle[32], sent[32], received[32],
             rate[32], cpu[32];
         s_text (node, "node", name, sizeof name - 1);
-        if (s_flag (node, "local", false)) strcat (name, "*");
+        if (s_flag (node, "local", false))
+            strcat (name, "*");
         s_text (node, "policy", policy, sizeof policy);
         s_join_peers (node, peers, sizeof peers);
         if (s_flag (node, "stale", false)) {
@@ -721,11 +758,12 @@ static void s_print_workloads (const msgpack_object *body)
         printf ("no workloads\n");
         return;
     }
-    int width = (int)strlen ("WORKLOAD");
+    int width = (int) strlen ("WORKLOAD");
     for (uint32_t i = 0; i < workloads->size; i++) {
         char id[DLB_NAME_MAX];
         s_text (s_item (workloads, i), "id", id, sizeof id);
-        if ((int)strlen (id) > width) width = (int)strlen (id);
+        if ((int) strlen (id) > width)
+            width = (int) strlen (id);
     }
     printf ("%-*s %-9s %15s %8s %-8s  %s\n", width, "WORKLOAD", "STATE", "COMPLETED",
             "ELAPSED", "VERIFIED", "RAN");
@@ -748,14 +786,16 @@ static void s_print_workloads (const msgpack_object *body)
                 verified, ran);
         char error[DLB_TEXT_MAX];
         s_error_text (workload, error, sizeof error);
-        if (*error) printf ("%*s error: %s\n", width, "", error);
+        if (*error)
+            printf ("%*s error: %s\n", width, "", error);
     }
 }
 
 static void s_print_transfer (const msgpack_object *body)
 {
     const msgpack_object *transfer = dlb_obj_get (body, "transfer");
-    if (!transfer || transfer->type != MSGPACK_OBJECT_MAP) return;
+    if (!transfer || transfer->type != MSGPACK_OBJECT_MAP)
+        return;
     char a[32], b[32], c[32], d[32], raw[32], wire[32], resends[32], dropped[32];
     printf ("transfer: jobs sent %s, received %s; results sent %s, received %s; "
             "%s raw, %s on the wire; %s resends, %s dropped\n",
@@ -775,16 +815,19 @@ static int s_cmd_status (client_t *client, const command_t *command, int argc,
     bool json = false;
     const option_t options[] = {{"--json", NULL, &json}, {NULL, NULL, NULL}};
     int rc = s_parse_command (client, command, argc, argv, options, NULL, NULL, 0);
-    if (rc) return rc == 1 ? EXIT_SUCCESS : rc;
+    if (rc)
+        return rc == 1 ? EXIT_SUCCESS : rc;
 
     dlb_writer_t request;
     reply_t reply;
     s_command_start (&request, "status", 0);
-    if (s_request (client, &request, &reply)) return EXIT_FAILURE;
+    if (s_request (client, &request, &reply))
+        return EXIT_FAILURE;
     if (json) {
         s_json_value (stdout, reply.body, 0);
         putchar ('\n');
-    } else {
+    }
+    else {
         char node[DLB_NAME_MAX];
         s_text (reply.body, "node", node, sizeof node);
         printf ("node %s at %s (* marks it)\n\n", node, client->endpoint);
@@ -807,7 +850,8 @@ static int s_cmd_throttle (client_t *client, const command_t *command, int argc,
     const char *value_text;
     const char *names[] = {"VALUE"};
     int rc = s_parse_command (client, command, argc, argv, NULL, &value_text, names, 1);
-    if (rc) return rc == 1 ? EXIT_SUCCESS : rc;
+    if (rc)
+        return rc == 1 ? EXIT_SUCCESS : rc;
     double value;
     if (s_parse_double (value_text, &value) || value <= 0 || value > 1)
         return s_usage_error (command, "throttle '%s': a number in (0, 1]", value_text);
@@ -816,7 +860,8 @@ static int s_cmd_throttle (client_t *client, const command_t *command, int argc,
     reply_t reply;
     s_command_start (&request, "throttle", 1);
     dlb_writer_double (&request, "value", value);
-    if (s_request (client, &request, &reply)) return EXIT_FAILURE;
+    if (s_request (client, &request, &reply))
+        return EXIT_FAILURE;
     double now = s_number (reply.body, "throttle");
     printf ("throttle %g\n", isnan (now) ? value : now);
     s_reply_release (&reply);
@@ -829,7 +874,8 @@ static int s_cmd_policy (client_t *client, const command_t *command, int argc,
     const char *name;
     const char *names[] = {"NAME"};
     int rc = s_parse_command (client, command, argc, argv, NULL, &name, names, 1);
-    if (rc) return rc == 1 ? EXIT_SUCCESS : rc;
+    if (rc)
+        return rc == 1 ? EXIT_SUCCESS : rc;
     dlb_policy_t policy;
     if (dlb_policy_parse (name, &policy))
         return s_usage_error (
@@ -839,7 +885,8 @@ static int s_cmd_policy (client_t *client, const command_t *command, int argc,
     reply_t reply;
     s_command_start (&request, "policy", 1);
     dlb_writer_str (&request, "name", dlb_policy_name (policy));
-    if (s_request (client, &request, &reply)) return EXIT_FAILURE;
+    if (s_request (client, &request, &reply))
+        return EXIT_FAILURE;
     char now[16];
     s_text (reply.body, "policy", now, sizeof now);
     printf ("policy %s\n", streq (now, "-") ? dlb_policy_name (policy) : now);
@@ -893,7 +940,7 @@ static int s_absolute_path (const char *option, const char *path, char *buf, siz
         return -1;
     }
     int len = snprintf (buf, size, "%s/%s", streq (real, "/") ? "" : real, base);
-    if (len < 0 || (size_t)len >= size) {
+    if (len < 0 || (size_t) len >= size) {
         fprintf (stderr, "error: %s '%s': absolute path longer than %zu bytes\n", option,
                  path, size - 1);
         return -1;
@@ -911,11 +958,13 @@ static int s_cmd_submit (client_t *client, const command_t *command, int argc,
         {"--reps", &reps_text, NULL},         {"--input", &input_text, NULL},
         {"--output", &output_text, NULL},     {NULL, NULL, NULL}};
     int rc = s_parse_command (client, command, argc, argv, options, NULL, NULL, 0);
-    if (rc) return rc == 1 ? EXIT_SUCCESS : rc;
+    if (rc)
+        return rc == 1 ? EXIT_SUCCESS : rc;
 
     uint64_t elements = DLB_DEFAULT_ELEMENTS, jobs = DLB_DEFAULT_JOBS,
              reps = DLB_DEFAULT_REPS;
-    if (!output_text) return s_usage_error (command, "submit: --output FILE is required");
+    if (!output_text)
+        return s_usage_error (command, "submit: --output FILE is required");
     if (input_text && elements_text)
         return s_usage_error (command,
                               "submit: --elements and --input exclude each other (the "
@@ -956,14 +1005,16 @@ static int s_cmd_submit (client_t *client, const command_t *command, int argc,
     dlb_writer_u64 (&request, "jobs", jobs);
     dlb_writer_u64 (&request, "reps", reps);
     dlb_writer_str (&request, "output", output);
-    if (s_request (client, &request, &reply)) return EXIT_FAILURE;
+    if (s_request (client, &request, &reply))
+        return EXIT_FAILURE;
     char id[DLB_NAME_MAX];
     rc = EXIT_SUCCESS;
     if (dlb_obj_str (reply.body, "id", id, sizeof id) || !*id) {
         fprintf (stderr, "error: %s accepted the workload but sent no id\n",
                  client->endpoint);
         rc = EXIT_FAILURE;
-    } else
+    }
+    else
         printf ("%s\n", id);
     s_reply_release (&reply);
     return rc;
@@ -987,8 +1038,9 @@ static void s_progress (progress_t *self, const char *id, const char *state, dou
     s_fmt (jobs_text, sizeof jobs_text, jobs, 0);
     if (self->terminal) {
         char bar[DLBCTL_BAR_WIDTH + 1];
-        int filled = jobs > 0 && done >= 0 ? (int)(DLBCTL_BAR_WIDTH * done / jobs) : 0;
-        if (filled > DLBCTL_BAR_WIDTH) filled = DLBCTL_BAR_WIDTH;
+        int filled = jobs > 0 && done >= 0 ? (int) (DLBCTL_BAR_WIDTH * done / jobs) : 0;
+        if (filled > DLBCTL_BAR_WIDTH)
+            filled = DLBCTL_BAR_WIDTH;
         for (int i = 0; i < DLBCTL_BAR_WIDTH; i++)
             bar[i] = i < filled ? '#' : '.';
         bar[DLBCTL_BAR_WIDTH] = 0;
@@ -1010,7 +1062,8 @@ static void s_progress (progress_t *self, const char *id, const char *state, dou
 //  Ends the progress line so that what follows starts on its own line.
 static void s_progress_end (progress_t *self)
 {
-    if (self->drawn) fputc ('\n', stderr);
+    if (self->drawn)
+        fputc ('\n', stderr);
     self->drawn = false;
 }
 
@@ -1020,7 +1073,8 @@ static int s_cmd_wait (client_t *client, const command_t *command, int argc, cha
     const char *names[] = {"workload ID"};
     const option_t options[] = {{"--timeout", &deadline_text, NULL}, {NULL, NULL, NULL}};
     int rc = s_parse_command (client, command, argc, argv, options, &id, names, 1);
-    if (rc) return rc == 1 ? EXIT_SUCCESS : rc;
+    if (rc)
+        return rc == 1 ? EXIT_SUCCESS : rc;
     double limit = 0; //  secs, 0: no deadline
     if (deadline_text && (s_parse_double (deadline_text, &limit) || limit <= 0))
         return s_usage_error (command, "wait: --timeout '%s': seconds, > 0",
@@ -1029,15 +1083,16 @@ static int s_cmd_wait (client_t *client, const command_t *command, int argc, cha
         return s_usage_error (command, "wait: '%s' is not a workload id", id);
 
     int64_t start = zclock_mono ();
-    int64_t deadline = limit > 0 ? start + (int64_t)(limit * 1000) : 0;
+    int64_t deadline = limit > 0 ? start + (int64_t) (limit * 1000) : 0;
     progress_t progress = {.terminal = isatty (STDERR_FILENO) == 1};
     while (true) {
         //  A request may not outlive the deadline by more than a poll period.
         client_t poll = *client;
         if (deadline) {
-            double left = (double)(deadline - zclock_mono ()) / 1000;
-            double least = (double)DLBCTL_POLL_PERIOD / 1000;
-            if (left < poll.timeout) poll.timeout = left > least ? left : least;
+            double left = (double) (deadline - zclock_mono ()) / 1000;
+            double least = (double) DLBCTL_POLL_PERIOD / 1000;
+            if (left < poll.timeout)
+                poll.timeout = left > least ? left : least;
         }
         dlb_writer_t request;
         reply_t reply;
@@ -1057,7 +1112,8 @@ static int s_cmd_wait (client_t *client, const command_t *command, int argc, cha
                          id);
                 return EXIT_FAILURE;
             }
-        } else {
+        }
+        else {
             char state[16], ran[DLBCTL_LIST_MAX], output[DLB_TEXT_MAX],
                 error[DLB_TEXT_MAX];
             char elapsed_text[32];
@@ -1099,8 +1155,9 @@ static int s_cmd_wait (client_t *client, const command_t *command, int argc, cha
             return EXIT_FAILURE;
         }
         int64_t pause = DLBCTL_POLL_PERIOD;
-        if (deadline && deadline - now < pause) pause = deadline - now;
-        zclock_sleep ((int)pause);
+        if (deadline && deadline - now < pause)
+            pause = deadline - now;
+        zclock_sleep ((int) pause);
     }
 }
 
@@ -1109,7 +1166,7 @@ static int s_cmd_wait (client_t *client, const command_t *command, int argc, cha
 
 static int s_cmd_help (client_t *client, const command_t *command, int argc, char **argv)
 {
-    (void)client;
+    (void) client;
     if (argc > 2)
         return s_usage_error (command, "help: unexpected argument '%s'", argv[2]);
     if (argc == 1) {
@@ -1174,7 +1231,7 @@ static void s_usage (FILE *out)
                   "Commands:\n");
     for (const command_t *c = s_commands; c->name; c++) {
         //  the synopsis, then the first line of the help
-        int summary = (int)strcspn (c->help, "\n");
+        int summary = (int) strcspn (c->help, "\n");
         fprintf (out, "  %s %s\n      %.*s\n", c->name, c->synopsis, summary, c->help);
     }
     fprintf (
@@ -1223,15 +1280,19 @@ int main (int argc, char *argv[])
         value = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
         if (!value)
             return s_usage_error (NULL, "option '%.*s' needs a value",
-                                  (int)(eq ? eq - arg : (long)strlen (arg)), arg);
+                                  (int) (eq ? eq - arg : (long) strlen (arg)), arg);
         *field = value;
-        if (field == &client.endpoint_text) client.endpoint_source = "--node";
+        if (field == &client.endpoint_text)
+            client.endpoint_source = "--node";
     }
-    if (i == argc) return s_usage_error (NULL, "no command given");
+    if (i == argc)
+        return s_usage_error (NULL, "no command given");
     const command_t *command = NULL;
     for (const command_t *c = s_commands; c->name && !command; c++)
-        if (streq (c->name, argv[i])) command = c;
-    if (!command) return s_usage_error (NULL, "unknown command '%s'", argv[i]);
+        if (streq (c->name, argv[i]))
+            command = c;
+    if (!command)
+        return s_usage_error (NULL, "unknown command '%s'", argv[i]);
 
     //  Ctrl-C ends dlbctl at once: there is nothing to clean up but a
     //  socket with linger 0, so CZMQ's interrupt handler is not needed.
