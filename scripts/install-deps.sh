@@ -3,7 +3,7 @@
 #  Safe to run repeatedly; needs root (or sudo) only when something is missing.
 set -euo pipefail
 packages=(build-essential cmake pkg-config libczmq-dev libzmq3-dev libmsgpack-dev
-          zlib1g-dev docker-compose procps iproute2)
+          zlib1g-dev docker-compose procps iproute2 jq)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
