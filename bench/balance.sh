@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+#  Benchmark: the two-node default workload (1,024 jobs of 1,024 elements)
+#  with throttles 1.0 and 0.5, under each policy, side by side in one run.
+#  Prints makespan, ideal makespan, efficiency = ideal / makespan, jobs
+#  moved and bytes moved (medians over --runs). The ideal is the physical
+#  limit jobs x c / (sum of throttles), with c the pure kernel cost of one
+#  job measured here, before and after the runs (dlb-kernel cost).
+#  Usage: bench/balance.sh [--runs N] [--build DIR] [--port BASE]
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+runs=3 build="$top/build" port=26000
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --runs) runs=$2; shift 2 ;;
+        --build) build=$2; shift 2 ;;
+        --port) port=$2; shift 2 ;;
+        -h|--help) sed -n '2,9p' "$0" | sed 's/^#  \{0,1\}//'; exit 0 ;;
+        *) echo "balance.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+[ -x "$build/dlb-worker" ] || "$top/scripts/build.sh" "$build" >/dev/null
+jobs=1024 throttles="1.0,0.5" sum_throttle=1.5
+dir=$(mktemp -d /tmp/dlb-bench.XXXXXX)
+trap '"$build/dlb-cluster" down --dir "$dir/run" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+
+median() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+
+cost_before=$("$build/dlb-kernel" cost --repeat 101 | awk '{print $1}')
+#  name | cluster options
+configs=("none|--policy none"
+         "sender|--policy sender"
+         "receiver|--policy receiver"
+         "symmetric|--policy symmetric"
+         "seed: sender, queue>30|--policy sender -- --metric queue")
+declare -A makespan moved raw wire
+for run in $(seq "$runs"); do
+    for config in "${configs[@]}"; do
+        name=${config%%|*} options=${config#*|}
+        rm -rf "$dir/run"
+        # shellcheck disable=SC2086
+        "$build/dlb-cluster" up --nodes 2 --throttle "$throttles" --port "$port" \
+            --dir "$dir/run" $options >/dev/null
+        a="tcp://127.0.0.1:$port" b="tcp://127.0.0.1:$((port + 100))"
+        id=$("$build/dlbctl" --node "$a" submit --output "$dir/run/out.npy")
+        "$build/dlbctl" --node "$a" wait "$id" --timeout 300 >/dev/null 2>&1 \
+            || { echo "balance.sh: $name run $run did not verify" >&2; exit 1; }
+        sa=$("$build/dlbctl" --node "$a" status --json)
+        sb=$("$build/dlbctl" --node "$b" status --json)
+        makespan[$name]+="$(echo "$sa" | jq ".workloads[0].elapsed_s") "
+        moved[$name]+="$(( $(echo "$sa" | jq '.transfer.jobs_sent') + $(echo "$sb" | jq '.transfer.jobs_sent') )) "
+        raw[$name]+="$(( $(echo "$sa" | jq '.transfer.raw_bytes') + $(echo "$sb" | jq '.transfer.raw_bytes') )) "
+        wire[$name]+="$(( $(echo "$sa" | jq '.transfer.wire_bytes') + $(echo "$sb" | jq '.transfer.wire_bytes') )) "
+        "$build/dlb-cluster" down --dir "$dir/run" >/dev/null
+        printf '.' >&2
+    done
+done
+echo >&2
+cost_after=$("$build/dlb-kernel" cost --repeat 101 | awk '{print $1}')
+cost=$(printf '%s\n%s\n' "$cost_before" "$cost_after" | median)
+ideal=$(awk -v j=$jobs -v c="$cost" -v s=$sum_throttle 'BEGIN {printf "%.2f", j * c / 1000 / s}')
+
+echo "Two nodes, throttles $throttles, $jobs jobs x 1,024 elements x $(
+    "$build/dlb-kernel" --help | sed -n 's/.*elements, \([0-9]*\) reps.*/\1/p') reps; median of $runs runs"
+echo "c (kernel alone, one job): ${cost} ms (before ${cost_before}, after ${cost_after}); ideal makespan ${ideal} s"
+echo
+printf '%-24s %10s %9s %10s %11s %14s\n' policy makespan_s ideal_s efficiency jobs_moved bytes_moved
+for config in "${configs[@]}"; do
+    name=${config%%|*}
+    m=$(echo "${makespan[$name]}" | tr ' ' '\n' | grep . | median)
+    j=$(echo "${moved[$name]}" | tr ' ' '\n' | grep . | median)
+    r=$(echo "${raw[$name]}" | tr ' ' '\n' | grep . | median)
+    w=$(echo "${wire[$name]}" | tr ' ' '\n' | grep . | median)
+    printf '%-24s %10.2f %9.2f %10.3f %11.0f %14s\n' "$name" "$m" "$ideal" \
+        "$(awk -v i="$ideal" -v m="$m" 'BEGIN {print i / m}')" "$j" \
+        "$(awk -v r="$r" -v w="$w" 'BEGIN {printf "%.1fM/%.0fK", r / 1048576, w / 1024}')"
+done
+echo
+echo "bytes_moved: job and result payloads before / after compression, both nodes."
