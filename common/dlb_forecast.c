@@ -13,7 +13,8 @@
     - nothing is allocated after dlb_forecast_new.
 
     Feeding sample n + 1: score the waiting forecasts on it, store it, refit
-    AR if due, compute the battery's forecasts, then nws's and adaptive's. */
+    AR if due, compute the battery's forecasts, then nws_all's, nws's and
+    adaptive's.                                                              */
 #include "dlb_forecast.h"
 
 #include <assert.h>
@@ -30,18 +31,38 @@ typedef enum {
     KIND_MEDIAN,
     KIND_EXP,
     KIND_AR,
+    KIND_TRIMMED,
+    KIND_HUBER,
+    KIND_HOLT,
     KIND_NWS,
+    KIND_NWS_ALL,
     KIND_ADAPTIVE
 } kind_t;
+
+//  The AR fits: Yule-Walker on the last DLB_FORECAST_AR_WINDOW samples (the
+//  classic AR), on their first differences (ARI), and on the last
+//  DLB_FORECAST_HISTORY samples (long AR, centred on a short-window level).
+typedef enum { FIT_SHORT, FIT_DIFF, FIT_LONG, FITS } fit_id_t;
+
+typedef struct {
+    double mean; //  of the fitted series
+    int fitted;  //  orders 1..fitted usable
+    double coef[DLB_FORECAST_AR_ORDER_MAX + 1][DLB_FORECAST_AR_ORDER_MAX]; //  [p][lag]
+} ar_fit_t;
 
 #define NAME_SIZE 16
 
 typedef struct {
     kind_t kind;
-    int window;   //  mean and median: samples; AR: order
-    double gain;  //  exponential smoothing: weight of the newest sample
-    double level; //  exponential smoothing: current level
-    int ar_slot;  //  AR: row in ar_coef
+    bool classic;   //  in the NWS battery
+    int window;     //  mean, median, trimmed: samples; AR: order
+    double gain;    //  smoothing: weight of the newest sample in the level
+    double gain2;   //  Holt: weight of the newest slope in the trend
+    double damping; //  Holt: trend kept per step ahead
+    fit_id_t fit;   //  AR: which fit
+    double level;   //  smoothing: current level
+    double trend;   //  Holt: current trend
+    double scale;   //  Huber: discounted mean absolute deviation
     char name[NAME_SIZE];
 } predictor_t;
 
@@ -57,15 +78,25 @@ static const int s_mean_windows[] = DLB_FORECAST_MEAN_WINDOWS;
 static const int s_median_windows[] = DLB_FORECAST_MEDIAN_WINDOWS;
 static const double s_exp_gains[] = DLB_FORECAST_EXP_GAINS;
 static const int s_ar_orders[] = DLB_FORECAST_AR_ORDERS;
+static const int s_wide_median_windows[] = DLB_FORECAST_WIDE_MEDIAN_WINDOWS;
+static const int s_trimmed_windows[] = DLB_FORECAST_TRIMMED_WINDOWS;
+static const double s_huber_gains[] = DLB_FORECAST_HUBER_GAINS;
+static const double s_holt_gains[][3] = DLB_FORECAST_HOLT_GAINS;
+static const int s_ari_orders[] = DLB_FORECAST_ARI_ORDERS;
+static const int s_long_ar_orders[] = DLB_FORECAST_LONG_AR_ORDERS;
 
 #define COUNT_OF(array) (sizeof (array) / sizeof ((array)[0]))
-#define AR_ORDERS       COUNT_OF (s_ar_orders)
-#define BATTERY                                                                          \
+#define CLASSIC                                                                          \
     (1 + COUNT_OF (s_mean_windows) + COUNT_OF (s_median_windows) +                       \
-     COUNT_OF (s_exp_gains) + AR_ORDERS)
-#define PREDICTORS (BATTERY + 2)
-#define NWS        BATTERY
-#define ADAPTIVE   (BATTERY + 1)
+     COUNT_OF (s_exp_gains) + COUNT_OF (s_ar_orders))
+#define BATTERY                                                                          \
+    (CLASSIC + COUNT_OF (s_wide_median_windows) + COUNT_OF (s_trimmed_windows) +         \
+     COUNT_OF (s_huber_gains) + COUNT_OF (s_holt_gains) + COUNT_OF (s_ari_orders) +      \
+     COUNT_OF (s_long_ar_orders))
+#define NWS_ALL    BATTERY
+#define NWS        (BATTERY + 1)
+#define ADAPTIVE   (BATTERY + 2)
+#define PREDICTORS (BATTERY + 3)
 
 struct _dlb_forecast_t {
     int max_horizon;
@@ -73,12 +104,10 @@ struct _dlb_forecast_t {
     size_t ignored;
     double history[DLB_FORECAST_HISTORY];
     predictor_t predictor[PREDICTORS];
-    //  AR fit: window mean and coefficients per order in s_ar_orders
-    double ar_mean;
-    bool ar_fitted[AR_ORDERS];
-    double ar_coef[AR_ORDERS][DLB_FORECAST_AR_ORDER_MAX];
-    //  Scratch for medians and AR iteration, sized once
+    ar_fit_t fit[FITS];
+    //  Scratch for medians, AR fits and AR iteration, sized once
     double sorted[DLB_FORECAST_HISTORY];
+    double series[DLB_FORECAST_HISTORY];
     double ar_path[DLB_FORECAST_AR_ORDER_MAX + DLB_FORECAST_HORIZON_MAX];
     //  The only buffers sized by max_horizon, allocated in new ()
     double *forecasts; //  [max_horizon + 1][PREDICTORS][max_horizon]
@@ -104,9 +133,10 @@ static double s_lagged (dlb_forecast_t *self, size_t lag)
     return self->history[(self->samples - 1 - lag) % DLB_FORECAST_HISTORY];
 }
 
-static size_t s_kept (dlb_forecast_t *self)
+//  Samples kept, at most limit.
+static size_t s_kept (dlb_forecast_t *self, size_t limit)
 {
-    return self->samples < DLB_FORECAST_HISTORY ? self->samples : DLB_FORECAST_HISTORY;
+    return self->samples < limit ? self->samples : limit;
 }
 
 static double s_clamp (double value)
@@ -116,6 +146,18 @@ static double s_clamp (double value)
     if (value > DLB_FORECAST_MAX)
         return DLB_FORECAST_MAX;
     return value;
+}
+
+//  Next free predictor: kind, name, in the NWS battery or not.
+static predictor_t *s_add (dlb_forecast_t *self, size_t *i, kind_t kind, bool classic,
+                           const char *name)
+{
+    assert (*i < PREDICTORS);
+    predictor_t *predictor = &self->predictor[(*i)++];
+    predictor->kind = kind;
+    predictor->classic = classic;
+    snprintf (predictor->name, NAME_SIZE, "%s", name);
+    return predictor;
 }
 
 dlb_forecast_t *dlb_forecast_new (int max_horizon)
@@ -133,38 +175,74 @@ dlb_forecast_t *dlb_forecast_new (int max_horizon)
         dlb_forecast_destroy (&self);
         return NULL;
     }
+    char name[NAME_SIZE];
     size_t i = 0;
-    self->predictor[i].kind = KIND_LAST;
-    snprintf (self->predictor[i++].name, NAME_SIZE, "last");
-    for (size_t k = 0; k < COUNT_OF (s_mean_windows); k++, i++) {
+    s_add (self, &i, KIND_LAST, true, "last");
+    for (size_t k = 0; k < COUNT_OF (s_mean_windows); k++) {
         assert (s_mean_windows[k] >= 1 && s_mean_windows[k] <= DLB_FORECAST_HISTORY);
-        self->predictor[i].kind = KIND_MEAN;
-        self->predictor[i].window = s_mean_windows[k];
-        snprintf (self->predictor[i].name, NAME_SIZE, "mean_%d", s_mean_windows[k]);
+        snprintf (name, NAME_SIZE, "mean_%d", s_mean_windows[k]);
+        s_add (self, &i, KIND_MEAN, true, name)->window = s_mean_windows[k];
     }
-    for (size_t k = 0; k < COUNT_OF (s_median_windows); k++, i++) {
+    for (size_t k = 0; k < COUNT_OF (s_median_windows); k++) {
         assert (s_median_windows[k] >= 1 && s_median_windows[k] <= DLB_FORECAST_HISTORY);
-        self->predictor[i].kind = KIND_MEDIAN;
-        self->predictor[i].window = s_median_windows[k];
-        snprintf (self->predictor[i].name, NAME_SIZE, "median_%d", s_median_windows[k]);
+        snprintf (name, NAME_SIZE, "median_%d", s_median_windows[k]);
+        s_add (self, &i, KIND_MEDIAN, true, name)->window = s_median_windows[k];
     }
-    for (size_t k = 0; k < COUNT_OF (s_exp_gains); k++, i++) {
-        self->predictor[i].kind = KIND_EXP;
-        self->predictor[i].gain = s_exp_gains[k];
-        snprintf (self->predictor[i].name, NAME_SIZE, "exp_%.2f", s_exp_gains[k]);
+    for (size_t k = 0; k < COUNT_OF (s_exp_gains); k++) {
+        snprintf (name, NAME_SIZE, "exp_%.2f", s_exp_gains[k]);
+        s_add (self, &i, KIND_EXP, true, name)->gain = s_exp_gains[k];
     }
-    for (size_t k = 0; k < AR_ORDERS; k++, i++) {
+    for (size_t k = 0; k < COUNT_OF (s_ar_orders); k++) {
         assert (s_ar_orders[k] >= 1 && s_ar_orders[k] <= DLB_FORECAST_AR_ORDER_MAX);
-        self->predictor[i].kind = KIND_AR;
-        self->predictor[i].window = s_ar_orders[k];
-        self->predictor[i].ar_slot = (int) k;
-        snprintf (self->predictor[i].name, NAME_SIZE, "ar_%d", s_ar_orders[k]);
+        snprintf (name, NAME_SIZE, "ar_%d", s_ar_orders[k]);
+        predictor_t *predictor = s_add (self, &i, KIND_AR, true, name);
+        predictor->window = s_ar_orders[k];
+        predictor->fit = FIT_SHORT;
     }
-    assert (i == NWS);
-    self->predictor[NWS].kind = KIND_NWS;
-    snprintf (self->predictor[NWS].name, NAME_SIZE, "nws");
-    self->predictor[ADAPTIVE].kind = KIND_ADAPTIVE;
-    snprintf (self->predictor[ADAPTIVE].name, NAME_SIZE, "adaptive");
+    assert (i == CLASSIC);
+    for (size_t k = 0; k < COUNT_OF (s_wide_median_windows); k++) {
+        int window = s_wide_median_windows[k];
+        assert (window >= 1 && window <= DLB_FORECAST_HISTORY);
+        snprintf (name, NAME_SIZE, "median_%d", window);
+        s_add (self, &i, KIND_MEDIAN, false, name)->window = window;
+    }
+    for (size_t k = 0; k < COUNT_OF (s_trimmed_windows); k++) {
+        int window = s_trimmed_windows[k];
+        assert (window >= 1 && window <= DLB_FORECAST_HISTORY);
+        snprintf (name, NAME_SIZE, "trimmed_%d", window);
+        s_add (self, &i, KIND_TRIMMED, false, name)->window = window;
+    }
+    for (size_t k = 0; k < COUNT_OF (s_huber_gains); k++) {
+        snprintf (name, NAME_SIZE, "huber_%.2f", s_huber_gains[k]);
+        s_add (self, &i, KIND_HUBER, false, name)->gain = s_huber_gains[k];
+    }
+    for (size_t k = 0; k < COUNT_OF (s_holt_gains); k++) {
+        snprintf (name, NAME_SIZE, "holt_%.2f_%.2f", s_holt_gains[k][0],
+                  s_holt_gains[k][1]);
+        predictor_t *predictor = s_add (self, &i, KIND_HOLT, false, name);
+        predictor->gain = s_holt_gains[k][0];
+        predictor->gain2 = s_holt_gains[k][1];
+        predictor->damping = s_holt_gains[k][2];
+    }
+    for (size_t k = 0; k < COUNT_OF (s_ari_orders); k++) {
+        assert (s_ari_orders[k] >= 1 && s_ari_orders[k] <= DLB_FORECAST_AR_ORDER_MAX);
+        snprintf (name, NAME_SIZE, "ari_%d", s_ari_orders[k]);
+        predictor_t *predictor = s_add (self, &i, KIND_AR, false, name);
+        predictor->window = s_ari_orders[k];
+        predictor->fit = FIT_DIFF;
+    }
+    for (size_t k = 0; k < COUNT_OF (s_long_ar_orders); k++) {
+        assert (s_long_ar_orders[k] >= 1 &&
+                s_long_ar_orders[k] <= DLB_FORECAST_AR_ORDER_MAX);
+        snprintf (name, NAME_SIZE, "long_ar_%d", s_long_ar_orders[k]);
+        predictor_t *predictor = s_add (self, &i, KIND_AR, false, name);
+        predictor->window = s_long_ar_orders[k];
+        predictor->fit = FIT_LONG;
+    }
+    assert (i == BATTERY);
+    s_add (self, &i, KIND_NWS_ALL, false, "nws_all");
+    s_add (self, &i, KIND_NWS, false, "nws");
+    s_add (self, &i, KIND_ADAPTIVE, false, "adaptive");
     return self;
 }
 
@@ -180,22 +258,17 @@ void dlb_forecast_destroy (dlb_forecast_t **self_p)
     *self_p = NULL;
 }
 
-//  Yule-Walker fit of every AR order up to the largest in the battery on the
-//  kept samples, by Levinson-Durbin. A flat window fits all coefficients to
-//  zero, so AR then forecasts the window mean. Cannot fail.
-static void s_ar_fit (dlb_forecast_t *self)
+//  Yule-Walker fit of every AR order up to order_max on series[0..n-1]
+//  (newest first), by Levinson-Durbin, into fit. Order p is usable once
+//  n >= DLB_FORECAST_AR_MIN_PER_LAG * p. A flat series fits all coefficients
+//  to zero, so AR then forecasts its mean. Cannot fail.
+static void s_levinson (const double *series, size_t n, int order_max, ar_fit_t *fit)
 {
-    size_t n = s_kept (self);
     double mean = 0;
     for (size_t j = 0; j < n; j++)
-        mean += s_lagged (self, j);
+        mean += series[j];
     mean /= (double) n;
-    self->ar_mean = mean;
-
-    int order_max = 0;
-    for (size_t k = 0; k < AR_ORDERS; k++)
-        if (s_ar_orders[k] > order_max)
-            order_max = s_ar_orders[k];
+    fit->mean = mean;
     if ((size_t) order_max >= n)
         order_max = (int) n - 1;
 
@@ -204,8 +277,7 @@ static void s_ar_fit (dlb_forecast_t *self)
     for (int lag = 0; lag <= order_max; lag++) {
         double sum = 0;
         for (size_t j = 0; j + (size_t) lag < n; j++)
-            sum +=
-                (s_lagged (self, j) - mean) * (s_lagged (self, j + (size_t) lag) - mean);
+            sum += (series[j] - mean) * (series[j + (size_t) lag] - mean);
         r[lag] = sum / (double) n;
     }
     double a[DLB_FORECAST_AR_ORDER_MAX + 1] = {0};
@@ -225,13 +297,82 @@ static void s_ar_fit (dlb_forecast_t *self)
             error *= 1 - reflection * reflection;
         }
         //  Else the series is exactly predictable by lower orders: keep them.
-        for (size_t k = 0; k < AR_ORDERS; k++)
-            if (s_ar_orders[k] == p &&
-                n >= (size_t) (DLB_FORECAST_AR_MIN_PER_LAG * s_ar_orders[k])) {
-                for (int j = 0; j < p; j++)
-                    self->ar_coef[k][j] = a[j + 1];
-                self->ar_fitted[k] = true;
-            }
+        if (n < (size_t) (DLB_FORECAST_AR_MIN_PER_LAG * p))
+            break;
+        for (int j = 0; j < p; j++)
+            fit->coef[p][j] = a[j + 1];
+        fit->fitted = p;
+    }
+}
+
+//  Refits the three AR fits on the samples kept. Cannot fail.
+static void s_ar_fit (dlb_forecast_t *self)
+{
+    size_t n = s_kept (self, DLB_FORECAST_AR_WINDOW);
+    for (size_t j = 0; j < n; j++)
+        self->series[j] = s_lagged (self, j);
+    s_levinson (self->series, n, DLB_FORECAST_AR_ORDER_MAX, &self->fit[FIT_SHORT]);
+    for (size_t j = 0; j + 1 < n; j++)
+        self->series[j] = s_lagged (self, j) - s_lagged (self, j + 1);
+    if (n >= 3)
+        s_levinson (self->series, n - 1, DLB_FORECAST_AR_ORDER_MAX, &self->fit[FIT_DIFF]);
+    n = s_kept (self, DLB_FORECAST_HISTORY);
+    for (size_t j = 0; j < n; j++)
+        self->series[j] = s_lagged (self, j);
+    s_levinson (self->series, n, DLB_FORECAST_AR_ORDER_MAX, &self->fit[FIT_LONG]);
+}
+
+//  Sorts the last window samples into self->sorted (insertion sort: windows
+//  are at most a few hundred samples). Returns the window used.
+static size_t s_sort_window (dlb_forecast_t *self, int window)
+{
+    size_t kept = s_kept (self, DLB_FORECAST_HISTORY);
+    size_t used = (size_t) window < kept ? (size_t) window : kept;
+    for (size_t j = 0; j < used; j++) {
+        double value = s_lagged (self, j);
+        size_t at = j;
+        while (at > 0 && self->sorted[at - 1] > value) {
+            self->sorted[at] = self->sorted[at - 1];
+            at--;
+        }
+        self->sorted[at] = value;
+    }
+    return used;
+}
+
+static double s_mean_of (dlb_forecast_t *self, int window)
+{
+    size_t kept = s_kept (self, DLB_FORECAST_HISTORY);
+    size_t used = (size_t) window < kept ? (size_t) window : kept;
+    double sum = 0;
+    for (size_t j = 0; j < used; j++)
+        sum += s_lagged (self, j);
+    return sum / (double) used;
+}
+
+//  Iterates AR(order) of fit on deviations from centre for 1..max_horizon;
+//  differenced fits are integrated from the last sample.
+static void s_ar_iterate (dlb_forecast_t *self, const ar_fit_t *fit, int order,
+                          bool differenced, double centre, double *out)
+{
+    double *path = self->ar_path;
+    for (int j = 0; j < order; j++) {
+        size_t lag = (size_t) (order - 1 - j);
+        path[j] = differenced ? s_lagged (self, lag) - s_lagged (self, lag + 1) - centre
+                              : s_lagged (self, lag) - centre;
+    }
+    double level = s_lagged (self, 0);
+    for (int h = 0; h < self->max_horizon; h++) {
+        double next = 0;
+        for (int j = 0; j < order; j++)
+            next += fit->coef[order][j] * path[order + h - 1 - j];
+        path[order + h] = next;
+        if (differenced) {
+            level += centre + next;
+            out[h] = s_clamp (level);
+        }
+        else
+            out[h] = s_clamp (centre + next);
     }
 }
 
@@ -240,35 +381,26 @@ static void s_battery_forecast (dlb_forecast_t *self, size_t i, double *out)
 {
     predictor_t *predictor = &self->predictor[i];
     int horizons = self->max_horizon;
-    size_t kept = s_kept (self);
     double flat = s_lagged (self, 0);
     switch (predictor->kind) {
     case KIND_LAST:
         break;
-    case KIND_MEAN: {
-        size_t window =
-            (size_t) predictor->window < kept ? (size_t) predictor->window : kept;
-        double sum = 0;
-        for (size_t j = 0; j < window; j++)
-            sum += s_lagged (self, j);
-        flat = sum / (double) window;
+    case KIND_MEAN:
+        flat = s_mean_of (self, predictor->window);
         break;
-    }
     case KIND_MEDIAN: {
-        size_t window =
-            (size_t) predictor->window < kept ? (size_t) predictor->window : kept;
-        //  Insertion sort: windows are a few dozen samples.
-        for (size_t j = 0; j < window; j++) {
-            double value = s_lagged (self, j);
-            size_t at = j;
-            while (at > 0 && self->sorted[at - 1] > value) {
-                self->sorted[at] = self->sorted[at - 1];
-                at--;
-            }
-            self->sorted[at] = value;
-        }
+        size_t window = s_sort_window (self, predictor->window);
         flat = window % 2 ? self->sorted[window / 2]
                           : (self->sorted[window / 2 - 1] + self->sorted[window / 2]) / 2;
+        break;
+    }
+    case KIND_TRIMMED: {
+        size_t window = s_sort_window (self, predictor->window);
+        size_t cut = window / DLB_FORECAST_TRIM_DIVISOR;
+        double sum = 0;
+        for (size_t j = cut; j < window - cut; j++)
+            sum += self->sorted[j];
+        flat = sum / (double) (window - 2 * cut);
         break;
     }
     case KIND_EXP:
@@ -278,24 +410,61 @@ static void s_battery_forecast (dlb_forecast_t *self, size_t i, double *out)
             predictor->level += predictor->gain * (flat - predictor->level);
         flat = predictor->level;
         break;
-    case KIND_AR: {
-        int slot = predictor->ar_slot;
-        if (!self->ar_fitted[slot])
-            break; //  last value until fitted
-        int order = predictor->window;
-        double *path = self->ar_path;
-        for (int j = 0; j < order; j++)
-            path[j] = s_lagged (self, (size_t) (order - 1 - j)) - self->ar_mean;
+    case KIND_HUBER:
+        if (self->samples == 1) {
+            predictor->level = flat;
+            predictor->scale = 0;
+        }
+        else {
+            double step = flat - predictor->level;
+            double bound = DLB_FORECAST_HUBER_BOUND * predictor->scale;
+            predictor->scale +=
+                DLB_FORECAST_HUBER_SCALE_GAIN * (fabs (step) - predictor->scale);
+            if (self->samples > 2) {
+                if (step > bound)
+                    step = bound;
+                else if (step < -bound)
+                    step = -bound;
+            }
+            predictor->level += predictor->gain * step;
+        }
+        flat = predictor->level;
+        break;
+    case KIND_HOLT: {
+        if (self->samples == 1) {
+            predictor->level = flat;
+            predictor->trend = 0;
+        }
+        else {
+            double previous = predictor->level;
+            double phi = predictor->damping;
+            predictor->level =
+                predictor->gain * flat +
+                (1 - predictor->gain) * (previous + phi * predictor->trend);
+            predictor->trend = predictor->gain2 * (predictor->level - previous) +
+                               (1 - predictor->gain2) * phi * predictor->trend;
+        }
+        double ahead = 0, damped = 1;
         for (int h = 0; h < horizons; h++) {
-            double next = 0;
-            for (int j = 0; j < order; j++)
-                next += self->ar_coef[slot][j] * path[order + h - 1 - j];
-            path[order + h] = next;
-            out[h] = s_clamp (self->ar_mean + next);
+            damped *= predictor->damping;
+            ahead += damped;
+            out[h] = s_clamp (predictor->level + ahead * predictor->trend);
         }
         return;
     }
+    case KIND_AR: {
+        const ar_fit_t *fit = &self->fit[predictor->fit];
+        if (fit->fitted < predictor->window)
+            break; //  last value until fitted
+        double centre = fit->mean;
+        if (predictor->fit == FIT_LONG)
+            centre = s_mean_of (self, DLB_FORECAST_LONG_AR_LEVEL);
+        s_ar_iterate (self, fit, predictor->window, predictor->fit == FIT_DIFF, centre,
+                      out);
+        return;
+    }
     case KIND_NWS:
+    case KIND_NWS_ALL:
     case KIND_ADAPTIVE:
         assert (false);
     }
@@ -304,12 +473,13 @@ static void s_battery_forecast (dlb_forecast_t *self, size_t i, double *out)
         out[h] = flat;
 }
 
-//  NWS: lowest accumulated absolute 1-step error over all history; ties and
-//  no history go to the lowest index ("last").
-static size_t s_nws_choice (dlb_forecast_t *self)
+//  NWS over the first `battery` predictors: lowest accumulated absolute
+//  1-step error over all history; ties and no history go to the lowest index
+//  ("last").
+static size_t s_nws_choice (dlb_forecast_t *self, size_t battery)
 {
     size_t best = 0;
-    for (size_t i = 1; i < BATTERY; i++)
+    for (size_t i = 1; i < battery; i++)
         if (s_score (self, i, 1)->abs_sum < s_score (self, best, 1)->abs_sum)
             best = i;
     return best;
@@ -370,7 +540,7 @@ void dlb_forecast_feed (dlb_forecast_t *self, double value)
     self->history[self->samples % DLB_FORECAST_HISTORY] = value;
     self->samples++;
 
-    size_t kept = s_kept (self);
+    size_t kept = s_kept (self, DLB_FORECAST_AR_WINDOW);
     if (kept >= 2 &&
         (self->samples % DLB_FORECAST_AR_REFIT == 0 ||
          kept < (size_t) (DLB_FORECAST_AR_MIN_PER_LAG * DLB_FORECAST_AR_ORDER_MAX)))
@@ -379,10 +549,13 @@ void dlb_forecast_feed (dlb_forecast_t *self, double value)
     for (size_t i = 0; i < BATTERY; i++)
         s_battery_forecast (self, i, s_forecast (self, self->samples, i, 1));
 
-    size_t choice = s_nws_choice (self);
+    size_t classic = s_nws_choice (self, CLASSIC);
+    size_t any = s_nws_choice (self, BATTERY);
     for (int h = 1; h <= self->max_horizon; h++) {
         *s_forecast (self, self->samples, NWS, h) =
-            *s_forecast (self, self->samples, choice, h);
+            *s_forecast (self, self->samples, classic, h);
+        *s_forecast (self, self->samples, NWS_ALL, h) =
+            *s_forecast (self, self->samples, any, h);
         *s_forecast (self, self->samples, ADAPTIVE, h) = s_adaptive_forecast (self, h);
     }
 }
@@ -460,11 +633,12 @@ int dlb_forecast_ar_coefficients (dlb_forecast_t *self, int order, double *coef)
 {
     assert (self);
     assert (coef);
-    for (size_t k = 0; k < AR_ORDERS; k++)
+    const ar_fit_t *fit = &self->fit[FIT_SHORT];
+    for (size_t k = 0; k < COUNT_OF (s_ar_orders); k++)
         if (s_ar_orders[k] == order) {
-            if (!self->ar_fitted[k])
+            if (fit->fitted < order)
                 return -1;
-            memcpy (coef, self->ar_coef[k], (size_t) order * sizeof *coef);
+            memcpy (coef, fit->coef[order], (size_t) order * sizeof *coef);
             return 0;
         }
     return -1;
@@ -587,32 +761,37 @@ void dlb_forecast_test (bool verbose)
     dlb_forecast_destroy (&forecast);
 
     //  Forecasts stay in [0, 100] whatever comes in (far ahead AR reverts
-    //  towards its window mean, so only the range is checked there).
+    //  towards its window mean, so only the range is checked there). The
+    //  classic battery is at the bound after 30 samples beyond it; the wide
+    //  one has slower members (median_96, huber_0.05), so adaptive is only
+    //  near it.
     forecast = dlb_forecast_new (DLB_FORECAST_HORIZON_MAX);
     for (int round = 0; round < 2; round++) {
         double bound = round == 0 ? DLB_FORECAST_MAX : DLB_FORECAST_MIN;
         for (int t = 0; t < 60; t++)
             dlb_forecast_feed (forecast, t < 30 ? 50 : bound == 0 ? -50 : 150);
         for (size_t i = 0; i < predictors; i++) {
-            assert (dlb_forecast_predict_with (forecast, i, 1) == bound);
+            if (i < CLASSIC || i == NWS)
+                assert (dlb_forecast_predict_with (forecast, i, 1) == bound);
             for (int h = 1; h <= DLB_FORECAST_HORIZON_MAX; h++) {
                 double value = dlb_forecast_predict_with (forecast, i, h);
                 assert (value >= DLB_FORECAST_MIN && value <= DLB_FORECAST_MAX);
             }
         }
+        assert (fabs (dlb_forecast_predict (forecast, 1, NULL) - bound) < 1);
     }
     dlb_forecast_destroy (&forecast);
 
     //  AR(1) x_t = 50 + 0.8 (x_{t-1} - 50) + N(0, 3^2): the coefficient is
-    //  recovered. One window of DLB_FORECAST_HISTORY samples has a standard
+    //  recovered. One window of DLB_FORECAST_AR_WINDOW samples has a standard
     //  error of sqrt ((1 - 0.8^2) / 256) ~ 0.04 and a bias of ~ -0.013,
     //  so the test averages the fits of 40 disjoint windows and bounds each.
     forecast = dlb_forecast_new (5);
-    s_test_ar1 (forecast, &state, 0, 50, 0.8, 3, DLB_FORECAST_HISTORY);
+    s_test_ar1 (forecast, &state, 0, 50, 0.8, 3, DLB_FORECAST_AR_WINDOW);
     double sum1 = 0, sum2[2] = {0, 0};
     int fits = 40;
     for (int k = 0; k < fits; k++) {
-        s_test_ar1 (forecast, &state, 0, 50, 0.8, 3, DLB_FORECAST_HISTORY);
+        s_test_ar1 (forecast, &state, 0, 50, 0.8, 3, DLB_FORECAST_AR_WINDOW);
         assert (dlb_forecast_ar_coefficients (forecast, 1, coef) == 0);
         assert (fabs (coef[0] - 0.8) < 0.2);
         sum1 += coef[0];
@@ -673,6 +852,85 @@ void dlb_forecast_test (bool verbose)
     if (verbose)
         printf ("spiky: last %.3f adaptive %.3f\n", errors[0] / 800, errors[1] / 800);
     assert (errors[1] < errors[0] * 0.7);
+    dlb_forecast_destroy (&forecast);
+
+    //  nws answers from the classic battery only, nws_all from the wide one:
+    //  on the spiky series above, nws copies a classic predictor.
+    forecast = dlb_forecast_new (5);
+    for (int t = 0; t < 300; t++)
+        dlb_forecast_feed (forecast, s_test_uniform (&state) < 0.2 ? 100 : 30);
+    bool copied = false;
+    for (size_t i = 0; i < CLASSIC; i++)
+        copied |= dlb_forecast_predict_with (forecast, i, 3) ==
+                  dlb_forecast_predict_with (forecast, NWS, 3);
+    assert (copied);
+    assert (s_streq (dlb_forecast_name (forecast, NWS_ALL), "nws_all"));
+    dlb_forecast_destroy (&forecast);
+
+    //  ARIMA(1,1,0) with drift: differences d_t = 0.3 + 0.5 (d_{t-1} - 0.3)
+    //  + N(0, 0.3^2) from 10 upwards. The difference fit recovers the drift
+    //  (standard error of a window mean ~ 0.3 * 2 / 16 ~ 0.04) and the
+    //  coefficient (~ 0.05), and ari_1 forecasts the climb: 5 steps ahead
+    //  about 5 * 0.3 above the last sample.
+    forecast = dlb_forecast_new (5);
+    double level = 10, step = 0.3;
+    for (int t = 0; t < DLB_FORECAST_AR_WINDOW; t++) {
+        step = 0.3 + 0.5 * (step - 0.3) + 0.3 * s_test_normal (&state);
+        level += step;
+        dlb_forecast_feed (forecast, level);
+    }
+    const ar_fit_t *fit = &forecast->fit[FIT_DIFF];
+    if (verbose)
+        printf ("ARI(1): drift %.3f, coefficient %.3f\n", fit->mean, fit->coef[1][0]);
+    assert (fabs (fit->mean - 0.3) < 0.12);
+    assert (fabs (fit->coef[1][0] - 0.5) < 0.2);
+    double climb =
+        dlb_forecast_predict_with (forecast, s_test_index (forecast, "ari_1"), 5) - level;
+    assert (fabs (climb - 5 * 0.3) < 1);
+    dlb_forecast_destroy (&forecast);
+
+    //  A linear ramp from 20 by 0.2 a sample: damped Holt sees the trend
+    //  (it forecasts higher 5 steps ahead than 1) and lags less than
+    //  exponential smoothing of the same gain (which lags 0.2 * 0.8 / 0.2).
+    forecast = dlb_forecast_new (5);
+    for (level = 20; level < 50; level += 0.2)
+        dlb_forecast_feed (forecast, level);
+    level -= 0.2;
+    size_t holt = s_test_index (forecast, "holt_0.20_0.05");
+    if (verbose)
+        printf (
+            "ramp: last %.3f holt_0.20_0.05 %.3f 1 ahead, %.3f 5 ahead, exp %.3f\n",
+            level, dlb_forecast_predict_with (forecast, holt, 1),
+            dlb_forecast_predict_with (forecast, holt, 5),
+            dlb_forecast_predict_with (forecast, s_test_index (forecast, "exp_0.20"), 5));
+    double smooth =
+        dlb_forecast_predict_with (forecast, s_test_index (forecast, "exp_0.20"), 5);
+    assert (dlb_forecast_predict_with (forecast, holt, 5) >
+            dlb_forecast_predict_with (forecast, holt, 1) + 0.1);
+    assert (dlb_forecast_predict_with (forecast, holt, 5) > smooth + 0.3);
+    assert (dlb_forecast_predict_with (forecast, holt, 5) < level + 5 * 0.2);
+    dlb_forecast_destroy (&forecast);
+
+    //  Robust levels: on 10s broken by one spike to 90 every 8 samples, the
+    //  trimmed means and medians stay at 10 and Huber smoothing barely
+    //  moves, where the mean of the same window does.
+    forecast = dlb_forecast_new (1);
+    for (int t = 0; t < 200; t++)
+        dlb_forecast_feed (forecast, t % 8 == 7 ? 90 : 10);
+    assert (dlb_forecast_predict_with (forecast, s_test_index (forecast, "trimmed_7"),
+                                       1) == 10);
+    assert (dlb_forecast_predict_with (forecast, s_test_index (forecast, "trimmed_63"),
+                                       1) == 10);
+    assert (dlb_forecast_predict_with (forecast, s_test_index (forecast, "median_48"),
+                                       1) == 10);
+    double huber =
+        dlb_forecast_predict_with (forecast, s_test_index (forecast, "huber_0.10"), 1);
+    double mean =
+        dlb_forecast_predict_with (forecast, s_test_index (forecast, "mean_48"), 1);
+    if (verbose)
+        printf ("spikes every 8: huber_0.10 %.3f mean_48 %.3f\n", huber, mean);
+    assert (huber >= 10 && huber < 15);
+    assert (mean > 19);
     dlb_forecast_destroy (&forecast);
 
     //  No allocation after new: the heap does not move while feeding.

@@ -1,25 +1,37 @@
 /*  dlb_forecast: online forecasts of a load series (CPU %), h samples ahead.
 
     Feed one sample at a time; ask for the forecast h samples ahead and its
-    expected error. A battery of simple predictors runs side by side (last
-    value, sliding means and medians, exponential smoothing, AR(p) refitted
-    on a sliding window by Yule-Walker / Levinson-Durbin), each scored on its
-    own h-step-ahead errors. Two meta-predictors answer from the battery:
+    expected error. Two batteries of simple predictors run side by side,
+    each predictor scored on its own h-step-ahead errors:
 
-      nws       the Network Weather Service rule (Wolski et al.): the
-                predictor with the lowest accumulated absolute 1-step error
-                over all history; the reference to beat.
-      adaptive  per horizon h, a weighted mean of the battery's forecasts,
-                each weighted by exp (-ETA * how far its recent (discounted)
-                h-step absolute error is behind the best one's); a soft,
-                per-horizon, forgetting version of the NWS choice.
+      classic   the NWS battery: last value, sliding means and medians,
+                exponential smoothing, AR(p) refitted on a sliding window
+                by Yule-Walker / Levinson-Durbin;
+      wide      the classic battery plus longer medians, trimmed means,
+                Huber (clipped-step) smoothing, damped Holt, ARI(p,1,0)
+                (AR on first differences with drift) and a long-window AR
+                centred on a short-window mean.
+
+    Three meta-predictors answer from them:
+
+      nws       the Network Weather Service rule (Wolski et al.) on the
+                classic battery: the predictor with the lowest accumulated
+                absolute 1-step error over all history; the reference to beat.
+      nws_all   the same rule on the wide battery, to tell how much of
+                adaptive's gain comes from the predictors, how much from
+                the combination.
+      adaptive  per horizon h, a weighted mean of the wide battery's
+                forecasts, each weighted by exp (-ETA * how far its recent
+                (discounted) h-step absolute error is behind the best one's);
+                a soft, per-horizon, forgetting version of the NWS choice.
 
     Memory is constant: every buffer is sized in dlb_forecast_new, and
     dlb_forecast_feed never allocates. Forecasts are clamped to
     [DLB_FORECAST_MIN, DLB_FORECAST_MAX]; input values are used as given.
 
     Predictor indexes are stable for the life of the object: 0 is "last",
-    the battery follows, then "nws" and "adaptive" last.                  */
+    the classic battery follows, then the rest of the wide one, then
+    "nws_all", "nws" and "adaptive" last.                                  */
 #ifndef DLB_FORECAST_H_INCLUDED
 #define DLB_FORECAST_H_INCLUDED
 
@@ -33,10 +45,12 @@
 //  Largest horizon dlb_forecast_new accepts.
 #define DLB_FORECAST_HORIZON_MAX 32 //  samples
 
-//  Samples kept: the window of the AR fit and the longest mean.
-#define DLB_FORECAST_HISTORY 256 //  samples
+//  Samples kept: the window of the long AR fit and the longest median.
+#define DLB_FORECAST_HISTORY 1024 //  samples
+//  Window of the classic AR fit (and of ARI's).
+#define DLB_FORECAST_AR_WINDOW 256 //  samples
 
-//  The battery. Windows are in samples; gains are the weight of the newest
+//  The classic battery. Windows are in samples; gains are the weight of the newest
 //  sample in exponential smoothing; AR orders must be at most
 //  DLB_FORECAST_AR_ORDER_MAX and the windows at most DLB_FORECAST_HISTORY.
 #define DLB_FORECAST_MEAN_WINDOWS                                                        \
@@ -55,6 +69,46 @@
     {                                                                                    \
         1, 2, 4, 8, 16                                                                   \
     }
+
+//  The wider battery, for adaptive only (nws keeps the classic one above):
+//  longer medians; trimmed means (the middle of the sorted window, cutting
+//  window / TRIM_DIVISOR samples at each end); Huber smoothing (exponential
+//  smoothing of steps clipped to HUBER_BOUND times the discounted mean
+//  absolute step); damped Holt (level gain, trend gain, damping); ARI(p,1,0)
+//  (AR on first differences, with their mean as drift, fitted on the
+//  AR window); long AR (fitted on the whole history, applied around the
+//  mean of the last LONG_AR_LEVEL samples).
+#define DLB_FORECAST_WIDE_MEDIAN_WINDOWS                                                 \
+    {                                                                                    \
+        48, 96                                                                           \
+    }
+#define DLB_FORECAST_TRIMMED_WINDOWS                                                     \
+    {                                                                                    \
+        7, 15, 31, 63                                                                    \
+    }
+#define DLB_FORECAST_TRIM_DIVISOR 4
+#define DLB_FORECAST_HUBER_GAINS                                                         \
+    {                                                                                    \
+        0.05, 0.1, 0.2, 0.4                                                              \
+    }
+#define DLB_FORECAST_HUBER_BOUND      1.5  //  discounted mean absolute steps
+#define DLB_FORECAST_HUBER_SCALE_GAIN 0.05 //  per sample
+#define DLB_FORECAST_HOLT_GAINS                                                          \
+    {                                                                                    \
+        {0.2, 0.05, 0.9},                                                                \
+        {                                                                                \
+            0.5, 0.1, 0.8                                                                \
+        }                                                                                \
+    }
+#define DLB_FORECAST_ARI_ORDERS                                                          \
+    {                                                                                    \
+        1, 2, 4, 8                                                                       \
+    }
+#define DLB_FORECAST_LONG_AR_ORDERS                                                      \
+    {                                                                                    \
+        4, 16                                                                            \
+    }
+#define DLB_FORECAST_LONG_AR_LEVEL 32 //  samples
 
 //  Highest AR order; one Levinson-Durbin pass fits every order up to it.
 #define DLB_FORECAST_AR_ORDER_MAX 16 //  lags
@@ -108,8 +162,9 @@ double dlb_forecast_predict (dlb_forecast_t *self, int horizon, double *expected
 size_t dlb_forecast_predictors (dlb_forecast_t *self);
 
 //  Name of predictor index ("last", "mean_12", "median_5", "exp_0.20",
-//  "ar_16", "nws", "adaptive"), owned by the forecaster; NULL if index is
-//  out of range.
+//  "ar_16", "trimmed_31", "huber_0.10", "holt_0.20_0.05", "ari_8",
+//  "long_ar_16", "nws_all", "nws", "adaptive"), owned by the forecaster;
+//  NULL if index is out of range.
 const char *dlb_forecast_name (dlb_forecast_t *self, size_t index);
 
 //  Index of the predictor called name, or -1 if there is none.
@@ -120,7 +175,7 @@ int dlb_forecast_index (dlb_forecast_t *self, const char *name);
 //  (asserted). Returns NAN before the first sample.
 double dlb_forecast_predict_with (dlb_forecast_t *self, size_t index, int horizon);
 
-//  Index of the battery predictor with the lowest recent error at horizon,
+//  Index of the wide battery's predictor with the lowest recent error at horizon,
 //  the one adaptive weighs most; 0 ("last") before any error is measured.
 //  horizon must be in 1..max_horizon (asserted).
 size_t dlb_forecast_best (dlb_forecast_t *self, int horizon);

@@ -65,11 +65,13 @@ static void s_usage (FILE *out)
 //  Parses a decimal integer in min..max. Returns 0, or -1 if text is not one.
 static int s_parse_long (const char *text, long min, long max, long *value)
 {
-    if (!text || !*text) return -1;
+    if (!text || !*text)
+        return -1;
     char *end;
     errno = 0;
     long parsed = strtol (text, &end, 10);
-    if (errno || *end || parsed < min || parsed > max) return -1;
+    if (errno || *end || parsed < min || parsed > max)
+        return -1;
     *value = parsed;
     return 0;
 }
@@ -86,7 +88,7 @@ static uint64_t s_next_random (uint64_t *state)
 
 static int s_compare_names (const void *a, const void *b)
 {
-    return strcmp (*(char *const *)a, *(char *const *)b);
+    return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
 static void s_free_names (char **names, size_t count)
@@ -112,7 +114,8 @@ static int s_list (const char *dir, const options_t *options, char ***names_p,
     int rc = -1;
     struct dirent *entry;
     while ((entry = readdir (handle))) {
-        if (entry->d_name[0] == '.') continue;
+        if (entry->d_name[0] == '.')
+            continue;
         char *path;
         if (asprintf (&path, "%s/%s", dir, entry->d_name) < 0) {
             dlb_error ("%s: out of memory", dir);
@@ -145,7 +148,7 @@ static int s_list (const char *dir, const options_t *options, char ***names_p,
         //  Partial Fisher-Yates: the first max_traces become the pick.
         uint64_t state = options->seed;
         for (size_t i = 0; i < options->max_traces; i++) {
-            size_t j = i + (size_t)(s_next_random (&state) % (count - i));
+            size_t j = i + (size_t) (s_next_random (&state) % (count - i));
             char *swap = names[i];
             names[i] = names[j];
             names[j] = swap;
@@ -161,7 +164,8 @@ cleanup:
     if (rc == 0) {
         *names_p = names;
         *count_p = count;
-    } else
+    }
+    else
         s_free_names (names, count);
     return rc;
 }
@@ -173,25 +177,28 @@ static int s_score_trace (const dlb_trace_t *trace, const options_t *options,
 {
     int horizons[2] = {1, options->horizon};
     size_t predictors = tally->predictors;
-    size_t slots = (size_t)options->horizon + 1;
+    size_t slots = (size_t) options->horizon + 1;
     dlb_forecast_t *forecast = dlb_forecast_new (options->horizon);
-    if (!forecast) return -1;
+    if (!forecast)
+        return -1;
     for (size_t t = 0; t < trace->count; t++) {
         double value = trace->values[t];
         for (int k = 0; k < 2; k++) {
             //  The forecast of sample t made h samples earlier, after
             //  t + 1 - h samples had been fed.
-            size_t h = (size_t)horizons[k];
-            if (t + 1 < h + DLB_FORECAST_EVAL_WARMUP) continue;
+            size_t h = (size_t) horizons[k];
+            if (t + 1 < h + DLB_FORECAST_EVAL_WARMUP)
+                continue;
             double *made =
-                &tally->made[(((t + 1 - h) % slots) * 2 + (size_t)k) * predictors];
+                &tally->made[(((t + 1 - h) % slots) * 2 + (size_t) k) * predictors];
             for (size_t i = 0; i < predictors; i++)
-                tally->abs_sum[(size_t)k * predictors + i] += fabs (value - made[i]);
+                tally->abs_sum[(size_t) k * predictors + i] += fabs (value - made[i]);
             tally->points[k]++;
         }
         dlb_forecast_feed (forecast, value);
         for (int k = 0; k < 2; k++) {
-            double *made = &tally->made[(((t + 1) % slots) * 2 + (size_t)k) * predictors];
+            double *made =
+                &tally->made[(((t + 1) % slots) * 2 + (size_t) k) * predictors];
             for (size_t i = 0; i < predictors; i++)
                 made[i] = dlb_forecast_predict_with (forecast, i, horizons[k]);
         }
@@ -214,11 +221,12 @@ static void s_print_text (const tally_t *tally, const options_t *options,
     for (size_t i = 0; i < predictors; i++) {
         double mae[2], ratio[2];
         for (int k = 0; k < 2; k++) {
-            double last = tally->abs_sum[(size_t)k * predictors];
+            double last = tally->abs_sum[(size_t) k * predictors];
             mae[k] = tally->points[k]
-                         ? tally->abs_sum[(size_t)k * predictors + i] / tally->points[k]
+                         ? tally->abs_sum[(size_t) k * predictors + i] / tally->points[k]
                          : NAN;
-            ratio[k] = last > 0 ? tally->abs_sum[(size_t)k * predictors + i] / last : NAN;
+            ratio[k] =
+                last > 0 ? tally->abs_sum[(size_t) k * predictors + i] / last : NAN;
         }
         printf ("%-12s %10.4f %8.3f %10.4f %8.3f\n", dlb_forecast_name (names, i), mae[0],
                 ratio[0], mae[1], ratio[1]);
@@ -231,7 +239,7 @@ static void s_print_json_map (const tally_t *tally, int k, dlb_forecast_t *names
     printf ("{");
     for (size_t i = 0; i < predictors; i++) {
         double mae = tally->points[k]
-                         ? tally->abs_sum[(size_t)k * predictors + i] / tally->points[k]
+                         ? tally->abs_sum[(size_t) k * predictors + i] / tally->points[k]
                          : NAN;
         //  JSON has no NaN: no scored point gives null.
         if (isfinite (mae))
@@ -275,39 +283,45 @@ static int s_parse_options (int argc, char *argv[], options_t *options, const ch
                 return -1;
             }
             i++;
-        } else if (strcmp (arg, "--column") == 0) {
+        }
+        else if (strcmp (arg, "--column") == 0) {
             if (!value) {
                 fprintf (stderr, "dlb-forecast: --column needs a name\n");
                 return -1;
             }
             options->column = value;
             i++;
-        } else if (strcmp (arg, "--horizon") == 0) {
+        }
+        else if (strcmp (arg, "--horizon") == 0) {
             if (s_parse_long (value, 1, DLB_FORECAST_HORIZON_MAX, &number)) {
                 fprintf (stderr, "dlb-forecast: --horizon needs 1..%d\n",
                          DLB_FORECAST_HORIZON_MAX);
                 return -1;
             }
-            options->horizon = (int)number;
+            options->horizon = (int) number;
             i++;
-        } else if (strcmp (arg, "--max") == 0) {
+        }
+        else if (strcmp (arg, "--max") == 0) {
             if (s_parse_long (value, 1, LONG_MAX, &number)) {
                 fprintf (stderr, "dlb-forecast: --max needs a positive number\n");
                 return -1;
             }
-            options->max_traces = (size_t)number;
+            options->max_traces = (size_t) number;
             i++;
-        } else if (strcmp (arg, "--seed") == 0) {
+        }
+        else if (strcmp (arg, "--seed") == 0) {
             if (s_parse_long (value, 0, LONG_MAX, &number)) {
                 fprintf (stderr, "dlb-forecast: --seed needs a number >= 0\n");
                 return -1;
             }
-            options->seed = (uint64_t)number;
+            options->seed = (uint64_t) number;
             i++;
-        } else if (arg[0] == '-' && arg[1] == '-') {
+        }
+        else if (arg[0] == '-' && arg[1] == '-') {
             fprintf (stderr, "dlb-forecast: unknown option %s\n", arg);
             return -1;
-        } else
+        }
+        else
             dirs[(*dir_count)++] = arg;
     }
     if (*dir_count == 0) {
@@ -332,9 +346,10 @@ int main (int argc, char *argv[])
     options_t options = {.format = DLB_TRACE_AUTO,
                          .horizon = DLB_FORECAST_EVAL_HORIZON,
                          .seed = DLB_FORECAST_EVAL_SEED};
-    const char **dirs = calloc ((size_t)argc, sizeof *dirs);
+    const char **dirs = calloc ((size_t) argc, sizeof *dirs);
     size_t dir_count = 0;
-    if (!dirs) return EXIT_FAILURE;
+    if (!dirs)
+        return EXIT_FAILURE;
     if (s_parse_options (argc, argv, &options, dirs, &dir_count)) {
         s_usage (stderr);
         free (dirs);
@@ -344,11 +359,12 @@ int main (int argc, char *argv[])
     int rc = EXIT_FAILURE;
     tally_t tally = {0};
     dlb_forecast_t *names = dlb_forecast_new (options.horizon);
-    if (!names) goto cleanup;
+    if (!names)
+        goto cleanup;
     tally.predictors = dlb_forecast_predictors (names);
     tally.abs_sum = calloc (2 * tally.predictors, sizeof *tally.abs_sum);
-    tally.made =
-        calloc (((size_t)options.horizon + 1) * 2 * tally.predictors, sizeof *tally.made);
+    tally.made = calloc (((size_t) options.horizon + 1) * 2 * tally.predictors,
+                         sizeof *tally.made);
     if (!tally.abs_sum || !tally.made) {
         dlb_error ("out of memory");
         goto cleanup;
@@ -356,7 +372,8 @@ int main (int argc, char *argv[])
     for (size_t d = 0; d < dir_count; d++) {
         char **paths;
         size_t count;
-        if (s_list (dirs[d], &options, &paths, &count)) goto cleanup;
+        if (s_list (dirs[d], &options, &paths, &count))
+            goto cleanup;
         for (size_t i = 0; i < count; i++) {
             dlb_trace_t *trace = NULL;
             char err[512];
