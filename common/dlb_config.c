@@ -75,9 +75,9 @@ static int s_apply (dlb_config_t *cfg, const char *name, const char *value)
 {
     double v;
     if (streq (name, "node")) {
-        if (!*value || strlen (value) >= sizeof cfg->node || strpbrk (value, " \t/:")) {
+        if (!*value || strlen (value) > DLB_NODE_NAME_MAX || strpbrk (value, " \t/:")) {
             fprintf (stderr,
-                     "error: --node '%s': 1-63 characters, no spaces, '/' or ':'\n",
+                     "error: --node '%s': 1-40 characters, no spaces, '/' or ':'\n",
                      value);
             return -1;
         }
@@ -197,8 +197,9 @@ int dlb_config_parse (dlb_config_t *cfg, int argc, char *argv[], const char *pro
                       const char *summary)
 {
     memset (cfg, 0, sizeof *cfg);
-    if (gethostname (cfg->node, sizeof cfg->node) || !*cfg->node)
+    if (gethostname (cfg->node, DLB_NODE_NAME_MAX + 1) || !*cfg->node)
         snprintf (cfg->node, sizeof cfg->node, "node");
+    cfg->node[DLB_NODE_NAME_MAX] = 0;
     cfg->node[strcspn (cfg->node, ". /:")] = 0;
     cfg->port = DLB_DEFAULT_PORT;
     snprintf (cfg->bind, sizeof cfg->bind, "127.0.0.1");

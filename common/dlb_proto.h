@@ -31,6 +31,8 @@
 #define DLB_PROTO_VERSION  1
 #define DLB_PROTO_HEADER   4         //  bytes before the body
 #define DLB_NAME_MAX       64        //  bytes, node names and ids with NUL
+#define DLB_NODE_NAME_MAX  40        //  bytes of a node name (ids add a suffix)
+#define DLB_ENDPOINT_MAX   160       //  bytes, "tcp://" + host + ":" + port with NUL
 #define DLB_TEXT_MAX       512       //  bytes, paths and error texts with NUL
 #define DLB_JOB_MAX_ELEMS  (1 << 22) //  float64 elements in one job (32 MiB)
 #define DLB_BATCH_MAX_JOBS 4096      //  jobs or results in one message
@@ -164,12 +166,12 @@ void dlb_batch_free (dlb_job_t ***jobs_p, size_t count);
 
 typedef struct {
     char node[DLB_NAME_MAX];
-    char transfer[DLB_NAME_MAX]; //  endpoint where the node receives jobs
-    uint64_t seq;                //  monotonic per node
-    double time;                 //  secs since the epoch when published
-    uint64_t queue;              //  queued jobs
-    uint64_t running;            //  jobs on threads now
-    uint64_t done;               //  jobs completed since start
+    char transfer[DLB_ENDPOINT_MAX]; //  endpoint where the node receives jobs
+    uint64_t seq;                    //  monotonic per node
+    double time;                     //  secs since the epoch when published
+    uint64_t queue;                  //  queued jobs
+    uint64_t running;                //  jobs on threads now
+    uint64_t done;                   //  jobs completed since start
     uint64_t threads;
     double throttle;   //  0 < t <= 1
     double cpu;        //  machine CPU use, % of all CPUs

@@ -236,6 +236,11 @@ static void s_steal (adaptor_t *self, const msgpack_object *body)
         return;
     }
     dlb_obj_u64 (body, "running", &running);
+    char to[DLB_NAME_MAX] = "";
+    if (dlb_obj_str (body, "to", to, sizeof to) == 0 && !streq (to, self->cfg.node)) {
+        dlb_warn ("dropped a STEAL from %s addressed to %s, not to this node", from, to);
+        return;
+    }
     int i = s_peer_index (self, from);
     if (zclock_mono () < self->hold_until) {
         //  A move of ours is on its way and not yet counted as in flight:

@@ -91,6 +91,16 @@ static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+static int s_pending_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    state_t *self = arg;
+    if (self->pending)
+        s_publish (self);
+    return 0;
+}
+
 static int s_liveness_timer (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
@@ -163,8 +173,9 @@ static int s_local_event (zloop_t *loop, zsock_t *reader, void *arg)
     if (s_significant (me, &self->last_sent)) {
         if (zclock_mono () - self->last_publish >= DLB_STATE_MIN_GAP)
             s_publish (self);
-        else
-            self->pending = true;
+        else if (!self->pending) //  publish when the minimum gap has passed
+            zloop_timer (self->loop, DLB_STATE_MIN_GAP, 1, s_pending_timer, self);
+        self->pending = true;
     }
     return 0;
 }

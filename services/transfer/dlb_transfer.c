@@ -29,7 +29,7 @@
 
 typedef struct {
     char node[DLB_NAME_MAX];
-    char endpoint[DLB_NAME_MAX];
+    char endpoint[DLB_ENDPOINT_MAX];
     bool stale;
     zsock_t *push;
 } peer_t;

@@ -518,7 +518,8 @@ static void s_submit (worker_t *self, const msgpack_object *body, uint64_t req)
             jobs = elements;
     }
     if (elements < 1 || elements > DLB_NPY_MAX_ELEMS || jobs < 1 || jobs > elements ||
-        reps < 1 || reps > UINT32_MAX || elements / jobs + 1 > DLB_JOB_MAX_ELEMS) {
+        reps < 1 || reps > UINT32_MAX ||
+        (elements + jobs - 1) / jobs > DLB_JOB_MAX_ELEMS) {
         snprintf (error, sizeof error,
                   "bad sizes: elements %llu, jobs %llu, reps %llu (need 1 <= jobs <= "
                   "elements, reps >= 1, at most %d elements a job)",
