@@ -20,6 +20,7 @@
 #define DLB_RELAY_TIMEOUT 10000 //  msecs an owner has to answer a relayed command
 #define DLB_HISTORY       3600  //  samples kept in memory
 #define S_SERVICES        5
+#define DLB_SERVICE_QUIET 3000 //  msecs without a STATUS before a service is not listed
 
 typedef struct {
     uint64_t req;
@@ -34,6 +35,7 @@ typedef struct {
     zloop_t *loop;
     dlb_sampler_t *sampler;
     zframe_t *cache[S_SERVICES]; //  latest STATUS of each service
+    int64_t heard[S_SERVICES];   //  zclock_mono when it arrived
     zlistx_t *pending;
     uint64_t req_seq;
     double throttle, cpu, worker_cpu, runq, load1;
@@ -136,13 +138,17 @@ static zframe_t *s_status (monitor_t *self)
     dlb_writer_bool (&w, "ok", true);
     dlb_writer_str (&w, "node", self->cfg.node);
     dlb_writer_key (&w, "services");
-    int missing = 0;
-    for (int k = 1; k < S_SERVICES; k++)
-        missing += self->cache[k] == NULL;
-    msgpack_pack_array (&w.pk, S_SERVICES - missing);
-    dlb_writer_string (&w, "monitor");
-    for (int k = 1; k < S_SERVICES; k++)
-        if (self->cache[k])
+    //  The services heard from recently (their STATUS comes every state period).
+    int64_t now = zclock_mono ();
+    bool alive[S_SERVICES] = {true};
+    int listed = 1;
+    for (int k = 1; k < S_SERVICES; k++) {
+        alive[k] = self->cache[k] && now - self->heard[k] < DLB_SERVICE_QUIET;
+        listed += alive[k];
+    }
+    msgpack_pack_array (&w.pk, listed);
+    for (int k = 0; k < S_SERVICES; k++)
+        if (alive[k])
             dlb_writer_string (&w, s_service_names[k]);
 
     dlb_writer_key (&w, "nodes");
@@ -429,6 +435,7 @@ static int s_buses_event (zloop_t *loop, zsock_t *reader, void *arg)
                     }
                     zframe_destroy (&self->cache[k]);
                     self->cache[k] = frame;
+                    self->heard[k] = zclock_mono ();
                     frame = NULL;
                 }
         dlb_msg_release (&msg);
