@@ -4,7 +4,9 @@
 #  Prints makespan, ideal makespan, efficiency = ideal / makespan, jobs
 #  moved and bytes moved (medians over --runs). The ideal is the physical
 #  limit jobs x c / (sum of throttles), with c the pure kernel cost of one
-#  job measured here, before and after the runs (dlb-kernel cost).
+#  job (dlb-kernel cost) measured just before every cluster run and at the
+#  end; c is the median of those, since this host's speed drifts by several
+#  percent over minutes.
 #  Usage: bench/balance.sh [--runs N] [--build DIR] [--port BASE]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +27,8 @@ trap '"$build/dlb-cluster" down --dir "$dir/run" >/dev/null 2>&1 || true; rm -rf
 
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 
-cost_before=$("$build/dlb-kernel" cost --repeat 101 | awk '{print $1}')
+costs=()
+measure_cost() { costs+=("$("$build/dlb-kernel" cost --repeat 41 | awk '{print $1}')"); }
 #  name | cluster options
 configs=("none|--policy none"
          "sender|--policy sender"
@@ -36,6 +39,7 @@ declare -A makespan moved raw wire
 for run in $(seq "$runs"); do
     for config in "${configs[@]}"; do
         name=${config%%|*} options=${config#*|}
+        measure_cost
         rm -rf "$dir/run"
         # shellcheck disable=SC2086
         "$build/dlb-cluster" up --nodes 2 --throttle "$throttles" --port "$port" \
@@ -55,13 +59,15 @@ for run in $(seq "$runs"); do
     done
 done
 echo >&2
-cost_after=$("$build/dlb-kernel" cost --repeat 101 | awk '{print $1}')
-cost=$(printf '%s\n%s\n' "$cost_before" "$cost_after" | median)
+measure_cost
+cost=$(printf '%s\n' "${costs[@]}" | median)
+cost_min=$(printf '%s\n' "${costs[@]}" | sort -g | head -1)
+cost_max=$(printf '%s\n' "${costs[@]}" | sort -g | tail -1)
 ideal=$(awk -v j=$jobs -v c="$cost" -v s=$sum_throttle 'BEGIN {printf "%.2f", j * c / 1000 / s}')
 
 echo "Two nodes, throttles $throttles, $jobs jobs x 1,024 elements x $(
     "$build/dlb-kernel" --help | sed -n 's/.*elements, \([0-9]*\) reps.*/\1/p') reps; median of $runs runs"
-echo "c (kernel alone, one job): ${cost} ms (before ${cost_before}, after ${cost_after}); ideal makespan ${ideal} s"
+echo "c (kernel alone, one job): ${cost} ms (median of ${#costs[@]} measurements, ${cost_min}..${cost_max}); ideal makespan ${ideal} s"
 echo
 printf '%-24s %10s %9s %10s %11s %14s\n' policy makespan_s ideal_s efficiency jobs_moved bytes_moved
 for config in "${configs[@]}"; do
