@@ -568,21 +568,27 @@ int dlb_state_decode (const msgpack_object *map, dlb_state_t *s, char *reason,
     dlb_obj_double (map, "age", &s->age);
     if (s->rate < 0)
         s->rate = 0;
-    const msgpack_object *recv = dlb_obj_get (map, "recv_from");
-    if (recv && recv->type == MSGPACK_OBJECT_MAP)
-        for (uint32_t i = 0; i < recv->via.map.size && s->peers_known < DLB_PEERS_MAX;
-             i++) {
-            const msgpack_object_kv *kv = &recv->via.map.ptr[i];
+    s->peers_known = dlb_obj_counts (map, "recv_from", s->recv_from, DLB_PEERS_MAX);
+    return 0;
+}
+
+size_t dlb_obj_counts (const msgpack_object *map, const char *key, dlb_count_t *counts,
+                       size_t max)
+{
+    const msgpack_object *o = dlb_obj_get (map, key);
+    size_t n = 0;
+    if (o && o->type == MSGPACK_OBJECT_MAP)
+        for (uint32_t i = 0; i < o->via.map.size && n < max; i++) {
+            const msgpack_object_kv *kv = &o->via.map.ptr[i];
             if (kv->key.type != MSGPACK_OBJECT_STR ||
                 kv->key.via.str.size >= DLB_NAME_MAX ||
                 kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
                 continue;
-            size_t k = s->peers_known++;
-            memcpy (s->recv_from[k].node, kv->key.via.str.ptr, kv->key.via.str.size);
-            s->recv_from[k].node[kv->key.via.str.size] = 0;
-            s->recv_from[k].jobs = kv->val.via.u64;
+            memcpy (counts[n].node, kv->key.via.str.ptr, kv->key.via.str.size);
+            counts[n].node[kv->key.via.str.size] = 0;
+            counts[n++].jobs = kv->val.via.u64;
         }
-    return 0;
+    return n;
 }
 
 //  ---------------------------------------------------------------------

@@ -164,6 +164,18 @@ void dlb_batch_free (dlb_job_t ***jobs_p, size_t count);
 //  ---------------------------------------------------------------------
 //  Node state, exchanged between peers by the state services.
 
+//  A count of jobs per node, as in the maps recv_from and sent_to.
+typedef struct {
+    char node[DLB_NAME_MAX];
+    uint64_t jobs;
+} dlb_count_t;
+
+//  Reads the map {node: count} at key into counts (at most max entries;
+//  entries with a wrong type or an over-long name are skipped). Returns
+//  the number read, 0 if the key is missing or not a map. Cannot fail.
+size_t dlb_obj_counts (const msgpack_object *map, const char *key, dlb_count_t *counts,
+                       size_t max);
+
 typedef struct {
     char node[DLB_NAME_MAX];
     char transfer[DLB_ENDPOINT_MAX]; //  endpoint where the node receives jobs
@@ -182,10 +194,7 @@ typedef struct {
     //  Jobs received from each peer, so that a sender can tell how many of
     //  its jobs are still in flight (its own count minus the peer's).
     size_t peers_known;
-    struct {
-        char node[DLB_NAME_MAX];
-        uint64_t jobs;
-    } recv_from[DLB_PEERS_MAX];
+    dlb_count_t recv_from[DLB_PEERS_MAX];
     bool stale; //  local only: set by the receiver when expired
     double age; //  local only: secs since last heard
 } dlb_state_t;

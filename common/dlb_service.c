@@ -93,6 +93,22 @@ static zsock_t *s_socket (const dlb_config_t *cfg, int type, int offset, bool bi
     return sock;
 }
 
+int dlb_service_pipe (zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    (void) loop;
+    (void) arg;
+    char *command = zstr_recv (pipe);
+    if (!command)
+        return -1;
+    int rc = 0;
+    if (streq (command, "$TERM"))
+        rc = -1;
+    else if (streq (command, "PING"))
+        zstr_send (pipe, "PONG");
+    zstr_free (&command);
+    return rc;
+}
+
 zsock_t *dlb_service_bind (const dlb_config_t *cfg, int type, int offset)
 {
     return s_socket (cfg, type, offset, true);

@@ -40,6 +40,10 @@ int dlb_service_recv (zsock_t *socket, const char *what, dlb_msg_t *msg);
 int dlb_service_recv_frame (zsock_t *socket, const char *what, dlb_msg_t *msg,
                             zframe_t **frame_p);
 
+//  The zloop reader of a service actor's pipe: ends the loop on "$TERM"
+//  (or a broken pipe) and answers "PING" with "PONG". Pass any arg.
+int dlb_service_pipe (zloop_t *loop, zsock_t *pipe, void *arg);
+
 //  Seconds since the epoch as a double. Cannot fail.
 double dlb_now (void);
 

@@ -338,23 +338,15 @@ static int s_workerbus_event (zloop_t *loop, zsock_t *reader, void *arg)
         return -1;
     if (rc == -2)
         return 0;
-    const msgpack_object *sent_to = dlb_obj_get (msg.body, "sent_to");
-    if (sent_to && sent_to->type == MSGPACK_OBJECT_MAP)
-        for (uint32_t k = 0; k < sent_to->via.map.size; k++) {
-            const msgpack_object_kv *kv = &sent_to->via.map.ptr[k];
-            char node[DLB_NAME_MAX];
-            if (kv->key.type != MSGPACK_OBJECT_STR ||
-                kv->key.via.str.size >= DLB_NAME_MAX ||
-                kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-                continue;
-            memcpy (node, kv->key.via.str.ptr, kv->key.via.str.size);
-            node[kv->key.via.str.size] = 0;
-            int i = s_peer_index (self, node);
-            if (i >= 0 && self->sent_to[i] != kv->val.via.u64) {
-                self->sent_to[i] = kv->val.via.u64;
-                self->hold_until = 0; //  the worker has acted on the TAKE
-            }
+    dlb_count_t sent_to[DLB_PEERS_MAX];
+    size_t counted = dlb_obj_counts (msg.body, "sent_to", sent_to, DLB_PEERS_MAX);
+    for (size_t k = 0; k < counted; k++) {
+        int i = s_peer_index (self, sent_to[k].node);
+        if (i >= 0 && self->sent_to[i] != sent_to[k].jobs) {
+            self->sent_to[i] = sent_to[k].jobs;
+            self->hold_until = 0; //  the worker has acted on the TAKE
         }
+    }
     //  Queue and running from the worker itself are fresher than the state
     //  service's copy.
     self->have_worker = true;
@@ -433,22 +425,6 @@ static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-static int s_pipe_event (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop;
-    (void) arg;
-    char *command = zstr_recv (reader);
-    if (!command)
-        return -1;
-    int rc = 0;
-    if (streq (command, "$TERM"))
-        rc = -1;
-    else if (streq (command, "PING"))
-        zstr_send (reader, "PONG");
-    zstr_free (&command);
-    return rc;
-}
-
 void dlb_adaptor_actor (zsock_t *pipe, void *args)
 {
     adaptor_t *self = calloc (1, sizeof *self);
@@ -472,7 +448,7 @@ void dlb_adaptor_actor (zsock_t *pipe, void *args)
         !self->transfer || !self->reply || !self->bus)
         goto cleanup;
     self->loop = zloop_new ();
-    zloop_reader (self->loop, pipe, s_pipe_event, self);
+    zloop_reader (self->loop, pipe, dlb_service_pipe, self);
     zloop_reader (self->loop, self->state, s_state_event, self);
     zloop_reader (self->loop, self->workerbus, s_workerbus_event, self);
     zloop_reader (self->loop, self->inbox, s_inbox_event, self);

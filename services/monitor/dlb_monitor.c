@@ -444,22 +444,6 @@ static int s_buses_event (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-static int s_pipe_event (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop;
-    (void) arg;
-    char *command = zstr_recv (reader);
-    if (!command)
-        return -1;
-    int rc = 0;
-    if (streq (command, "$TERM"))
-        rc = -1;
-    else if (streq (command, "PING"))
-        zstr_send (reader, "PONG");
-    zstr_free (&command);
-    return rc;
-}
-
 //  A PUSH to the inbox of the service that owns some commands. A command
 //  for a service that is not up is refused at once (immediate, no wait),
 //  rather than queued for a connection that may never come.
@@ -501,7 +485,7 @@ void dlb_monitor_actor (zsock_t *pipe, void *args)
         dlb_warn ("cannot read /proc/stat: CPU use will read 0");
     self->pending = zlistx_new ();
     self->loop = zloop_new ();
-    zloop_reader (self->loop, pipe, s_pipe_event, self);
+    zloop_reader (self->loop, pipe, dlb_service_pipe, self);
     zloop_reader (self->loop, self->control, s_control_event, self);
     zloop_reader (self->loop, self->inbox, s_inbox_event, self);
     zloop_reader (self->loop, self->buses, s_buses_event, self);

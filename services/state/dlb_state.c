@@ -146,22 +146,9 @@ static int s_local_event (zloop_t *loop, zsock_t *reader, void *arg)
         dlb_obj_double (msg.body, "rate", &me->rate);
         dlb_obj_u64 (msg.body, "sent", &me->sent);
         dlb_obj_u64 (msg.body, "received", &me->received);
-        const msgpack_object *recv = dlb_obj_get (msg.body, "recv_from");
-        if (recv && recv->type == MSGPACK_OBJECT_MAP) {
-            me->peers_known = 0;
-            for (uint32_t i = 0;
-                 i < recv->via.map.size && me->peers_known < DLB_PEERS_MAX; i++) {
-                const msgpack_object_kv *kv = &recv->via.map.ptr[i];
-                if (kv->key.type != MSGPACK_OBJECT_STR ||
-                    kv->key.via.str.size >= DLB_NAME_MAX ||
-                    kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-                    continue;
-                size_t k = me->peers_known++;
-                memcpy (me->recv_from[k].node, kv->key.via.str.ptr, kv->key.via.str.size);
-                me->recv_from[k].node[kv->key.via.str.size] = 0;
-                me->recv_from[k].jobs = kv->val.via.u64;
-            }
-        }
+        if (dlb_obj_get (msg.body, "recv_from"))
+            me->peers_known =
+                dlb_obj_counts (msg.body, "recv_from", me->recv_from, DLB_PEERS_MAX);
     }
     else if (streq (service, "monitor")) {
         dlb_obj_double (msg.body, "throttle", &me->throttle);
@@ -234,22 +221,6 @@ static int s_peer_event (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-static int s_pipe_event (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop;
-    (void) arg;
-    char *command = zstr_recv (reader);
-    if (!command)
-        return -1;
-    int rc = 0;
-    if (streq (command, "$TERM"))
-        rc = -1;
-    else if (streq (command, "PING"))
-        zstr_send (reader, "PONG");
-    zstr_free (&command);
-    return rc;
-}
-
 void dlb_state_actor (zsock_t *pipe, void *args)
 {
     state_t *self = calloc (1, sizeof *self);
@@ -288,7 +259,7 @@ void dlb_state_actor (zsock_t *pipe, void *args)
         zsock_connect (self->local, "%s", endpoint);
     }
     self->loop = zloop_new ();
-    zloop_reader (self->loop, pipe, s_pipe_event, self);
+    zloop_reader (self->loop, pipe, dlb_service_pipe, self);
     zloop_reader (self->loop, self->local, s_local_event, self);
     zloop_reader (self->loop, self->in, s_peer_event, self);
     zloop_timer (self->loop, self->cfg.state_period, 0, s_publish_timer, self);
@@ -396,7 +367,11 @@ void dlb_state_test (bool verbose)
     zsock_destroy (&rogue);
 
     //  b comes back: a sees it alive again.
-    state_b = dlb_service_start (dlb_state_actor, &b);
+    //  (the rogue's port is released asynchronously: retry with a deadline)
+    int64_t deadline = zclock_mono () + 5000;
+    while (!(state_b = dlb_service_start (dlb_state_actor, &b)) &&
+           zclock_mono () < deadline)
+        zclock_sleep (50);
     assert (state_b);
     assert (s_wait_peer (bus_a, "b", false, 5000));
     zsock_destroy (&bus_a);

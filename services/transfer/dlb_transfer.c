@@ -407,22 +407,6 @@ static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-static int s_pipe_event (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop;
-    (void) arg;
-    char *command = zstr_recv (reader);
-    if (!command)
-        return -1;
-    int rc = 0;
-    if (streq (command, "$TERM"))
-        rc = -1;
-    else if (streq (command, "PING"))
-        zstr_send (reader, "PONG");
-    zstr_free (&command);
-    return rc;
-}
-
 static void s_free_string (void **item)
 {
     free (*item);
@@ -452,7 +436,7 @@ void dlb_transfer_actor (zsock_t *pipe, void *args)
     self->seen_order = zlistx_new ();
     zlistx_set_destructor (self->seen_order, s_free_string);
     self->loop = zloop_new ();
-    zloop_reader (self->loop, pipe, s_pipe_event, self);
+    zloop_reader (self->loop, pipe, dlb_service_pipe, self);
     zloop_reader (self->loop, self->ext, s_ext_event, self);
     zloop_reader (self->loop, self->inbox, s_inbox_event, self);
     zloop_reader (self->loop, self->state, s_state_event, self);

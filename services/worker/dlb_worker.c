@@ -719,22 +719,6 @@ static int s_monitor_event (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-static int s_pipe_event (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop;
-    (void) arg;
-    char *command = zstr_recv (reader);
-    if (!command)
-        return -1;
-    int rc = 0;
-    if (streq (command, "$TERM"))
-        rc = -1;
-    else if (streq (command, "PING"))
-        zstr_send (reader, "PONG");
-    zstr_free (&command);
-    return rc;
-}
-
 void dlb_worker_actor (zsock_t *pipe, void *args)
 {
     worker_t *self = calloc (1, sizeof *self);
@@ -767,7 +751,7 @@ void dlb_worker_actor (zsock_t *pipe, void *args)
         zloop_reader (self->loop, zactor_sock (self->threads[i].actor), s_thread_event,
                       self);
     }
-    zloop_reader (self->loop, pipe, s_pipe_event, self);
+    zloop_reader (self->loop, pipe, dlb_service_pipe, self);
     zloop_reader (self->loop, self->inbox, s_inbox_event, self);
     zloop_reader (self->loop, self->monitor, s_monitor_event, self);
     zloop_timer (self->loop, self->cfg.state_period, 0, s_publish_timer, self);
