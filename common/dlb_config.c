@@ -29,6 +29,8 @@ static const char *s_usage =
     "  --metric NAME        DLB_METRIC         eta (expected finish) or queue (eta)\n"
     "  --threshold X        DLB_THRESHOLD      imbalance that triggers a move: secs for\n"
     "                                          eta (0.05), jobs for queue (30)\n"
+    "  --fraction F         DLB_FRACTION       share of the balancing amount moved at\n"
+    "                                          once, 0 < F <= 1 (1.0)\n"
     "  --batch N            DLB_BATCH          jobs per transfer message (64)\n"
     "  --state-period MS    DLB_STATE_PERIOD   state publication period (250)\n"
     "  --stale-after MS     DLB_STALE_AFTER    peer silence before it is stale (1500)\n"
@@ -150,6 +152,13 @@ static int s_apply (dlb_config_t *cfg, const char *name, const char *value)
         }
         snprintf (cfg->metric, sizeof cfg->metric, "%s", value);
     }
+    else if (streq (name, "fraction")) {
+        if (s_number (value, 0, 1, &v) || v <= 0) {
+            fprintf (stderr, "error: --fraction '%s': a number in (0, 1]\n", value);
+            return -1;
+        }
+        cfg->fraction = v;
+    }
     else if (streq (name, "threshold")) {
         if (s_number (value, 0, 1e9, &v)) {
             fprintf (stderr, "error: --threshold '%s': a number >= 0\n", value);
@@ -184,6 +193,7 @@ static const struct option s_options[] = {{"node", required_argument, 0, 0},
                                           {"throttle", required_argument, 0, 0},
                                           {"policy", required_argument, 0, 0},
                                           {"metric", required_argument, 0, 0},
+                                          {"fraction", required_argument, 0, 0},
                                           {"threshold", required_argument, 0, 0},
                                           {"batch", required_argument, 0, 0},
                                           {"state-period", required_argument, 0, 0},
@@ -208,6 +218,7 @@ int dlb_config_parse (dlb_config_t *cfg, int argc, char *argv[], const char *pro
     snprintf (cfg->policy, sizeof cfg->policy, "symmetric");
     snprintf (cfg->metric, sizeof cfg->metric, "eta");
     cfg->threshold = -1;
+    cfg->fraction = 1.0;
     cfg->batch = DLB_DEFAULT_BATCH;
     cfg->state_period = DLB_DEFAULT_STATE_PERIOD;
     cfg->stale_after = DLB_DEFAULT_STALE_AFTER;
@@ -340,15 +351,18 @@ void dlb_config_test (bool verbose)
     //  Bad values are refused (the messages go to stderr).
     FILE *saved = stderr;
     stderr = fopen ("/dev/null", "w");
-    char *bad[][3] = {{"x", "--throttle", "0"},   {"x", "--throttle", "1.5"},
-                      {"x", "--port", "70000"},   {"x", "--peers", "nohost"},
-                      {"x", "--policy", "magic"}, {"x", "--threads", "2.5"},
-                      {"x", "--node", "a b"},     {"x", "--bogus", "1"}};
+    char *bad[][3] = {
+        {"x", "--throttle", "0"},   {"x", "--throttle", "1.5"}, {"x", "--port", "70000"},
+        {"x", "--peers", "nohost"}, {"x", "--policy", "magic"}, {"x", "--threads", "2.5"},
+        {"x", "--node", "a b"},     {"x", "--bogus", "1"},      {"x", "--fraction", "0"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert (dlb_config_parse (&cfg, 3, bad[i], "x", "test") == 2);
     fclose (stderr);
     stderr = saved;
 
+    char *fraction[] = {"x", "--fraction", "0.5"};
+    assert (dlb_config_parse (&cfg, 3, fraction, "x", "test") == 0 &&
+            cfg.fraction == 0.5);
     setenv ("DLB_THROTTLE", "0.25", 1);
     char *none[] = {"x"};
     assert (dlb_config_parse (&cfg, 1, none, "x", "test") == 0);

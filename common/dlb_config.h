@@ -51,6 +51,7 @@ typedef struct {
     char policy[16];   //  --policy / DLB_POLICY
     char metric[16];   //  --metric / DLB_METRIC: eta or queue
     double threshold;  //  --threshold / DLB_THRESHOLD, < 0 means the metric's default
+    double fraction;   //  --fraction / DLB_FRACTION, share of the balancing amount moved
     int batch;         //  --batch / DLB_BATCH
     int state_period;  //  --state-period / DLB_STATE_PERIOD, msecs
     int stale_after;   //  --stale-after / DLB_STALE_AFTER, msecs

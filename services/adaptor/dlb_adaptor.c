@@ -102,6 +102,13 @@ static uint64_t s_in_flight (adaptor_t *self, size_t i)
     return self->sent_to[i] > counted ? self->sent_to[i] - counted : 0;
 }
 
+//  The part of a balancing amount to move now (--fraction), at least one.
+static uint64_t s_amount (const adaptor_t *self, uint64_t balance)
+{
+    uint64_t n = (uint64_t) ((double) balance * self->cfg.fraction);
+    return balance && n == 0 ? 1 : n;
+}
+
 static void s_take (adaptor_t *self, const char *to, uint64_t count, const char *why)
 {
     dlb_writer_t w;
@@ -174,8 +181,9 @@ static void s_balance (adaptor_t *self)
         s_load (&self->me, p, 0, &local);
         s_load (p, &self->me, s_in_flight (self, i), &peer);
         if (dlb_policy_sends (self->policy)) {
-            uint64_t n = dlb_policy_balance (self->metric, self->threshold, &local, &peer,
-                                             why, sizeof why);
+            uint64_t n =
+                s_amount (self, dlb_policy_balance (self->metric, self->threshold, &local,
+                                                    &peer, why, sizeof why));
             if (n > best) {
                 best = n;
                 best_peer = (int) i;
@@ -186,8 +194,9 @@ static void s_balance (adaptor_t *self)
         if (dlb_policy_asks (self->policy) &&
             zclock_mono () - self->steal_at[i] >
                 DLB_STEAL_HOLD * self->cfg.state_period) {
-            uint64_t n = dlb_policy_balance (self->metric, self->threshold, &peer, &local,
-                                             why, sizeof why);
+            uint64_t n =
+                s_amount (self, dlb_policy_balance (self->metric, self->threshold, &peer,
+                                                    &local, why, sizeof why));
             if (n > best) {
                 best = n;
                 best_peer = (int) i;
@@ -265,8 +274,8 @@ static void s_steal (adaptor_t *self, const msgpack_object *body)
                               .rate = rate};
     s_load (&self->me, &self->peers[i], 0, &local);
     char why[512];
-    uint64_t n = dlb_policy_balance (self->metric, self->threshold, &local, &peer, why,
-                                     sizeof why);
+    uint64_t n = s_amount (self, dlb_policy_balance (self->metric, self->threshold,
+                                                     &local, &peer, why, sizeof why));
     if (n > want)
         n = want;
     if (n == 0) {
