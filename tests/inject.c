@@ -10,6 +10,12 @@
 
 int main (int argc, char *argv[])
 {
+    if (argc == 2 && (streq (argv[1], "--help") || streq (argv[1], "-h"))) {
+        printf ("usage: dlb_inject ENDPOINT\n"
+                "Sends bad input (garbage, bad versions, truncated and corrupt batches)\n"
+                "to a dlb node's peer-facing endpoint, for tests.\n");
+        return 0;
+    }
     if (argc != 2) {
         fprintf (stderr, "usage: dlb_inject ENDPOINT\n");
         return 2;

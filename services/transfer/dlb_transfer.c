@@ -525,7 +525,8 @@ static void s_announce (s_node_t *n, const char *peer, int port, bool stale)
     dlb_writer_send (&w, n->state_pub);
 }
 
-//  Waits until the transfer STATUS field `key` equals value.
+//  Waits until the transfer STATUS field `key` reaches value (for 0:
+//  equals it).
 static bool s_wait_stat (s_node_t *n, const char *key, uint64_t value)
 {
     int64_t deadline = zclock_mono () + 5000;
@@ -538,7 +539,8 @@ static bool s_wait_stat (s_node_t *n, const char *key, uint64_t value)
         uint64_t found = UINT64_MAX;
         dlb_obj_u64 (msg.body, key, &found);
         dlb_msg_release (&msg);
-        if (found == value)
+        //  Counters only grow: at least value. Zero (pending) means exactly.
+        if (found != UINT64_MAX && (value ? found >= value : found == 0))
             return true;
     }
     return false;
@@ -564,6 +566,49 @@ static void s_send_jobs (s_node_t *from, const char *to, uint64_t batch, size_t 
         dlb_job_destroy (&jobs[i]);
 }
 
+//  The latest value of a transfer STATUS field (waits up to 2 s for one).
+static uint64_t s_stat (s_node_t *n, const char *key)
+{
+    zsock_set_rcvtimeo (n->bus, 2000);
+    dlb_msg_t msg;
+    char reason[256];
+    uint64_t value = UINT64_MAX;
+    if (dlb_msg_recv (n->bus, &msg, reason, sizeof reason) == 0) {
+        dlb_obj_u64 (msg.body, key, &value);
+        dlb_msg_release (&msg);
+    }
+    return value;
+}
+
+//  Announces b to a (alive or stale) and a to b, and sends probe batches
+//  a -> b (ids from `first`) until one ends where expected: at b's worker
+//  if alive, back at a's worker if stale. 0, or -1 after 5 s.
+static int s_probe (s_node_t *a, s_node_t *b, bool stale, uint64_t first)
+{
+    int64_t deadline = zclock_mono () + 5000;
+    zsock_t *expected = stale ? a->worker_pull : b->worker_pull;
+    zsock_t *other = stale ? b->worker_pull : a->worker_pull;
+    zpoller_t *poller = zpoller_new (expected, other, NULL);
+    int rc = -1;
+    for (uint64_t batch = first; rc == -1 && zclock_mono () < deadline; batch++) {
+        s_announce (a, "b", b->cfg.port, stale);
+        s_announce (b, "a", a->cfg.port, false);
+        s_send_jobs (a, "b", batch, 2);
+        void *which = zpoller_wait (poller, 200);
+        if (which) {
+            dlb_msg_t msg;
+            char reason[256];
+            if (dlb_msg_recv (which, &msg, reason, sizeof reason) == 0) {
+                if (which == expected && msg.type == DLB_MSG_JOBS)
+                    rc = 0;
+                dlb_msg_release (&msg);
+            }
+        }
+    }
+    zpoller_destroy (&poller);
+    return rc;
+}
+
 void dlb_transfer_test (bool verbose)
 {
     if (!verbose)
@@ -572,23 +617,10 @@ void dlb_transfer_test (bool verbose)
     s_node_t a, b;
     s_node_start (&a, "a", 17800, 17900);
     s_node_start (&b, "b", 17900, 17800);
-    //  Each learns of the other (repeat until the subscriptions are up).
-    int64_t deadline = zclock_mono () + 5000;
-    bool connected = false;
-    while (!connected && zclock_mono () < deadline) {
-        s_announce (&a, "b", 17900, false);
-        s_announce (&b, "a", 17800, false);
-        zsock_set_rcvtimeo (a.bus, 100);
-        dlb_msg_t msg;
-        char reason[256];
-        connected = dlb_msg_recv (a.bus, &msg, reason, sizeof reason) == 0;
-        if (connected)
-            dlb_msg_release (&msg);
-        zclock_sleep (50);
-    }
-    s_announce (&a, "b", 17900, false);
-    s_announce (&b, "a", 17800, false);
-    zclock_sleep (100); //  the announcements above have been read by then
+    //  Each learns of the other: announce until a probe batch a -> b is
+    //  delivered, which needs a to know b and b to know a.
+    assert (s_probe (&a, &b, false, 1000) == 0);
+    uint64_t dropped = s_stat (&b, "dropped"); //  probes b refused so far
 
     //  Garbage and a batch from a stranger at b's peer-facing endpoint.
     char endpoint[256];
@@ -601,7 +633,7 @@ void dlb_transfer_test (bool verbose)
     dlb_writer_str (&w, "from", "mallory");
     dlb_writer_u64 (&w, "batch", 1);
     dlb_writer_send (&w, rogue);
-    assert (s_wait_stat (&b, "dropped", 2));
+    assert (s_wait_stat (&b, "dropped", dropped + 2));
     zsock_destroy (&rogue);
 
     //  A batch a -> b arrives at b's worker, is acknowledged, and the same
@@ -618,15 +650,7 @@ void dlb_transfer_test (bool verbose)
     assert (s_wait_stat (&a, "pending", 0));
 
     //  Jobs for a peer that went stale come back to the local worker.
-    s_announce (&a, "b", 17900, true);
-    zclock_sleep (100);
-    s_send_jobs (&a, "b", 101, 2);
-    assert (dlb_msg_recv (a.worker_pull, &msg, reason, sizeof reason) == 0);
-    char from[DLB_NAME_MAX];
-    assert (msg.type == DLB_MSG_JOBS &&
-            dlb_obj_str (msg.body, "from", from, sizeof from) == 0);
-    assert (streq (from, "a"));
-    dlb_msg_release (&msg);
+    assert (s_probe (&a, &b, true, 2000) == 0);
     assert (s_wait_stat (&a, "returned", 2));
 
     s_node_stop (&a);
