@@ -77,8 +77,10 @@ typedef struct {
     zhashx_t *workloads; //  id -> workload_t *, owned
     zlistx_t *results;   //  dlb_job_t * results waiting to go to their origin
     double throttle;
-    double unit_cost; //  secs of wall time per job per thread at throttle 1
-    uint64_t timed;   //  jobs that went into unit_cost
+    double unit_cost;   //  secs of wall time per job per thread at throttle 1
+    uint64_t timed;     //  jobs that went into unit_cost
+    int64_t busy_since; //  dlb_wall_ns when the threads last got work, 0 if idle
+    uint64_t busy_done; //  done at that moment
     uint64_t done, sent, received, returned, batch_seq, workload_seq;
     counter_t sent_to[DLB_PEERS_MAX], recv_from[DLB_PEERS_MAX];
     int64_t last_publish;
@@ -275,6 +277,10 @@ static void s_dispatch (worker_t *self)
             continue;
         t->job = zlistx_detach (self->queue, NULL);
         t->started = dlb_wall_ns ();
+        if (self->busy_since == 0) { //  idle until now
+            self->busy_since = t->started;
+            self->busy_done = self->done;
+        }
         t->throttle_at_start = self->throttle;
         zsock_send (t->actor, "sip", "JOB", 0, t->job);
     }
@@ -463,8 +469,14 @@ static int s_thread_event (zloop_t *loop, zsock_t *reader, void *arg)
     if (zlistx_size (self->results) >= (size_t) self->cfg.batch)
         s_flush_results (self);
     s_dispatch (self);
-    if (zlistx_size (self->queue) == 0 && s_running (self) == 0)
+    if (zlistx_size (self->queue) == 0 && s_running (self) == 0) {
+        dlb_info (
+            "drained: ran %llu jobs in %.3f s since the queue last filled; idle now",
+            (unsigned long long) (self->done - self->busy_done),
+            (dlb_wall_ns () - self->busy_since) / 1e9);
+        self->busy_since = 0;
         s_publish (self); //  drained: tell the others at once
+    }
     else
         s_changed (self);
     return 0;
