@@ -34,6 +34,7 @@ typedef enum {
     KIND_TRIMMED,
     KIND_HUBER,
     KIND_HOLT,
+    KIND_ADAPTIVE_REAL,
     KIND_NWS,
     KIND_NWS_ALL,
     KIND_ADAPTIVE
@@ -93,15 +94,18 @@ static const int s_long_ar_orders[] = DLB_FORECAST_LONG_AR_ORDERS;
     (CLASSIC + COUNT_OF (s_wide_median_windows) + COUNT_OF (s_trimmed_windows) +         \
      COUNT_OF (s_huber_gains) + COUNT_OF (s_holt_gains) + COUNT_OF (s_ari_orders) +      \
      COUNT_OF (s_long_ar_orders))
-#define NWS_ALL    BATTERY
-#define NWS        (BATTERY + 1)
-#define ADAPTIVE   (BATTERY + 2)
-#define PREDICTORS (BATTERY + 3)
+#define ADAPTIVE_REAL BATTERY
+#define NWS_ALL       (BATTERY + 1)
+#define NWS           (BATTERY + 2)
+#define ADAPTIVE      (BATTERY + 3)
+#define PREDICTORS    (BATTERY + 4)
 
 struct _dlb_forecast_t {
     int max_horizon;
     size_t samples;
     size_t ignored;
+    bool integer; //  every sample so far an integer (within
+                  //  DLB_FORECAST_INTEGER_TOLERANCE)
     double history[DLB_FORECAST_HISTORY];
     predictor_t predictor[PREDICTORS];
     ar_fit_t fit[FITS];
@@ -168,6 +172,7 @@ dlb_forecast_t *dlb_forecast_new (int max_horizon)
     if (!self)
         return NULL;
     self->max_horizon = max_horizon;
+    self->integer = true;
     size_t h = (size_t) max_horizon;
     self->forecasts = calloc ((h + 1) * PREDICTORS * h, sizeof *self->forecasts);
     self->scores = calloc (PREDICTORS * h, sizeof *self->scores);
@@ -240,6 +245,7 @@ dlb_forecast_t *dlb_forecast_new (int max_horizon)
         predictor->fit = FIT_LONG;
     }
     assert (i == BATTERY);
+    s_add (self, &i, KIND_ADAPTIVE_REAL, false, "adaptive_real");
     s_add (self, &i, KIND_NWS_ALL, false, "nws_all");
     s_add (self, &i, KIND_NWS, false, "nws");
     s_add (self, &i, KIND_ADAPTIVE, false, "adaptive");
@@ -463,6 +469,7 @@ static void s_battery_forecast (dlb_forecast_t *self, size_t i, double *out)
                       out);
         return;
     }
+    case KIND_ADAPTIVE_REAL:
     case KIND_NWS:
     case KIND_NWS_ALL:
     case KIND_ADAPTIVE:
@@ -537,6 +544,8 @@ void dlb_forecast_feed (dlb_forecast_t *self, double value)
             score->recent_weight = DLB_FORECAST_ADAPTIVE_DECAY * score->recent_weight + 1;
         }
     }
+    if (fabs (value - round (value)) > DLB_FORECAST_INTEGER_TOLERANCE)
+        self->integer = false;
     self->history[self->samples % DLB_FORECAST_HISTORY] = value;
     self->samples++;
 
@@ -556,7 +565,13 @@ void dlb_forecast_feed (dlb_forecast_t *self, double value)
             *s_forecast (self, self->samples, classic, h);
         *s_forecast (self, self->samples, NWS_ALL, h) =
             *s_forecast (self, self->samples, any, h);
-        *s_forecast (self, self->samples, ADAPTIVE, h) = s_adaptive_forecast (self, h);
+        double blend = s_adaptive_forecast (self, h);
+        *s_forecast (self, self->samples, ADAPTIVE_REAL, h) = blend;
+        //  The MAE-optimal forecast is a median of the predictive
+        //  distribution; on an integer-valued series that is an integer.
+        //  blend is within [MIN, MAX], so its rounding is too.
+        *s_forecast (self, self->samples, ADAPTIVE, h) =
+            self->integer ? round (blend) : blend;
     }
 }
 
@@ -931,6 +946,57 @@ void dlb_forecast_test (bool verbose)
         printf ("spikes every 8: huber_0.10 %.3f mean_48 %.3f\n", huber, mean);
     assert (huber >= 10 && huber < 15);
     assert (mean > 19);
+    dlb_forecast_destroy (&forecast);
+
+    //  Integer rule: on 1s with random 2s, never two within three samples
+    //  (the median is 1),
+    //  the weighted mean lies between 1 and 2 but adaptive answers exactly
+    //  1 at every horizon, and so beats the unrounded mean. The same series
+    //  plus 0.5 is not integer: adaptive is the unrounded mean there.
+    for (int round = 0; round < 2; round++) {
+        double offset = round == 0 ? 0 : 0.5;
+        forecast = dlb_forecast_new (5);
+        size_t real = s_test_index (forecast, "adaptive_real");
+        double integer_error = 0, real_error = 0;
+        bool fractional = false;
+        int since_spike = 2;
+        for (int t = 0; t < 500; t++) {
+            //  At most one 2 in any three samples: every window median is 1.
+            bool spike = since_spike >= 2 && s_test_uniform (&state) < 0.25;
+            since_spike = spike ? 0 : since_spike + 1;
+            double value = (spike ? 2 : 1) + offset;
+            if (t >= 50) {
+                integer_error += fabs (value - dlb_forecast_predict (forecast, 1, NULL));
+                real_error +=
+                    fabs (value - dlb_forecast_predict_with (forecast, real, 1));
+                for (int h = 1; h <= 5; h++) {
+                    double blend = dlb_forecast_predict_with (forecast, real, h);
+                    fractional |= blend != floor (blend);
+                    if (round == 0)
+                        assert (dlb_forecast_predict (forecast, h, NULL) == 1);
+                    else
+                        assert (dlb_forecast_predict (forecast, h, NULL) == blend);
+                }
+            }
+            dlb_forecast_feed (forecast, value);
+        }
+        if (verbose)
+            printf ("integer rule %s: adaptive %.3f adaptive_real %.3f\n",
+                    round == 0 ? "on" : "off", integer_error / 450, real_error / 450);
+        assert (fractional);
+        if (round == 0)
+            assert (integer_error < real_error);
+        dlb_forecast_destroy (&forecast);
+    }
+
+    //  One non-integer sample turns the rule off for good.
+    forecast = dlb_forecast_new (1);
+    for (int t = 0; t < 100; t++)
+        dlb_forecast_feed (forecast, t == 10 ? 1.25 : t % 5 == 4 ? 2 : 1);
+    assert (dlb_forecast_predict (forecast, 1, NULL) ==
+            dlb_forecast_predict_with (forecast, s_test_index (forecast, "adaptive_real"),
+                                       1));
+    assert (dlb_forecast_predict (forecast, 1, NULL) != 1);
     dlb_forecast_destroy (&forecast);
 
     //  No allocation after new: the heap does not move while feeding.

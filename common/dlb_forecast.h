@@ -24,6 +24,14 @@
                 forecasts, each weighted by exp (-ETA * how far its recent
                 (discounted) h-step absolute error is behind the best one's);
                 a soft, per-horizon, forgetting version of the NWS choice.
+                While every sample so far is an integer (PlanetLab's CPU %
+                are), the weighted mean is rounded to the nearest integer:
+                the forecast minimising the expected absolute error is a
+                median of the predictive distribution, and on an integer
+                series that is an integer. One non-integer sample turns
+                the rounding off for good.
+      adaptive_real  the same weighted mean, never rounded: shows what the
+                integer rule gives.
 
     Memory is constant: every buffer is sized in dlb_forecast_new, and
     dlb_forecast_feed never allocates. Forecasts are clamped to
@@ -31,7 +39,7 @@
 
     Predictor indexes are stable for the life of the object: 0 is "last",
     the classic battery follows, then the rest of the wide one, then
-    "nws_all", "nws" and "adaptive" last.                                  */
+    "adaptive_real", "nws_all", "nws" and "adaptive" last. */
 #ifndef DLB_FORECAST_H_INCLUDED
 #define DLB_FORECAST_H_INCLUDED
 
@@ -127,6 +135,9 @@
 #define DLB_FORECAST_ADAPTIVE_DECAY    0.99 //  per sample
 #define DLB_FORECAST_ADAPTIVE_ETA      1.0  //  per sample's worth of error
 #define DLB_FORECAST_ADAPTIVE_UNIT_MIN 1e-3 //  CPU %
+//  A sample this close to an integer counts as one for adaptive's integer
+//  rule (rounding while every sample so far is an integer).
+#define DLB_FORECAST_INTEGER_TOLERANCE 1e-9 //  CPU %
 
 //  Below this variance a window is flat and AR forecasts its mean.
 #define DLB_FORECAST_VARIANCE_MIN 1e-12 //  CPU %^2
@@ -163,7 +174,7 @@ size_t dlb_forecast_predictors (dlb_forecast_t *self);
 
 //  Name of predictor index ("last", "mean_12", "median_5", "exp_0.20",
 //  "ar_16", "trimmed_31", "huber_0.10", "holt_0.20_0.05", "ari_8",
-//  "long_ar_16", "nws_all", "nws", "adaptive"), owned by the forecaster;
+//  "long_ar_16", "adaptive_real", "nws_all", "nws", "adaptive"), owned by the forecaster;
 //  NULL if index is out of range.
 const char *dlb_forecast_name (dlb_forecast_t *self, size_t index);
 

@@ -42,7 +42,7 @@ run eval "$work/smooth" --format planetlab --horizon 3 --json
 grep -q '"traces": 5' "$work/out" || fail "traces is not 5: $(cat "$work/out")"
 grep -q '"horizon": 3' "$work/out" || fail "horizon is not 3"
 for map in mae mae1; do
-    for key in last nws nws_all adaptive mean_3 median_5 exp_0.50 ar_16 \
+    for key in last nws nws_all adaptive adaptive_real mean_3 median_5 exp_0.50 ar_16 \
         trimmed_31 huber_0.10 ari_8 long_ar_16; do
         [ -n "$(json_get "$map" "$key")" ] || fail "no $map.$key in $(cat "$work/out")"
     done
