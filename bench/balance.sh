@@ -30,11 +30,15 @@ median() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v
 costs=()
 measure_cost() { costs+=("$("$build/dlb-kernel" cost --repeat 41 | awk '{print $1}')"); }
 #  name | cluster options
-configs=("none|--policy none"
-         "sender|--policy sender"
-         "receiver|--policy receiver"
-         "symmetric|--policy symmetric"
-         "seed: sender, queue>30|--policy sender -- --metric queue")
+#  --pin gives each node's worker its own CPU, as if the nodes were separate
+#  machines; the last row shows the same policy with the two workers free to
+#  share a CPU, which this 2-core machine's scheduler does (see README).
+configs=("none|--pin --policy none"
+         "sender|--pin --policy sender"
+         "receiver|--pin --policy receiver"
+         "symmetric|--pin --policy symmetric"
+         "seed: sender, queue>30|--pin --policy sender -- --metric queue"
+         "symmetric, unpinned|--policy symmetric")
 declare -A makespan moved raw wire
 for run in $(seq "$runs"); do
     for config in "${configs[@]}"; do

@@ -32,6 +32,8 @@ static const char *s_usage =
     "  --fraction F         DLB_FRACTION       share of the balancing amount moved at\n"
     "                                          once, 0 < F <= 1 (1.0)\n"
     "  --batch N            DLB_BATCH          jobs per transfer message (64)\n"
+    "  --cpus LIST          DLB_CPUS           pin the worker's threads to these CPUs,\n"
+    "                                          e.g. 0 or 0,2 or 0-3 (default: any)\n"
     "  --state-period MS    DLB_STATE_PERIOD   state publication period (250)\n"
     "  --stale-after MS     DLB_STALE_AFTER    peer silence before it is stale (1500)\n"
     "  --sample-period MS   DLB_SAMPLE_PERIOD  hardware sampling period (500)\n"
@@ -42,6 +44,35 @@ static const char *s_usage =
 static void s_print_usage (FILE *out, const char *program, const char *summary)
 {
     fprintf (out, "Usage: %s [OPTIONS]\n%s\n\n%s", program, summary, s_usage);
+}
+
+int dlb_config_cpus (const char *list, cpu_set_t *set)
+{
+    CPU_ZERO (set);
+    if (!*list)
+        return 0;
+    const char *p = list;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long first = strtol (p, &end, 10), last = first;
+        if (errno || end == p || first < 0 || first >= CPU_SETSIZE)
+            return -1;
+        p = end;
+        if (*p == '-') {
+            last = strtol (++p, &end, 10);
+            if (errno || end == p || last < first || last >= CPU_SETSIZE)
+                return -1;
+            p = end;
+        }
+        for (long cpu = first; cpu <= last; cpu++)
+            CPU_SET ((int) cpu, set);
+        if (*p == ',' && p[1])
+            p++;
+        else if (*p)
+            return -1;
+    }
+    return CPU_COUNT (set);
 }
 
 int dlb_config_split_addr (const char *addr, char *host, size_t host_size, int *port)
@@ -152,6 +183,15 @@ static int s_apply (dlb_config_t *cfg, const char *name, const char *value)
         }
         snprintf (cfg->metric, sizeof cfg->metric, "%s", value);
     }
+    else if (streq (name, "cpus")) {
+        cpu_set_t set;
+        if (strlen (value) >= sizeof cfg->cpus || dlb_config_cpus (value, &set) <= 0) {
+            fprintf (stderr, "error: --cpus '%s': CPU numbers and ranges, e.g. 0,2-3\n",
+                     value);
+            return -1;
+        }
+        snprintf (cfg->cpus, sizeof cfg->cpus, "%s", value);
+    }
     else if (streq (name, "fraction")) {
         if (s_number (value, 0, 1, &v) || v <= 0) {
             fprintf (stderr, "error: --fraction '%s': a number in (0, 1]\n", value);
@@ -193,6 +233,7 @@ static const struct option s_options[] = {{"node", required_argument, 0, 0},
                                           {"throttle", required_argument, 0, 0},
                                           {"policy", required_argument, 0, 0},
                                           {"metric", required_argument, 0, 0},
+                                          {"cpus", required_argument, 0, 0},
                                           {"fraction", required_argument, 0, 0},
                                           {"threshold", required_argument, 0, 0},
                                           {"batch", required_argument, 0, 0},
@@ -360,6 +401,11 @@ void dlb_config_test (bool verbose)
     fclose (stderr);
     stderr = saved;
 
+    cpu_set_t set;
+    assert (dlb_config_cpus ("0,2-3", &set) == 3 && CPU_ISSET (2, &set));
+    assert (dlb_config_cpus ("", &set) == 0);
+    assert (dlb_config_cpus ("1-", &set) == -1 && dlb_config_cpus ("a", &set) == -1);
+    assert (dlb_config_cpus ("3-1", &set) == -1 && dlb_config_cpus ("0,", &set) == -1);
     char *fraction[] = {"x", "--fraction", "0.5"};
     assert (dlb_config_parse (&cfg, 3, fraction, "x", "test") == 0 &&
             cfg.fraction == 0.5);

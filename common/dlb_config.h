@@ -15,6 +15,7 @@
 #define DLB_CONFIG_H_INCLUDED
 
 #include "dlb_proto.h"
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -46,17 +47,19 @@ typedef struct {
     char advertise[DLB_ADDR_MAX]; //  --advertise / DLB_ADVERTISE, how peers reach us
     char peers[DLB_PEERS_MAX][DLB_ADDR_MAX]; //  --peers / DLB_PEERS, host:port list
     size_t peer_count;
-    int threads;       //  --threads / DLB_THREADS
-    double throttle;   //  --throttle / DLB_THROTTLE, initial duty cycle
-    char policy[16];   //  --policy / DLB_POLICY
-    char metric[16];   //  --metric / DLB_METRIC: eta or queue
-    double threshold;  //  --threshold / DLB_THRESHOLD, < 0 means the metric's default
-    double fraction;   //  --fraction / DLB_FRACTION, share of the balancing amount moved
-    int batch;         //  --batch / DLB_BATCH
-    int state_period;  //  --state-period / DLB_STATE_PERIOD, msecs
-    int stale_after;   //  --stale-after / DLB_STALE_AFTER, msecs
-    int sample_period; //  --sample-period / DLB_SAMPLE_PERIOD, msecs
-    int ack_timeout;   //  --ack-timeout / DLB_ACK_TIMEOUT, msecs
+    int threads;      //  --threads / DLB_THREADS
+    double throttle;  //  --throttle / DLB_THROTTLE, initial duty cycle
+    char policy[16];  //  --policy / DLB_POLICY
+    char metric[16];  //  --metric / DLB_METRIC: eta or queue
+    double threshold; //  --threshold / DLB_THRESHOLD, < 0 means the metric's default
+    double fraction;  //  --fraction / DLB_FRACTION, share of the balancing amount moved
+    char cpus[DLB_ADDR_MAX]; //  --cpus / DLB_CPUS, CPUs the worker's threads run on ("":
+                             //  any)
+    int batch;               //  --batch / DLB_BATCH
+    int state_period;        //  --state-period / DLB_STATE_PERIOD, msecs
+    int stale_after;         //  --stale-after / DLB_STALE_AFTER, msecs
+    int sample_period;       //  --sample-period / DLB_SAMPLE_PERIOD, msecs
+    int ack_timeout;         //  --ack-timeout / DLB_ACK_TIMEOUT, msecs
 } dlb_config_t;
 
 //  Fills cfg from defaults, then the environment, then argv (which wins).
@@ -76,6 +79,11 @@ void dlb_config_advertised (const dlb_config_t *cfg, int offset, char *buf, size
 //  malformed (checked by dlb_config_parse, so only on API misuse).
 int dlb_config_peer (const dlb_config_t *cfg, size_t i, int offset, char *buf,
                      size_t size);
+
+//  Fills set with the CPUs of a list like "0", "0,2" or "0-3". Returns the
+//  number of CPUs, or -1 if the list is malformed or names a CPU beyond
+//  CPU_SETSIZE. An empty list gives 0 (no pinning).
+int dlb_config_cpus (const char *list, cpu_set_t *set);
 
 //  Parses a "host:port" into its parts. Returns 0, or -1 if malformed.
 int dlb_config_split_addr (const char *addr, char *host, size_t host_size, int *port);

@@ -120,10 +120,20 @@ static bool s_compute_poll (void *arg)
     return !self->terminated;
 }
 
+//  What a compute thread starts with (copied before it signals ready).
+typedef struct {
+    double throttle;
+    cpu_set_t cpus; //  empty: run anywhere
+} compute_args_t;
+
 static void s_compute_actor (zsock_t *pipe, void *args)
 {
     compute_t self = {.pipe = pipe};
-    dlb_throttle_init (&self.throttle, *(double *) args);
+    compute_args_t *start = args;
+    dlb_throttle_init (&self.throttle, start->throttle);
+    if (CPU_COUNT (&start->cpus) &&
+        sched_setaffinity (0, sizeof start->cpus, &start->cpus))
+        dlb_warn ("cannot pin a compute thread: %s", strerror (errno));
     zsock_signal (pipe, 0);
     while (!self.terminated) {
         char *command = NULL;
@@ -758,8 +768,10 @@ void dlb_worker_actor (zsock_t *pipe, void *args)
     zhashx_set_destructor (self->workloads, s_workload_destroy);
     self->threads = calloc (self->cfg.threads, sizeof (thread_t));
     self->loop = zloop_new ();
+    compute_args_t start = {.throttle = self->throttle};
+    dlb_config_cpus (self->cfg.cpus, &start.cpus); //  validated by dlb_config_parse
     for (int i = 0; i < self->cfg.threads; i++) {
-        self->threads[i].actor = zactor_new (s_compute_actor, &self->throttle);
+        self->threads[i].actor = zactor_new (s_compute_actor, &start);
         zloop_reader (self->loop, zactor_sock (self->threads[i].actor), s_thread_event,
                       self);
     }
@@ -769,8 +781,8 @@ void dlb_worker_actor (zsock_t *pipe, void *args)
     zloop_timer (self->loop, self->cfg.state_period, 0, s_publish_timer, self);
     self->flush_timer =
         zloop_timer (self->loop, DLB_RESULT_FLUSH, 0, s_flush_timer, self);
-    dlb_info ("worker ready: %d thread(s), throttle %.2f", self->cfg.threads,
-              self->throttle);
+    dlb_info ("worker ready: %d thread(s), throttle %.2f, CPUs %s", self->cfg.threads,
+              self->throttle, *self->cfg.cpus ? self->cfg.cpus : "any");
     zsock_signal (pipe, 0);
     zloop_start (self->loop);
 
