@@ -4,9 +4,11 @@
 #  Prints makespan, ideal makespan, efficiency = ideal / makespan, jobs
 #  moved and bytes moved (medians over --runs). The ideal is the physical
 #  limit jobs x c / (sum of throttles), with c the pure kernel cost of one
-#  job (dlb-kernel cost) measured just before every cluster run and at the
-#  end; c is the median of those, since this host's speed drifts by several
-#  percent over minutes.
+#  job (dlb-kernel cost: the kernel alone, no services) measured just before
+#  every cluster run and at the end, on CPU 0 while a second kernel runs on
+#  CPU 1 at the second node's throttle, so that the machine is as occupied as
+#  during a run; c is the median of those, since this host's speed drifts by
+#  several percent over minutes.
 #  Usage: bench/balance.sh [--runs N] [--build DIR] [--port BASE]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,7 +30,12 @@ trap '"$build/dlb-cluster" down --dir "$dir/run" >/dev/null 2>&1 || true; rm -rf
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 
 costs=()
-measure_cost() { costs+=("$("$build/dlb-kernel" cost --repeat 41 | awk '{print $1}')"); }
+measure_cost() {
+    taskset -c 1 "$build/dlb-kernel" throttle 0.5 --seconds 2 >/dev/null &
+    local neighbour=$!
+    costs+=("$(taskset -c 0 "$build/dlb-kernel" cost --repeat 41 | awk '{print $1}')")
+    wait "$neighbour"
+}
 #  name | cluster options
 #  --pin gives each node's worker its own CPU, as if the nodes were separate
 #  machines; the last row shows the same policy with the two workers free to

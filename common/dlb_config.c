@@ -25,7 +25,7 @@ static const char *s_usage =
     "  --threads N          DLB_THREADS        worker threads (1)\n"
     "  --throttle T         DLB_THROTTLE       initial duty cycle, 0 < T <= 1 (1.0)\n"
     "  --policy NAME        DLB_POLICY         none|sender|receiver|symmetric "
-    "(symmetric)\n"
+    "(receiver)\n"
     "  --metric NAME        DLB_METRIC         eta (expected finish) or queue (eta)\n"
     "  --threshold X        DLB_THRESHOLD      imbalance that triggers a move: secs for\n"
     "                                          eta (0.05), jobs for queue (30)\n"
@@ -256,7 +256,7 @@ int dlb_config_parse (dlb_config_t *cfg, int argc, char *argv[], const char *pro
     snprintf (cfg->bind, sizeof cfg->bind, "127.0.0.1");
     cfg->threads = 1;
     cfg->throttle = 1.0;
-    snprintf (cfg->policy, sizeof cfg->policy, "symmetric");
+    snprintf (cfg->policy, sizeof cfg->policy, "receiver");
     snprintf (cfg->metric, sizeof cfg->metric, "eta");
     cfg->threshold = -1;
     cfg->fraction = 1.0;

@@ -6,7 +6,7 @@
 #  Usage: scripts/demo.sh [--policy NAME] [--throttle A,B] [--dir DIR] [--port BASE]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-policy=symmetric throttles=1.0,0.5 dir="$top/demo-run" port=7100
+policy=receiver throttles=1.0,0.5 dir="$top/demo-run" port=7100
 while [ $# -gt 0 ]; do
     case "$1" in
         --policy) policy=$2; shift 2 ;;
