@@ -26,8 +26,7 @@ a="tcp://127.0.0.1:$port" b="tcp://127.0.0.1:$((port + 100))"
 echo "== starting two nodes (throttles $throttles, policy $policy); logs in $dir"
 "$bin/dlb-cluster" down --dir "$dir" >/dev/null 2>&1 || true
 rm -rf "$dir"
-#  --pin: each node's worker on its own CPU, as on two machines.
-"$bin/dlb-cluster" up --nodes 2 --throttle "$throttles" --policy "$policy" --pin \
+"$bin/dlb-cluster" up --nodes 2 --throttle "$throttles" --policy "$policy" \
     --port "$port" --dir "$dir"
 trap '"$bin/dlb-cluster" down --dir "$dir" >/dev/null 2>&1 || true' EXIT INT TERM
 echo "   (watch the story: tail -f $dir/*.log)"
