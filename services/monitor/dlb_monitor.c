@@ -18,6 +18,8 @@
 #include "dlb_service.h"
 
 #define DLB_RELAY_TIMEOUT 10000 //  msecs an owner has to answer a relayed command
+#define DLB_RELAY_RETRY   3000  //  msecs a command waits for its owner's inbox
+#define DLB_PENDING_TICK  100   //  msecs between checks of relayed commands
 #define DLB_HISTORY       3600  //  samples kept in memory
 #define S_SERVICES        5
 #define DLB_SERVICE_QUIET 3000 //  msecs without a STATUS before a service is not listed
@@ -25,8 +27,11 @@
 typedef struct {
     uint64_t req;
     zframe_t *identity;
-    bool delimiter; //  the client sent an empty frame (REQ)
-    int64_t deadline;
+    bool delimiter;    //  the client sent an empty frame (REQ)
+    int64_t deadline;  //  for the owner's answer
+    zsock_t *owner;    //  while unsent: where the command goes
+    zframe_t *command; //  while unsent: the command, retried until retry_until
+    int64_t retry_until;
 } pending_t;
 
 typedef struct {
@@ -226,6 +231,27 @@ static zframe_t *s_status (monitor_t *self)
     return dlb_writer_frame (&w);
 }
 
+//  Sends a relayed command if it has not gone yet. Cannot fail: an owner
+//  that cannot take it now leaves it for the next try.
+static void s_relay_send (pending_t *p)
+{
+    if (!p->command)
+        return;
+    zframe_t *copy = zframe_dup (p->command);
+    if (zframe_send (&copy, p->owner, ZFRAME_DONTWAIT) == 0)
+        zframe_destroy (&p->command);
+    else
+        zframe_destroy (&copy);
+}
+
+static void s_pending_free (pending_t **p_p)
+{
+    zframe_destroy (&(*p_p)->identity);
+    zframe_destroy (&(*p_p)->command);
+    free (*p_p);
+    *p_p = NULL;
+}
+
 //  Relays a command to its owner; the answer comes back on the inbox.
 static void s_relay (monitor_t *self, zsock_t *owner, const msgpack_object *body,
                      zframe_t *identity, bool delimiter)
@@ -255,15 +281,12 @@ static void s_relay (monitor_t *self, zsock_t *owner, const msgpack_object *body
         msgpack_pack_object (&w.pk, body->via.map.ptr[i].val);
     }
     dlb_writer_u64 (&w, "req", p->req);
-    if (dlb_writer_send (&w, owner)) { //  the owner is not running
-        zlistx_delete (self->pending, zlistx_last (self->pending)
-                                          ? zlistx_cursor (self->pending)
-                                          : NULL);
-        s_answer_error (self, identity, delimiter,
-                        "the service that owns this command is not running");
-        zframe_destroy (&p->identity);
-        free (p);
-    }
+    //  Sent at once if the owner's inbox is connected; else retried for a
+    //  while (a service that is starting), then refused.
+    p->command = dlb_writer_frame (&w);
+    p->owner = owner;
+    p->retry_until = zclock_mono () + DLB_RELAY_RETRY;
+    s_relay_send (p);
 }
 
 static int s_control_event (zloop_t *loop, zsock_t *reader, void *arg)
@@ -366,8 +389,7 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
                  p = zlistx_next (self->pending))
                 if (p->req == req) {
                     s_answer (self, p->identity, p->delimiter, &frame);
-                    zframe_destroy (&p->identity);
-                    free (p);
+                    s_pending_free (&p);
                     zlistx_delete (self->pending, zlistx_cursor (self->pending));
                     break;
                 }
@@ -386,13 +408,19 @@ static int s_expire_timer (zloop_t *loop, int timer_id, void *arg)
     (void) timer_id;
     monitor_t *self = arg;
     pending_t *p = zlistx_first (self->pending);
+    int64_t now = zclock_mono ();
     while (p) {
-        if (zclock_mono () > p->deadline) {
-            s_answer_error (self, p->identity, p->delimiter,
-                            "the service that owns this command did not answer in time");
-            zframe_destroy (&p->identity);
-            free (p);
+        s_relay_send (p);
+        const char *error =
+            p->command && now > p->retry_until
+                ? "the service that owns this command is not running"
+            : now > p->deadline
+                ? "the service that owns this command did not answer in time"
+                : NULL;
+        if (error) {
+            s_answer_error (self, p->identity, p->delimiter, error);
             zlistx_delete (self->pending, zlistx_cursor (self->pending));
+            s_pending_free (&p);
             p = zlistx_first (self->pending);
         }
         else
@@ -490,7 +518,7 @@ void dlb_monitor_actor (zsock_t *pipe, void *args)
     zloop_reader (self->loop, self->inbox, s_inbox_event, self);
     zloop_reader (self->loop, self->buses, s_buses_event, self);
     zloop_timer (self->loop, self->cfg.sample_period, 0, s_sample_timer, self);
-    zloop_timer (self->loop, 500, 0, s_expire_timer, self);
+    zloop_timer (self->loop, DLB_PENDING_TICK, 0, s_expire_timer, self);
     char endpoint[256];
     dlb_config_bind (&self->cfg, DLB_PORT_CONTROL, endpoint, sizeof endpoint);
     dlb_info ("monitor ready: control socket %s, throttle %.2f", endpoint,
@@ -502,10 +530,8 @@ cleanup:
     zloop_destroy (&self->loop);
     if (self->pending) {
         for (pending_t *p = zlistx_first (self->pending); p;
-             p = zlistx_next (self->pending)) {
-            zframe_destroy (&p->identity);
-            free (p);
-        }
+             p = zlistx_next (self->pending))
+            s_pending_free (&p);
         zlistx_destroy (&self->pending);
     }
     for (int k = 0; k < S_SERVICES; k++)

@@ -27,8 +27,10 @@
 #include <libgen.h>
 #include <math.h>
 
-#define DLB_VERIFY_SAMPLES 4    //  elements recomputed per job (file input)
-#define DLB_PUBLISH_MIN    20   //  msecs between change-driven STATUS
+#define DLB_VERIFY_SAMPLES 4 //  elements recomputed per job (file input)
+#define DLB_PUBLISH_MIN                                                                  \
+    100                         //  msecs between routine change-driven STATUS
+                                //  (every wake-up of the other services costs CPU)
 #define DLB_RESULT_FLUSH   50   //  msecs results for peers may wait to batch
 #define DLB_RATE_GAIN      0.05 //  EWMA gain of the per-job cost once warmed up
 #define DLB_RATE_WARMUP    20   //  jobs averaged plainly before the EWMA takes over

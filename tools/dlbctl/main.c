@@ -29,7 +29,7 @@
     15.0                           //  secs to wait for each answer (the
                                    //  monitor gives relayed commands 10)
 #define DLBCTL_MAX_TIMEOUT   86400 //  secs, upper bound of --timeout
-#define DLBCTL_POLL_PERIOD   200   //  msecs between status polls in wait
+#define DLBCTL_POLL_PERIOD   500   //  msecs between status polls in wait
 #define DLBCTL_PLAIN_PERIOD  1000  //  msecs between progress lines off a terminal
 #define DLBCTL_UNKNOWN_GRACE 3000  //  msecs a new workload may be missing from status
 #define DLBCTL_BAR_WIDTH     30    //  characters of the progress bar
