@@ -71,7 +71,6 @@ typedef struct {
     double abs_sum;       //  all history
     size_t count;         //  all history
     double recent_abs;    //  discounted sum of |error|
-    double recent_sq;     //  discounted sum of error^2
     double recent_weight; //  discounted count
 } score_t;
 
@@ -539,8 +538,6 @@ void dlb_forecast_feed (dlb_forecast_t *self, double value)
             score->count++;
             score->recent_abs =
                 DLB_FORECAST_ADAPTIVE_DECAY * score->recent_abs + fabs (error);
-            score->recent_sq =
-                DLB_FORECAST_ADAPTIVE_DECAY * score->recent_sq + error * error;
             score->recent_weight = DLB_FORECAST_ADAPTIVE_DECAY * score->recent_weight + 1;
         }
     }
