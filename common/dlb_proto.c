@@ -533,11 +533,6 @@ void dlb_state_pack (dlb_writer_t *w, const dlb_state_t *s, bool liveness)
     }
 }
 
-void dlb_state_encode (dlb_writer_t *writer, const dlb_state_t *state)
-{
-    dlb_state_pack (writer, state, false);
-}
-
 int dlb_state_decode (const msgpack_object *map, dlb_state_t *s, char *reason,
                       size_t reason_size)
 {
@@ -753,7 +748,7 @@ void dlb_proto_test (bool verbose)
     snprintf (state.recv_from[0].node, DLB_NAME_MAX, "b");
     state.recv_from[0].jobs = 2;
     dlb_writer_init (&w, DLB_MSG_STATE);
-    dlb_state_encode (&w, &state);
+    dlb_state_pack (&w, &state, false);
     frame = s_roundtrip (&w, &msg);
     dlb_state_t back;
     assert (dlb_state_decode (msg.body, &back, reason, sizeof reason) == 0);
@@ -766,7 +761,7 @@ void dlb_proto_test (bool verbose)
     zframe_destroy (&frame);
     state.throttle = 1.5;
     dlb_writer_init (&w, DLB_MSG_STATE);
-    dlb_state_encode (&w, &state);
+    dlb_state_pack (&w, &state, false);
     frame = s_roundtrip (&w, &msg);
     assert (dlb_state_decode (msg.body, &back, reason, sizeof reason) == -2);
     dlb_msg_release (&msg);

@@ -199,9 +199,9 @@ typedef struct {
     double age; //  local only: secs since last heard
 } dlb_state_t;
 
-void dlb_state_encode (dlb_writer_t *writer, const dlb_state_t *state);
-//  Packs the state as a bare map (for embedding in other messages); with
-//  liveness, the local-only fields stale and age are included.
+//  Packs the state as a map: the body of a STATE message (after
+//  dlb_writer_init), or embedded in another message. With liveness, the
+//  local-only fields stale and age are included.
 void dlb_state_pack (dlb_writer_t *writer, const dlb_state_t *state, bool liveness);
 //  Reads a state from a map object. 0, or -2 with a reason.
 int dlb_state_decode (const msgpack_object *map, dlb_state_t *state, char *reason,

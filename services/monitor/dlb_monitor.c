@@ -121,6 +121,35 @@ static void s_pack_number (dlb_writer_t *w, const msgpack_object *map, const cha
     dlb_writer_double (w, key, value);
 }
 
+//  Packs one entry of the status reply's nodes: the counts come from a map
+//  (a worker STATUS, or a peer's state), the rest as given; peers lists the
+//  node's peers by name (NULL: none). Cannot fail.
+static void s_pack_row (dlb_writer_t *w, const char *node, bool local,
+                        const msgpack_object *counts, double throttle, const char *policy,
+                        double cpu, double worker_cpu, bool stale, double age,
+                        const msgpack_object_array *peers)
+{
+    msgpack_pack_map (&w->pk, 15);
+    dlb_writer_str (w, "node", node);
+    dlb_writer_bool (w, "local", local);
+    const char *keys[] = {"queue", "running", "done", "rate", "sent", "received"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        s_pack_number (w, counts, keys[k]);
+    dlb_writer_double (w, "throttle", throttle);
+    dlb_writer_str (w, "policy", policy);
+    dlb_writer_double (w, "cpu", cpu);
+    dlb_writer_double (w, "worker_cpu", worker_cpu);
+    dlb_writer_bool (w, "stale", stale);
+    dlb_writer_double (w, "age", age);
+    dlb_writer_key (w, "peers");
+    msgpack_pack_array (&w->pk, peers ? peers->size : 0);
+    for (uint32_t i = 0; peers && i < peers->size; i++) {
+        char name[DLB_NAME_MAX] = "?";
+        dlb_obj_str (&peers->ptr[i], "node", name, sizeof name);
+        dlb_writer_string (w, name);
+    }
+}
+
 //  The status reply: this node and its peers, the workloads it holds, and
 //  its transfer statistics, from the services' latest reports.
 static zframe_t *s_status (monitor_t *self)
@@ -158,55 +187,22 @@ static zframe_t *s_status (monitor_t *self)
 
     dlb_writer_key (&w, "nodes");
     msgpack_pack_array (&w.pk, 1 + (peers ? peers->size : 0));
-    //  This node, from its own services.
-    msgpack_pack_map (&w.pk, 15);
-    dlb_writer_str (&w, "node", self->cfg.node);
-    dlb_writer_bool (&w, "local", true);
-    const msgpack_object *wb = have_worker ? worker.body : NULL;
-    s_pack_number (&w, wb, "queue");
-    s_pack_number (&w, wb, "running");
-    s_pack_number (&w, wb, "done");
-    s_pack_number (&w, wb, "rate");
-    s_pack_number (&w, wb, "sent");
-    s_pack_number (&w, wb, "received");
-    dlb_writer_double (&w, "throttle", self->throttle);
-    dlb_writer_str (&w, "policy", policy);
-    dlb_writer_double (&w, "cpu", self->cpu);
-    dlb_writer_double (&w, "worker_cpu", self->worker_cpu);
-    dlb_writer_bool (&w, "stale", false);
-    dlb_writer_double (&w, "age", 0);
-    dlb_writer_key (&w, "peers");
-    msgpack_pack_array (&w.pk, peers ? peers->size : 0);
-    for (uint32_t i = 0; peers && i < peers->size; i++) {
-        char name[DLB_NAME_MAX] = "?";
-        dlb_obj_str (&peers->ptr[i], "node", name, sizeof name);
-        dlb_writer_string (&w, name);
-    }
-    //  Each peer as this node last heard of it.
+    //  This node, from its own services; then each peer as this node last
+    //  heard of it.
+    s_pack_row (&w, self->cfg.node, true, have_worker ? worker.body : NULL,
+                self->throttle, policy, self->cpu, self->worker_cpu, false, 0, peers);
     for (uint32_t i = 0; peers && i < peers->size; i++) {
         const msgpack_object *p = &peers->ptr[i];
         char name[DLB_NAME_MAX] = "?", peer_policy[16] = "?";
         bool stale = true;
+        double throttle = 0, cpu = 0, age = 0;
         dlb_obj_str (p, "node", name, sizeof name);
         dlb_obj_str (p, "policy", peer_policy, sizeof peer_policy);
         dlb_obj_bool (p, "stale", &stale);
-        msgpack_pack_map (&w.pk, 15);
-        dlb_writer_str (&w, "node", name);
-        dlb_writer_bool (&w, "local", false);
-        s_pack_number (&w, p, "queue");
-        s_pack_number (&w, p, "running");
-        s_pack_number (&w, p, "done");
-        s_pack_number (&w, p, "rate");
-        s_pack_number (&w, p, "sent");
-        s_pack_number (&w, p, "received");
-        s_pack_number (&w, p, "throttle");
-        dlb_writer_str (&w, "policy", peer_policy);
-        s_pack_number (&w, p, "cpu");
-        dlb_writer_double (&w, "worker_cpu", 0);
-        dlb_writer_bool (&w, "stale", stale);
-        s_pack_number (&w, p, "age");
-        dlb_writer_key (&w, "peers");
-        msgpack_pack_array (&w.pk, 0);
+        dlb_obj_double (p, "throttle", &throttle);
+        dlb_obj_double (p, "cpu", &cpu);
+        dlb_obj_double (p, "age", &age);
+        s_pack_row (&w, name, false, p, throttle, peer_policy, cpu, 0, stale, age, NULL);
     }
     dlb_writer_key (&w, "workloads");
     const msgpack_object *workloads =

@@ -64,7 +64,7 @@ static void s_publish (state_t *self)
     self->me.time = dlb_now ();
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_STATE);
-    dlb_state_encode (&w, &self->me);
+    dlb_state_pack (&w, &self->me, false);
     dlb_writer_send (&w, self->out);
     self->last_sent = self->me;
     self->last_publish = zclock_mono ();

@@ -33,6 +33,7 @@
                                 //  (every wake-up of the other services costs CPU)
 #define DLB_RESULT_FLUSH   50   //  msecs results for peers may wait to batch
 #define DLB_RATE_GAIN      0.05 //  EWMA gain of the per-job cost once warmed up
+#define DLB_WORKLOADS_KEPT 64   //  finished workloads kept (and reported) at most
 #define DLB_RATE_WARMUP    20   //  jobs averaged plainly before the EWMA takes over
 #define DLB_RATE_TRUSTED   5    //  jobs timed before the rate is published
 #define DLB_THROTTLE_SCALE 1000000
@@ -77,6 +78,7 @@ typedef struct {
     zlistx_t *queue; //  dlb_job_t *, owned
     thread_t *threads;
     zhashx_t *workloads; //  id -> workload_t *, owned
+    zlistx_t *finished;  //  ids of finished workloads, oldest first
     zlistx_t *results;   //  dlb_job_t * results waiting to go to their origin
     double throttle;
     double unit_cost;   //  secs of wall time per job per thread at throttle 1
@@ -353,6 +355,13 @@ static void s_workload_finish (worker_t *self, workload_t *wl)
     wl->result = NULL;
     free (wl->have);
     wl->have = NULL;
+    //  Every STATUS lists the workloads: keep only the latest finished ones.
+    zlistx_add_end (self->finished, strdup (wl->id));
+    while (zlistx_size (self->finished) > DLB_WORKLOADS_KEPT) {
+        char *oldest = zlistx_detach (self->finished, NULL);
+        zhashx_delete (self->workloads, oldest);
+        free (oldest);
+    }
     s_publish (self);
 }
 
@@ -664,7 +673,6 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
                 //  They never reached the peer: no longer in flight there.
                 self->returned += count;
                 self->sent -= count < self->sent ? count : self->sent;
-                s_count (self->sent_to, to, 0);
                 for (size_t i = 0; i < DLB_PEERS_MAX; i++)
                     if (streq (self->sent_to[i].node, to))
                         self->sent_to[i].jobs -=
@@ -768,6 +776,8 @@ void dlb_worker_actor (zsock_t *pipe, void *args)
     zlistx_set_destructor (self->results, s_job_destructor);
     self->workloads = zhashx_new ();
     zhashx_set_destructor (self->workloads, s_workload_destroy);
+    self->finished = zlistx_new ();
+    zlistx_set_destructor (self->finished, (zlistx_destructor_fn *) zstr_free);
     self->threads = calloc (self->cfg.threads, sizeof (thread_t));
     self->loop = zloop_new ();
     compute_args_t start = {.throttle = self->throttle};
@@ -799,6 +809,7 @@ cleanup:
     zlistx_destroy (&self->queue);
     zlistx_destroy (&self->results);
     zhashx_destroy (&self->workloads);
+    zlistx_destroy (&self->finished);
     zsock_destroy (&self->bus);
     zsock_destroy (&self->inbox);
     zsock_destroy (&self->monitor);
@@ -979,13 +990,35 @@ void dlb_worker_test (bool verbose)
         dlb_writer_send (&w, inbox);
     }
     dlb_batch_free (&jobs, count);
-    assert (s_wait_workload (bus, id, "complete", 20000) == 5);
+    assert (s_wait_workload (bus, id, "complete", 60000) == 5); //  valgrind: slow
     assert (dlb_npy_load (output, &values, &count, err, sizeof err) == 0 &&
             count == 20480);
     expected = dlb_kernel_expected (DLB_KERNEL_INITIAL, 50000);
     for (size_t i = 0; i < count; i++)
         assert (values[i] == expected);
     free (values);
+    //  Finished workloads are kept (and reported) up to DLB_WORKLOADS_KEPT.
+    for (int k = 0; k < DLB_WORKLOADS_KEPT + 6; k++) {
+        dlb_writer_init (&w, DLB_MSG_COMMAND);
+        msgpack_pack_map (&w.pk, 6);
+        dlb_writer_str (&w, "cmd", "submit");
+        dlb_writer_u64 (&w, "req", 100 + k);
+        dlb_writer_u64 (&w, "elements", 8);
+        dlb_writer_u64 (&w, "jobs", 1);
+        dlb_writer_u64 (&w, "reps", 1);
+        dlb_writer_str (&w, "output", output);
+        dlb_writer_send (&w, inbox);
+        assert (s_expect (replies, DLB_MSG_REPLY, 5000, &msg) == 0);
+        assert (dlb_obj_str (msg.body, "id", id, sizeof id) == 0);
+        dlb_msg_release (&msg);
+    }
+    assert (s_wait_workload (bus, id, "complete", 10000) >= 0);
+    assert (s_expect (bus, DLB_MSG_STATUS, 5000, &msg) == 0);
+    const msgpack_object_array *listed;
+    assert (dlb_obj_array (msg.body, "workloads", &listed) == 0);
+    assert (listed->size == DLB_WORKLOADS_KEPT);
+    dlb_msg_release (&msg);
+
     zactor_destroy (&worker);
     zsock_destroy (&inbox);
     zsock_destroy (&bus);
