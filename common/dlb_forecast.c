@@ -34,6 +34,8 @@ typedef enum {
     KIND_TRIMMED,
     KIND_HUBER,
     KIND_HOLT,
+    KIND_ANALOG,
+    KIND_BLEND,
     KIND_ADAPTIVE_REAL,
     KIND_NWS,
     KIND_NWS_ALL,
@@ -52,11 +54,15 @@ typedef struct {
 } ar_fit_t;
 
 #define NAME_SIZE 16
+//  Forgetting timescales of the adaptive blends (DLB_FORECAST_ADAPTIVE_DECAYS)
+#define TIMESCALES 2
 
 typedef struct {
     kind_t kind;
     bool classic;   //  in the NWS battery
-    int window;     //  mean, median, trimmed: samples; AR: order
+    int window;     //  mean, median, trimmed: samples; AR: order; analog: pattern
+    int neighbours; //  analog: patterns whose sequels are used
+    int anchor;     //  analog: DLB_FORECAST_ANALOG_LEVEL, _SHAPE or _CENTRED
     double gain;    //  smoothing: weight of the newest sample in the level
     double gain2;   //  Holt: weight of the newest slope in the trend
     double damping; //  Holt: trend kept per step ahead
@@ -68,10 +74,10 @@ typedef struct {
 } predictor_t;
 
 typedef struct {
-    double abs_sum;       //  all history
-    size_t count;         //  all history
-    double recent_abs;    //  discounted sum of |error|
-    double recent_weight; //  discounted count
+    double abs_sum;                   //  all history
+    size_t count;                     //  all history
+    double recent_abs[TIMESCALES];    //  discounted sums of |error|
+    double recent_weight[TIMESCALES]; //  discounted counts
 } score_t;
 
 static const int s_mean_windows[] = DLB_FORECAST_MEAN_WINDOWS;
@@ -84,6 +90,10 @@ static const double s_huber_gains[] = DLB_FORECAST_HUBER_GAINS;
 static const double s_holt_gains[][3] = DLB_FORECAST_HOLT_GAINS;
 static const int s_ari_orders[] = DLB_FORECAST_ARI_ORDERS;
 static const int s_long_ar_orders[] = DLB_FORECAST_LONG_AR_ORDERS;
+static const int s_analogs[][3] = DLB_FORECAST_ANALOGS;
+static const double s_decays[] = DLB_FORECAST_ADAPTIVE_DECAYS;
+_Static_assert(sizeof s_decays / sizeof s_decays[0] == TIMESCALES,
+               "one blend per adaptive timescale");
 
 #define COUNT_OF(array) (sizeof (array) / sizeof ((array)[0]))
 #define CLASSIC                                                                          \
@@ -92,12 +102,16 @@ static const int s_long_ar_orders[] = DLB_FORECAST_LONG_AR_ORDERS;
 #define BATTERY                                                                          \
     (CLASSIC + COUNT_OF (s_wide_median_windows) + COUNT_OF (s_trimmed_windows) +         \
      COUNT_OF (s_huber_gains) + COUNT_OF (s_holt_gains) + COUNT_OF (s_ari_orders) +      \
-     COUNT_OF (s_long_ar_orders))
-#define ADAPTIVE_REAL BATTERY
-#define NWS_ALL       (BATTERY + 1)
-#define NWS           (BATTERY + 2)
-#define ADAPTIVE      (BATTERY + 3)
-#define PREDICTORS    (BATTERY + 4)
+     COUNT_OF (s_long_ar_orders) + COUNT_OF (s_analogs))
+#define BLENDS        BATTERY //  one per timescale
+#define ADAPTIVE_REAL (BLENDS + TIMESCALES)
+#define NWS_ALL       (ADAPTIVE_REAL + 1)
+#define NWS           (ADAPTIVE_REAL + 2)
+#define ADAPTIVE      (ADAPTIVE_REAL + 3)
+#define PREDICTORS    (ADAPTIVE_REAL + 4)
+//  Nearest patterns an analog search keeps: enough for the neighbours of
+//  every horizon, since at most max_horizon - 1 of them end too recently.
+#define ANALOG_NEAR (DLB_FORECAST_ANALOG_NEIGHBOURS_MAX + DLB_FORECAST_HORIZON_MAX - 1)
 
 struct _dlb_forecast_t {
     int max_horizon;
@@ -112,6 +126,12 @@ struct _dlb_forecast_t {
     double sorted[DLB_FORECAST_HISTORY];
     double series[DLB_FORECAST_HISTORY];
     double ar_path[DLB_FORECAST_AR_ORDER_MAX + DLB_FORECAST_HORIZON_MAX];
+    //  Analog: the nearest past patterns, nearest first, and their sequels
+    double near_distance[ANALOG_NEAR];
+    size_t near_lag[ANALOG_NEAR];
+    double near_anchor[ANALOG_NEAR];
+    double recent[DLB_FORECAST_HISTORY]; //  the samples kept, newest first
+    double sequel[DLB_FORECAST_ANALOG_NEIGHBOURS_MAX];
     //  The only buffers sized by max_horizon, allocated in new ()
     double *forecasts; //  [max_horizon + 1][PREDICTORS][max_horizon]
     score_t *scores;   //  [PREDICTORS][max_horizon]
@@ -243,7 +263,27 @@ dlb_forecast_t *dlb_forecast_new (int max_horizon)
         predictor->window = s_long_ar_orders[k];
         predictor->fit = FIT_LONG;
     }
+    for (size_t k = 0; k < COUNT_OF (s_analogs); k++) {
+        int pattern = s_analogs[k][0], neighbours = s_analogs[k][1];
+        assert (pattern >= 1 && pattern < DLB_FORECAST_HISTORY);
+        assert (neighbours >= 1 && neighbours <= DLB_FORECAST_ANALOG_NEIGHBOURS_MAX);
+        predictor_t *predictor = s_add (self, &i, KIND_ANALOG, false, "");
+        predictor->window = pattern;
+        predictor->neighbours = neighbours;
+        predictor->anchor = s_analogs[k][2];
+        assert (predictor->anchor == DLB_FORECAST_ANALOG_LEVEL ||
+                predictor->anchor == DLB_FORECAST_ANALOG_SHAPE ||
+                predictor->anchor == DLB_FORECAST_ANALOG_CENTRED);
+        const char *family = predictor->anchor == DLB_FORECAST_ANALOG_LEVEL   ? "analog"
+                             : predictor->anchor == DLB_FORECAST_ANALOG_SHAPE ? "shape"
+                                                                              : "centred";
+        snprintf (predictor->name, NAME_SIZE, "%s_%d_%d", family, pattern, neighbours);
+    }
     assert (i == BATTERY);
+    for (size_t k = 0; k < TIMESCALES; k++) {
+        snprintf (name, NAME_SIZE, "blend_%.3f", s_decays[k]);
+        s_add (self, &i, KIND_BLEND, false, name)->window = (int) k;
+    }
     s_add (self, &i, KIND_ADAPTIVE_REAL, false, "adaptive_real");
     s_add (self, &i, KIND_NWS_ALL, false, "nws_all");
     s_add (self, &i, KIND_NWS, false, "nws");
@@ -381,6 +421,90 @@ static void s_ar_iterate (dlb_forecast_t *self, const ar_fit_t *fit, int order,
     }
 }
 
+//  Median of values[0..count-1], count >= 1; sorts them in place.
+static double s_median_sort (double *values, size_t count)
+{
+    for (size_t j = 1; j < count; j++) {
+        double value = values[j];
+        size_t at = j;
+        while (at > 0 && values[at - 1] > value) {
+            values[at] = values[at - 1];
+            at--;
+        }
+        values[at] = value;
+    }
+    return count % 2 ? values[count / 2]
+                     : (values[count / 2 - 1] + values[count / 2]) / 2;
+}
+
+//  Analog forecast (the method of analogues): find the `neighbours` past
+//  patterns nearest (sum of absolute differences) to the newest `pattern`
+//  samples and forecast the newest anchor plus the median of where each
+//  pattern's sequel went h samples later, relative to that pattern's anchor.
+//  Level analogs compare raw values; shape and centred analogs first shift
+//  each past pattern so that its anchor meets the newest one, so that a
+//  rise from 30 matches a rise from 70. A pattern ending `lag` samples ago
+//  has a sequel h ahead only if lag >= h; ties go to the more recent
+//  pattern. Answers the last value while fewer patterns qualify.
+static void s_analog (dlb_forecast_t *self, const predictor_t *predictor, double *out)
+{
+    const double *recent = self->recent; //  newest first
+    size_t kept = s_kept (self, DLB_FORECAST_HISTORY);
+    size_t pattern = (size_t) predictor->window;
+    size_t neighbours = (size_t) predictor->neighbours;
+    size_t keep = neighbours + (size_t) self->max_horizon - 1;
+    int anchor = predictor->anchor;
+    if (kept < pattern + 1) {
+        for (int h = 0; h < self->max_horizon; h++)
+            out[h] = s_clamp (recent[0]);
+        return;
+    }
+    //  The anchor of the pattern ending `lag` samples ago is
+    //  recent[lag] or sum[lag] / pattern; sums slide one sample a lag.
+    double sum = 0;
+    for (size_t j = 0; j < pattern; j++)
+        sum += recent[j];
+    double newest =
+        anchor == DLB_FORECAST_ANALOG_CENTRED ? sum / (double) pattern : recent[0];
+    size_t near = 0;
+    for (size_t lag = 1; lag + pattern <= kept; lag++) {
+        sum += recent[lag + pattern - 1] - recent[lag - 1];
+        double at_anchor =
+            anchor == DLB_FORECAST_ANALOG_CENTRED ? sum / (double) pattern : recent[lag];
+        double shift = anchor == DLB_FORECAST_ANALOG_LEVEL ? 0 : at_anchor - newest;
+        //  Kept if nearer than the farthest kept. (Stopping the sum early
+        //  at that bound measured slower: the branch costs more than the
+        //  few additions it saves.)
+        double bound = near == keep ? self->near_distance[near - 1] : INFINITY;
+        double distance = 0;
+        for (size_t j = 0; j < pattern; j++)
+            distance += fabs (recent[lag + j] - recent[j] - shift);
+        if (distance >= bound)
+            continue;
+        size_t at = near < keep ? near++ : near - 1;
+        while (at > 0 && self->near_distance[at - 1] > distance) {
+            self->near_distance[at] = self->near_distance[at - 1];
+            self->near_lag[at] = self->near_lag[at - 1];
+            self->near_anchor[at] = self->near_anchor[at - 1];
+            at--;
+        }
+        self->near_distance[at] = distance;
+        self->near_lag[at] = lag;
+        self->near_anchor[at] = at_anchor;
+    }
+    for (int h = 1; h <= self->max_horizon; h++) {
+        size_t found = 0;
+        for (size_t j = 0; j < near && found < neighbours; j++) {
+            size_t lag = self->near_lag[j];
+            if (lag >= (size_t) h)
+                self->sequel[found++] = recent[lag - (size_t) h] - self->near_anchor[j];
+        }
+        out[h - 1] = found < neighbours
+                         ? s_clamp (recent[0])
+                         : s_clamp (newest + s_median_sort (self->sequel, found));
+    }
+}
+
 //  Writes the forecasts of battery predictor i for 1..max_horizon into out.
 static void s_battery_forecast (dlb_forecast_t *self, size_t i, double *out)
 {
@@ -468,6 +592,10 @@ static void s_battery_forecast (dlb_forecast_t *self, size_t i, double *out)
                       out);
         return;
     }
+    case KIND_ANALOG:
+        s_analog (self, predictor, out);
+        return;
+    case KIND_BLEND:
     case KIND_ADAPTIVE_REAL:
     case KIND_NWS:
     case KIND_NWS_ALL:
@@ -498,20 +626,21 @@ static int s_scored_horizon (dlb_forecast_t *self, int h)
     return s_score (self, 0, h)->count ? h : 1;
 }
 
-//  Adaptive at horizon h: weights exp (-ETA * excess), see the header.
-//  Before any error every weight is 1: the battery's mean.
-static double s_adaptive_forecast (dlb_forecast_t *self, int h)
+//  Soft-min of predictors first..first + count - 1 at horizon h on
+//  timescale k: weights exp (-ETA * excess), see the header. Before any
+//  error every weight is 1: their mean.
+static double s_blend (dlb_forecast_t *self, size_t first, size_t count, size_t k, int h)
 {
     int scored = s_scored_horizon (self, h);
-    double lowest = s_score (self, 0, scored)->recent_abs;
-    for (size_t i = 1; i < BATTERY; i++)
-        if (s_score (self, i, scored)->recent_abs < lowest)
-            lowest = s_score (self, i, scored)->recent_abs;
-    double samples = s_score (self, 0, scored)->recent_weight;
+    double lowest = s_score (self, first, scored)->recent_abs[k];
+    for (size_t i = first + 1; i < first + count; i++)
+        if (s_score (self, i, scored)->recent_abs[k] < lowest)
+            lowest = s_score (self, i, scored)->recent_abs[k];
+    double samples = s_score (self, first, scored)->recent_weight[k];
     double unit = (samples > 0 ? lowest / samples : 0) + DLB_FORECAST_ADAPTIVE_UNIT_MIN;
     double sum = 0, weights = 0;
-    for (size_t i = 0; i < BATTERY; i++) {
-        double excess = (s_score (self, i, scored)->recent_abs - lowest) / unit;
+    for (size_t i = first; i < first + count; i++) {
+        double excess = (s_score (self, i, scored)->recent_abs[k] - lowest) / unit;
         double weight = exp (-DLB_FORECAST_ADAPTIVE_ETA * excess);
         sum += weight * *s_forecast (self, self->samples, i, h);
         weights += weight;
@@ -536,9 +665,10 @@ void dlb_forecast_feed (dlb_forecast_t *self, double value)
             score_t *score = s_score (self, i, h);
             score->abs_sum += fabs (error);
             score->count++;
-            score->recent_abs =
-                DLB_FORECAST_ADAPTIVE_DECAY * score->recent_abs + fabs (error);
-            score->recent_weight = DLB_FORECAST_ADAPTIVE_DECAY * score->recent_weight + 1;
+            for (size_t k = 0; k < TIMESCALES; k++) {
+                score->recent_abs[k] = s_decays[k] * score->recent_abs[k] + fabs (error);
+                score->recent_weight[k] = s_decays[k] * score->recent_weight[k] + 1;
+            }
         }
     }
     if (fabs (value - round (value)) > DLB_FORECAST_INTEGER_TOLERANCE)
@@ -552,6 +682,9 @@ void dlb_forecast_feed (dlb_forecast_t *self, double value)
          kept < (size_t) (DLB_FORECAST_AR_MIN_PER_LAG * DLB_FORECAST_AR_ORDER_MAX)))
         s_ar_fit (self);
 
+    size_t history = s_kept (self, DLB_FORECAST_HISTORY);
+    for (size_t j = 0; j < history; j++)
+        self->recent[j] = s_lagged (self, j);
     for (size_t i = 0; i < BATTERY; i++)
         s_battery_forecast (self, i, s_forecast (self, self->samples, i, 1));
 
@@ -562,7 +695,11 @@ void dlb_forecast_feed (dlb_forecast_t *self, double value)
             *s_forecast (self, self->samples, classic, h);
         *s_forecast (self, self->samples, NWS_ALL, h) =
             *s_forecast (self, self->samples, any, h);
-        double blend = s_adaptive_forecast (self, h);
+        for (size_t k = 0; k < TIMESCALES; k++)
+            *s_forecast (self, self->samples, BLENDS + k, h) =
+                s_blend (self, 0, BATTERY, k, h);
+        //  The blends themselves are weighed on the slowest timescale.
+        double blend = s_blend (self, BLENDS, TIMESCALES, TIMESCALES - 1, h);
         *s_forecast (self, self->samples, ADAPTIVE_REAL, h) = blend;
         //  The MAE-optimal forecast is a median of the predictive
         //  distribution; on an integer-valued series that is an integer.
@@ -600,8 +737,9 @@ double dlb_forecast_predict (dlb_forecast_t *self, int horizon, double *expected
     assert (horizon >= 1 && horizon <= self->max_horizon);
     if (expected_error) {
         score_t *score = s_score (self, ADAPTIVE, horizon);
-        *expected_error =
-            score->recent_weight > 0 ? score->recent_abs / score->recent_weight : NAN;
+        *expected_error = score->recent_weight[0] > 0
+                              ? score->recent_abs[0] / score->recent_weight[0]
+                              : NAN;
     }
     return dlb_forecast_predict_with (self, ADAPTIVE, horizon);
 }
@@ -635,8 +773,8 @@ size_t dlb_forecast_best (dlb_forecast_t *self, int horizon)
     int scored = s_scored_horizon (self, horizon);
     size_t best = 0;
     for (size_t i = 1; i < BATTERY; i++)
-        if (s_score (self, i, scored)->recent_abs <
-            s_score (self, best, scored)->recent_abs)
+        if (s_score (self, i, scored)->recent_abs[0] <
+            s_score (self, best, scored)->recent_abs[0])
             best = i;
     return best;
 }
@@ -676,6 +814,11 @@ static double s_test_normal (uint64_t *state)
 {
     double u = s_test_uniform (state), v = s_test_uniform (state);
     return sqrt (-2 * log (u)) * cos (2 * M_PI * v);
+}
+
+static bool s_test_is_analog (dlb_forecast_t *self, size_t index)
+{
+    return self->predictor[index].kind == KIND_ANALOG;
 }
 
 static size_t s_test_index (dlb_forecast_t *self, const char *name)
@@ -846,7 +989,8 @@ void dlb_forecast_test (bool verbose)
     dlb_forecast_destroy (&forecast);
 
     //  A flat load with one sample in five spiking to 100: under absolute
-    //  error the medians win (they ignore the spikes).
+    //  error the medians win (they ignore the spikes), or an analog (the
+    //  median of what followed patterns like the newest: mostly 30 too).
     forecast = dlb_forecast_new (5);
     double errors[2] = {0, 0};
     size_t compared[2] = {s_test_index (forecast, "last"), ADAPTIVE};
@@ -858,9 +1002,11 @@ void dlb_forecast_test (bool verbose)
                     fabs (value - dlb_forecast_predict_with (forecast, compared[k], 1));
         dlb_forecast_feed (forecast, value);
     }
-    for (int h = 1; h <= 5; h++)
-        assert (strncmp (dlb_forecast_name (forecast, dlb_forecast_best (forecast, h)),
-                         "median_", 7) == 0);
+    for (int h = 1; h <= 5; h++) {
+        size_t best = dlb_forecast_best (forecast, h);
+        assert (strncmp (dlb_forecast_name (forecast, best), "median_", 7) == 0 ||
+                s_test_is_analog (forecast, best));
+    }
     if (verbose)
         printf ("spiky: last %.3f adaptive %.3f\n", errors[0] / 800, errors[1] / 800);
     assert (errors[1] < errors[0] * 0.7);
@@ -994,6 +1140,36 @@ void dlb_forecast_test (bool verbose)
             dlb_forecast_predict_with (forecast, s_test_index (forecast, "adaptive_real"),
                                        1));
     assert (dlb_forecast_predict (forecast, 1, NULL) != 1);
+    dlb_forecast_destroy (&forecast);
+
+    //  Analogs: on a repeating pattern riding a slow ramp, every past period
+    //  holds exact copies of the newest pattern's shape, so shape and
+    //  centred analogs are exact at every horizon; level analogs too, since
+    //  they add the change that followed (the ramp's step is the same each
+    //  time). Before enough patterns qualify they answer the last value.
+    //  adaptive finds them: everything else errs by whole points.
+    static const double pattern[] = {10, 40, 35, 80, 20, 5, 60, 60, 15, 90, 30, 50};
+    size_t period = COUNT_OF (pattern);
+    forecast = dlb_forecast_new (5);
+    for (size_t t = 0; t < 400; t++) {
+        double value = pattern[t % period] + 0.02 * (double) t;
+        for (size_t i = BATTERY - COUNT_OF (s_analogs); i < BATTERY; i++) {
+            assert (s_test_is_analog (forecast, i));
+            for (int h = 1; h <= 5; h++) {
+                double made = dlb_forecast_predict_with (forecast, i, h);
+                if (t > 0 && t < 4)
+                    assert (made == pattern[(t - 1) % period] + 0.02 * (double) (t - 1));
+                if (t >= 360) {
+                    double truth = pattern[(t - 1 + (size_t) h) % period] +
+                                   0.02 * (double) (t - 1 + (size_t) h);
+                    assert (fabs (made - truth) < 1e-9);
+                }
+            }
+        }
+        if (t >= 360)
+            assert (fabs (dlb_forecast_predict (forecast, 1, NULL) - value) < 0.01);
+        dlb_forecast_feed (forecast, value);
+    }
     dlb_forecast_destroy (&forecast);
 
     //  No allocation after new: the heap does not move while feeding.

@@ -9,10 +9,12 @@
                 by Yule-Walker / Levinson-Durbin;
       wide      the classic battery plus longer medians, trimmed means,
                 Huber (clipped-step) smoothing, damped Holt, ARI(p,1,0)
-                (AR on first differences with drift) and a long-window AR
-                centred on a short-window mean.
+                (AR on first differences with drift), a long-window AR
+                centred on a short-window mean, and analog forecasts (the
+                method of analogues: where the past patterns most like the
+                newest samples went next).
 
-    Three meta-predictors answer from them:
+    Meta-predictors answer from them:
 
       nws       the Network Weather Service rule (Wolski et al.) on the
                 classic battery: the predictor with the lowest accumulated
@@ -20,26 +22,30 @@
       nws_all   the same rule on the wide battery, to tell how much of
                 adaptive's gain comes from the predictors, how much from
                 the combination.
-      adaptive  per horizon h, a weighted mean of the wide battery's
+      blend_D   per horizon h, a weighted mean of the wide battery's
                 forecasts, each weighted by exp (-ETA * how far its recent
-                (discounted) h-step absolute error is behind the best one's);
-                a soft, per-horizon, forgetting version of the NWS choice.
+                h-step absolute error, discounted by D per sample, is behind
+                the best one's): a soft, per-horizon, forgetting version of
+                the NWS choice. One blend per timescale D.
+      adaptive  the blends weighed against each other the same way, on the
+                slowest timescale: short series and quick changes of leader
+                favour the fast blend, long bursty ones the slow blend.
                 While every sample so far is an integer (PlanetLab's CPU %
                 are), the weighted mean is rounded to the nearest integer:
                 the forecast minimising the expected absolute error is a
                 median of the predictive distribution, and on an integer
                 series that is an integer. One non-integer sample turns
                 the rounding off for good.
-      adaptive_real  the same weighted mean, never rounded: shows what the
-                integer rule gives.
+      adaptive_real  the same, never rounded: shows what the integer rule
+                gives.
 
     Memory is constant: every buffer is sized in dlb_forecast_new, and
     dlb_forecast_feed never allocates. Forecasts are clamped to
     [DLB_FORECAST_MIN, DLB_FORECAST_MAX]; input values are used as given.
 
     Predictor indexes are stable for the life of the object: 0 is "last",
-    the classic battery follows, then the rest of the wide one, then
-    "adaptive_real", "nws_all", "nws" and "adaptive" last. */
+    the classic battery follows, then the rest of the wide one, then the
+    blends, "adaptive_real", "nws_all", "nws" and "adaptive" last. */
 #ifndef DLB_FORECAST_H_INCLUDED
 #define DLB_FORECAST_H_INCLUDED
 
@@ -117,6 +123,29 @@
         4, 16                                                                            \
     }
 #define DLB_FORECAST_LONG_AR_LEVEL 32 //  samples
+//  Analog forecasts (the method of analogues), {pattern, neighbours,
+//  anchor}: the `neighbours` past patterns of `pattern` samples nearest to
+//  the newest ones, searched over the whole history, and where each went
+//  next. Anchors: LEVEL compares raw values and moves the newest sample by
+//  the median change that followed; SHAPE shifts each past pattern so its
+//  newest sample meets ours (a rise from 30 matches a rise from 70);
+//  CENTRED shifts it so the pattern means meet, and moves our mean by the
+//  median of the sequels' distances from theirs.
+#define DLB_FORECAST_ANALOG_LEVEL   0
+#define DLB_FORECAST_ANALOG_SHAPE   1
+#define DLB_FORECAST_ANALOG_CENTRED 2
+#define DLB_FORECAST_ANALOGS                                                             \
+    {                                                                                    \
+        {4, 10, DLB_FORECAST_ANALOG_LEVEL}, {6, 10, DLB_FORECAST_ANALOG_SHAPE},          \
+            {12, 10, DLB_FORECAST_ANALOG_SHAPE}, {24, 25, DLB_FORECAST_ANALOG_SHAPE},    \
+            {8, 5, DLB_FORECAST_ANALOG_SHAPE}, {6, 25, DLB_FORECAST_ANALOG_SHAPE},       \
+            {6, 10, DLB_FORECAST_ANALOG_CENTRED}, {12, 10, DLB_FORECAST_ANALOG_CENTRED}, \
+            {8, 5, DLB_FORECAST_ANALOG_CENTRED}, {6, 25, DLB_FORECAST_ANALOG_CENTRED},   \
+        {                                                                                \
+            4, 10, DLB_FORECAST_ANALOG_CENTRED                                           \
+        }                                                                                \
+    }
+#define DLB_FORECAST_ANALOG_NEIGHBOURS_MAX 64 //  patterns
 
 //  Highest AR order; one Levinson-Durbin pass fits every order up to it.
 #define DLB_FORECAST_AR_ORDER_MAX 16 //  lags
@@ -126,14 +155,20 @@
 //  samples per coefficient.
 #define DLB_FORECAST_AR_MIN_PER_LAG 2 //  samples
 
-//  Adaptive: per horizon, every battery predictor gets the weight
-//  exp (-ETA * excess), where excess is its discounted sum of absolute errors
-//  minus the lowest one, in units of the lowest discounted mean absolute
-//  error (i.e. "how many samples' worth of error it is behind the best").
-//  DECAY is the weight of past errors per sample (1 / (1 - DECAY) is the
-//  effective window); UNIT_MIN keeps the unit positive on exact series.
-#define DLB_FORECAST_ADAPTIVE_DECAY    0.99 //  per sample
-#define DLB_FORECAST_ADAPTIVE_ETA      1.0  //  per sample's worth of error
+//  Adaptive: per horizon and per timescale, every battery predictor gets
+//  the weight exp (-ETA * excess), where excess is its discounted sum of
+//  absolute errors minus the lowest one, in units of the lowest discounted
+//  mean absolute error (i.e. "how many samples' worth of error it is behind
+//  the best"). DECAYS are the weights of past errors per sample, one blend
+//  each (1 / (1 - DECAY) is the effective window: ~50 samples follows a
+//  change of leader quickly, ~1000 judges bursty series on more evidence);
+//  adaptive then weighs the blends the same way on the slowest timescale.
+//  UNIT_MIN keeps the unit positive on exact series.
+#define DLB_FORECAST_ADAPTIVE_DECAYS                                                     \
+    {                                                                                    \
+        0.98, 0.999                                                                      \
+    }
+#define DLB_FORECAST_ADAPTIVE_ETA      0.5  //  per sample's worth of error
 #define DLB_FORECAST_ADAPTIVE_UNIT_MIN 1e-3 //  CPU %
 //  A sample this close to an integer counts as one for adaptive's integer
 //  rule (rounding while every sample so far is an integer).
@@ -174,7 +209,8 @@ size_t dlb_forecast_predictors (dlb_forecast_t *self);
 
 //  Name of predictor index ("last", "mean_12", "median_5", "exp_0.20",
 //  "ar_16", "trimmed_31", "huber_0.10", "holt_0.20_0.05", "ari_8",
-//  "long_ar_16", "adaptive_real", "nws_all", "nws", "adaptive"), owned by the forecaster;
+//  "long_ar_16", "analog_4_10", "shape_6_10", "centred_6_10", "blend_0.980",
+//  "adaptive_real", "nws_all", "nws", "adaptive"), owned by the forecaster;
 //  NULL if index is out of range.
 const char *dlb_forecast_name (dlb_forecast_t *self, size_t index);
 

@@ -43,7 +43,8 @@ grep -q '"traces": 5' "$work/out" || fail "traces is not 5: $(cat "$work/out")"
 grep -q '"horizon": 3' "$work/out" || fail "horizon is not 3"
 for map in mae mae1; do
     for key in last nws nws_all adaptive adaptive_real mean_3 median_5 exp_0.50 ar_16 \
-        trimmed_31 huber_0.10 ari_8 long_ar_16; do
+        trimmed_31 huber_0.10 ari_8 long_ar_16 analog_4_10 shape_6_10 centred_6_10 \
+        blend_0.980 blend_0.999; do
         [ -n "$(json_get "$map" "$key")" ] || fail "no $map.$key in $(cat "$work/out")"
     done
     last=$(json_get "$map" last)
@@ -53,10 +54,18 @@ for map in mae mae1; do
     echo "smooth $map: last $last adaptive $adaptive"
 done
 
+#  The yardstick (a centred median, non-causal) is reported: on these smooth
+#  sines it is within a few points of the truth.
+yardstick=$(sed -n 's/.*"yardstick1": \([-0-9.e]*\)}.*/\1/p' "$work/out")
+[ -n "$yardstick" ] || fail "no yardstick1 in $(cat "$work/out")"
+awk -v y="$yardstick" 'BEGIN { exit !(y > 0 && y < 10) }' ||
+    fail "yardstick1 $yardstick out of range on smooth sines"
+
 #  Text output has every predictor.
 run eval "$work/smooth"
 [ "$code" -eq 0 ] || fail "text eval exited $code"
 grep -q '^adaptive ' "$work/out" || fail "no adaptive row in text output"
+grep -q '^yardstick ' "$work/out" || fail "no yardstick row in text output"
 
 #  --max picks the same traces every time, and another seed may pick others.
 run eval "$work/smooth" --max 2 --json

@@ -4,7 +4,13 @@
     For each trace, samples are fed one by one; before sample t is fed, the
     forecast each predictor made h samples earlier is compared with it. A
     forecast made after fewer than DLB_FORECAST_EVAL_WARMUP samples is not
-    scored. The MAE is averaged over all scored points of all traces.     */
+    scored. The MAE is averaged over all scored points of all traces.
+
+    For scale, the same 1-step points are also "predicted" by a yardstick
+    that is not a forecaster: the median of the YARDSTICK_SIDE samples
+    before and the YARDSTICK_SIDE samples after each one (fewer at the ends
+    of a trace). It sees the future; where it is barely better than the
+    forecasters, the rest of the error is noise no forecaster can remove. */
 #include "dlb_forecast.h"
 #include "dlb_log.h"
 #include "dlb_trace.h"
@@ -19,7 +25,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE     2
+#define YARDSTICK_SIDE 30 //  samples on each side of the point
 
 typedef struct {
     dlb_trace_format_t format;
@@ -35,6 +42,7 @@ typedef struct {
     size_t predictors;
     double *abs_sum;  //  [2][predictors]: 1 step, then horizon steps
     size_t points[2]; //  scored points, 1 step and horizon steps
+    double yardstick; //  sum of the yardstick's absolute errors, 1-step points
     double *made;     //  [horizon + 1][2][predictors]: forecasts waiting
     size_t traces;
     size_t traces_skipped;
@@ -50,16 +58,18 @@ static void s_usage (FILE *out)
         "                    [--max N] [--seed S] [--json] [--skip-bad]\n"
         "Scores each forecaster on every trace file in the directories: mean\n"
         "absolute error (CPU %% points) 1 and H samples ahead, and its ratio to\n"
-        "the last value.\n"
+        "the last value; then a non-causal yardstick for scale (the median of\n"
+        "the %d samples on each side of each point, which sees the future).\n"
         "  --format F    auto (default), planetlab, google, bitbrains, csv\n"
         "  --column NAME csv column holding the value (default: the second)\n"
         "  --horizon H   1..%d samples ahead (default %d)\n"
         "  --max N       N traces per directory, picked pseudo-randomly\n"
         "  --seed S      seed of that pick (default %d)\n"
-        "  --json        one JSON object: traces, horizon, mae, mae1\n"
+        "  --json        one JSON object: traces, horizon, mae, mae1, yardstick1\n"
         "  --skip-bad    skip malformed lines and traces instead of failing\n"
         "Exit: 0 done, 1 a trace or directory could not be read, 2 bad usage.\n",
-        DLB_FORECAST_HORIZON_MAX, DLB_FORECAST_EVAL_HORIZON, DLB_FORECAST_EVAL_SEED);
+        YARDSTICK_SIDE, DLB_FORECAST_HORIZON_MAX, DLB_FORECAST_EVAL_HORIZON,
+        DLB_FORECAST_EVAL_SEED);
 }
 
 //  Parses a decimal integer in min..max. Returns 0, or -1 if text is not one.
@@ -170,6 +180,30 @@ cleanup:
     return rc;
 }
 
+//  The yardstick at sample t: median of the samples within YARDSTICK_SIDE
+//  of t, t itself left out.
+static double s_yardstick (const dlb_trace_t *trace, size_t t)
+{
+    double window[2 * YARDSTICK_SIDE];
+    size_t count = 0;
+    size_t first = t > YARDSTICK_SIDE ? t - YARDSTICK_SIDE : 0;
+    for (size_t j = first; j < trace->count && j <= t + YARDSTICK_SIDE; j++) {
+        if (j == t)
+            continue;
+        double value = trace->values[j];
+        size_t at = count++;
+        while (at > 0 && window[at - 1] > value) {
+            window[at] = window[at - 1];
+            at--;
+        }
+        window[at] = value;
+    }
+    if (count == 0)
+        return trace->values[t];
+    return count % 2 ? window[count / 2]
+                     : (window[count / 2 - 1] + window[count / 2]) / 2;
+}
+
 //  Feeds one trace and adds its errors to the tally. Returns 0, or -1 if
 //  memory runs out.
 static int s_score_trace (const dlb_trace_t *trace, const options_t *options,
@@ -194,6 +228,8 @@ static int s_score_trace (const dlb_trace_t *trace, const options_t *options,
             for (size_t i = 0; i < predictors; i++)
                 tally->abs_sum[(size_t) k * predictors + i] += fabs (value - made[i]);
             tally->points[k]++;
+            if (k == 0)
+                tally->yardstick += fabs (value - s_yardstick (trace, t));
         }
         dlb_forecast_feed (forecast, value);
         for (int k = 0; k < 2; k++) {
@@ -231,6 +267,12 @@ static void s_print_text (const tally_t *tally, const options_t *options,
         printf ("%-12s %10.4f %8.3f %10.4f %8.3f\n", dlb_forecast_name (names, i), mae[0],
                 ratio[0], mae[1], ratio[1]);
     }
+    double last = tally->abs_sum[0];
+    if (tally->points[0])
+        printf ("yardstick %13.4f %8.3f   (not a forecast: the median of the %d samples\n"
+                "%36son each side of each 1-step point)\n",
+                tally->yardstick / tally->points[0],
+                last > 0 ? tally->yardstick / last : NAN, YARDSTICK_SIDE, "");
 }
 
 static void s_print_json_map (const tally_t *tally, int k, dlb_forecast_t *names)
@@ -261,7 +303,10 @@ static void s_print_json (const tally_t *tally, const options_t *options,
     s_print_json_map (tally, 1, names);
     printf (", \"mae1\": ");
     s_print_json_map (tally, 0, names);
-    printf ("}\n");
+    if (tally->points[0])
+        printf (", \"yardstick1\": %.6f}\n", tally->yardstick / tally->points[0]);
+    else
+        printf (", \"yardstick1\": null}\n");
 }
 
 //  Parses the options after "eval"; directories are left in dirs. Returns 0,
