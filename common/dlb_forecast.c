@@ -122,7 +122,10 @@ struct _dlb_forecast_t {
     double history[DLB_FORECAST_HISTORY];
     predictor_t predictor[PREDICTORS];
     ar_fit_t fit[FITS];
-    //  Scratch for medians, AR fits and AR iteration, sized once
+    //  The samples kept, newest first: refreshed on every feed for the
+    //  battery (windows, AR fits, analog searches)
+    double recent[DLB_FORECAST_HISTORY];
+    //  Scratch for medians, differenced AR fits and AR iteration, sized once
     double sorted[DLB_FORECAST_HISTORY];
     double series[DLB_FORECAST_HISTORY];
     double ar_path[DLB_FORECAST_AR_ORDER_MAX + DLB_FORECAST_HORIZON_MAX];
@@ -130,7 +133,6 @@ struct _dlb_forecast_t {
     double near_distance[ANALOG_NEAR];
     size_t near_lag[ANALOG_NEAR];
     double near_anchor[ANALOG_NEAR];
-    double recent[DLB_FORECAST_HISTORY]; //  the samples kept, newest first
     double sequel[DLB_FORECAST_ANALOG_NEIGHBOURS_MAX];
     //  The only buffers sized by max_horizon, allocated in new ()
     double *forecasts; //  [max_horizon + 1][PREDICTORS][max_horizon]
@@ -282,7 +284,7 @@ dlb_forecast_t *dlb_forecast_new (int max_horizon)
     assert (i == BATTERY);
     for (size_t k = 0; k < TIMESCALES; k++) {
         snprintf (name, NAME_SIZE, "blend_%.3f", s_decays[k]);
-        s_add (self, &i, KIND_BLEND, false, name)->window = (int) k;
+        s_add (self, &i, KIND_BLEND, false, name);
     }
     s_add (self, &i, KIND_ADAPTIVE_REAL, false, "adaptive_real");
     s_add (self, &i, KIND_NWS_ALL, false, "nws_all");
@@ -354,34 +356,46 @@ static void s_levinson (const double *series, size_t n, int order_max, ar_fit_t 
 static void s_ar_fit (dlb_forecast_t *self)
 {
     size_t n = s_kept (self, DLB_FORECAST_AR_WINDOW);
-    for (size_t j = 0; j < n; j++)
-        self->series[j] = s_lagged (self, j);
-    s_levinson (self->series, n, DLB_FORECAST_AR_ORDER_MAX, &self->fit[FIT_SHORT]);
+    s_levinson (self->recent, n, DLB_FORECAST_AR_ORDER_MAX, &self->fit[FIT_SHORT]);
     for (size_t j = 0; j + 1 < n; j++)
-        self->series[j] = s_lagged (self, j) - s_lagged (self, j + 1);
+        self->series[j] = self->recent[j] - self->recent[j + 1];
     if (n >= 3)
         s_levinson (self->series, n - 1, DLB_FORECAST_AR_ORDER_MAX, &self->fit[FIT_DIFF]);
-    n = s_kept (self, DLB_FORECAST_HISTORY);
-    for (size_t j = 0; j < n; j++)
-        self->series[j] = s_lagged (self, j);
-    s_levinson (self->series, n, DLB_FORECAST_AR_ORDER_MAX, &self->fit[FIT_LONG]);
+    s_levinson (self->recent, s_kept (self, DLB_FORECAST_HISTORY),
+                DLB_FORECAST_AR_ORDER_MAX, &self->fit[FIT_LONG]);
 }
 
-//  Sorts the last window samples into self->sorted (insertion sort: windows
-//  are at most a few hundred samples). Returns the window used.
-static size_t s_sort_window (dlb_forecast_t *self, int window)
+//  Sorts values[0..count-1] in place (insertion sort: at most a few
+//  hundred values here).
+static void s_sort (double *values, size_t count)
+{
+    for (size_t j = 1; j < count; j++) {
+        double value = values[j];
+        size_t at = j;
+        while (at > 0 && values[at - 1] > value) {
+            values[at] = values[at - 1];
+            at--;
+        }
+        values[at] = value;
+    }
+}
+
+double dlb_forecast_median (double *values, size_t count)
+{
+    assert (values);
+    assert (count > 0);
+    s_sort (values, count);
+    return count % 2 ? values[count / 2]
+                     : (values[count / 2 - 1] + values[count / 2]) / 2;
+}
+
+//  Copies the last window samples (fewer if fewer are kept) into
+//  self->sorted, unsorted. Returns how many.
+static size_t s_copy_window (dlb_forecast_t *self, int window)
 {
     size_t kept = s_kept (self, DLB_FORECAST_HISTORY);
     size_t used = (size_t) window < kept ? (size_t) window : kept;
-    for (size_t j = 0; j < used; j++) {
-        double value = s_lagged (self, j);
-        size_t at = j;
-        while (at > 0 && self->sorted[at - 1] > value) {
-            self->sorted[at] = self->sorted[at - 1];
-            at--;
-        }
-        self->sorted[at] = value;
-    }
+    memcpy (self->sorted, self->recent, used * sizeof *self->sorted);
     return used;
 }
 
@@ -419,22 +433,6 @@ static void s_ar_iterate (dlb_forecast_t *self, const ar_fit_t *fit, int order,
         else
             out[h] = s_clamp (centre + next);
     }
-}
-
-//  Median of values[0..count-1], count >= 1; sorts them in place.
-static double s_median_sort (double *values, size_t count)
-{
-    for (size_t j = 1; j < count; j++) {
-        double value = values[j];
-        size_t at = j;
-        while (at > 0 && values[at - 1] > value) {
-            values[at] = values[at - 1];
-            at--;
-        }
-        values[at] = value;
-    }
-    return count % 2 ? values[count / 2]
-                     : (values[count / 2 - 1] + values[count / 2]) / 2;
 }
 
 //  Analog forecast (the method of analogues): find the `neighbours` past
@@ -501,7 +499,7 @@ static void s_analog (dlb_forecast_t *self, const predictor_t *predictor, double
         }
         out[h - 1] = found < neighbours
                          ? s_clamp (recent[0])
-                         : s_clamp (newest + s_median_sort (self->sequel, found));
+                         : s_clamp (newest + dlb_forecast_median (self->sequel, found));
     }
 }
 
@@ -518,13 +516,13 @@ static void s_battery_forecast (dlb_forecast_t *self, size_t i, double *out)
         flat = s_mean_of (self, predictor->window);
         break;
     case KIND_MEDIAN: {
-        size_t window = s_sort_window (self, predictor->window);
-        flat = window % 2 ? self->sorted[window / 2]
-                          : (self->sorted[window / 2 - 1] + self->sorted[window / 2]) / 2;
+        flat =
+            dlb_forecast_median (self->sorted, s_copy_window (self, predictor->window));
         break;
     }
     case KIND_TRIMMED: {
-        size_t window = s_sort_window (self, predictor->window);
+        size_t window = s_copy_window (self, predictor->window);
+        s_sort (self->sorted, window);
         size_t cut = window / DLB_FORECAST_TRIM_DIVISOR;
         double sum = 0;
         for (size_t j = cut; j < window - cut; j++)
@@ -676,15 +674,15 @@ void dlb_forecast_feed (dlb_forecast_t *self, double value)
     self->history[self->samples % DLB_FORECAST_HISTORY] = value;
     self->samples++;
 
+    size_t history = s_kept (self, DLB_FORECAST_HISTORY);
+    for (size_t j = 0; j < history; j++)
+        self->recent[j] = s_lagged (self, j);
+
     size_t kept = s_kept (self, DLB_FORECAST_AR_WINDOW);
     if (kept >= 2 &&
         (self->samples % DLB_FORECAST_AR_REFIT == 0 ||
          kept < (size_t) (DLB_FORECAST_AR_MIN_PER_LAG * DLB_FORECAST_AR_ORDER_MAX)))
         s_ar_fit (self);
-
-    size_t history = s_kept (self, DLB_FORECAST_HISTORY);
-    for (size_t j = 0; j < history; j++)
-        self->recent[j] = s_lagged (self, j);
     for (size_t i = 0; i < BATTERY; i++)
         s_battery_forecast (self, i, s_forecast (self, self->samples, i, 1));
 

@@ -233,6 +233,10 @@ size_t dlb_forecast_best (dlb_forecast_t *self, int horizon);
 //  DLB_FORECAST_AR_ORDERS or no fit has been made yet.
 int dlb_forecast_ar_coefficients (dlb_forecast_t *self, int order, double *coef);
 
+//  Median of values[0..count-1]; sorts them in place. count must be at
+//  least 1 (asserted).
+double dlb_forecast_median (double *values, size_t count);
+
 //  Scoring rule of dlb-forecast eval: forecasts made after fewer samples
 //  than the warm-up are not scored; default horizon and pick seed.
 #define DLB_FORECAST_EVAL_WARMUP  8 //  samples

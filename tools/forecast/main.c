@@ -187,21 +187,10 @@ static double s_yardstick (const dlb_trace_t *trace, size_t t)
     double window[2 * YARDSTICK_SIDE];
     size_t count = 0;
     size_t first = t > YARDSTICK_SIDE ? t - YARDSTICK_SIDE : 0;
-    for (size_t j = first; j < trace->count && j <= t + YARDSTICK_SIDE; j++) {
-        if (j == t)
-            continue;
-        double value = trace->values[j];
-        size_t at = count++;
-        while (at > 0 && window[at - 1] > value) {
-            window[at] = window[at - 1];
-            at--;
-        }
-        window[at] = value;
-    }
-    if (count == 0)
-        return trace->values[t];
-    return count % 2 ? window[count / 2]
-                     : (window[count / 2 - 1] + window[count / 2]) / 2;
+    for (size_t j = first; j < trace->count && j <= t + YARDSTICK_SIDE; j++)
+        if (j != t)
+            window[count++] = trace->values[j];
+    return count ? dlb_forecast_median (window, count) : trace->values[t];
 }
 
 //  Feeds one trace and adds its errors to the tally. Returns 0, or -1 if
