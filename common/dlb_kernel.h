@@ -17,7 +17,7 @@
 
 #define DLB_KERNEL_ADDEND     1.111111
 #define DLB_KERNEL_INITIAL    1.111111  //  value of a generated workload's elements
-#define DLB_KERNEL_SLICE_ADDS 1000000   //  additions between throttle checks (~0.4 ms)
+#define DLB_KERNEL_SLICE_ADDS 1000000   //  additions between throttle checks (~0.26 ms)
 #define DLB_THROTTLE_WINDOW   100000000 //  nsecs, the duty-cycle window
 #define DLB_DEFAULT_ELEMENTS  1048576
 #define DLB_DEFAULT_JOBS      1024
