@@ -91,8 +91,7 @@ int dlb_config_split_addr (const char *addr, char *host, size_t host_size, int *
     return 0;
 }
 
-//  Parses a number in [low, high]. Returns 0, or -1 if malformed.
-static int s_number (const char *text, double low, double high, double *value)
+int dlb_config_number (const char *text, double low, double high, double *value)
 {
     char *end;
     errno = 0;
@@ -115,14 +114,6 @@ static int s_apply (dlb_config_t *cfg, const char *name, const char *value)
             return -1;
         }
         snprintf (cfg->node, sizeof cfg->node, "%s", value);
-    }
-    else if (streq (name, "port")) {
-        if (s_number (value, 1, 65535 - S_PORT_SPAN, &v) || v != floor (v)) {
-            fprintf (stderr, "error: --port '%s': an integer 1..%d\n", value,
-                     65535 - S_PORT_SPAN);
-            return -1;
-        }
-        cfg->port = (int) v;
     }
     else if (streq (name, "bind") || streq (name, "advertise")) {
         char *field = streq (name, "bind") ? cfg->bind : cfg->advertise;
@@ -151,19 +142,13 @@ static int s_apply (dlb_config_t *cfg, const char *name, const char *value)
             snprintf (cfg->peers[cfg->peer_count++], DLB_ADDR_MAX, "%s", item);
         }
     }
-    else if (streq (name, "threads")) {
-        if (s_number (value, 1, 256, &v) || v != floor (v)) {
-            fprintf (stderr, "error: --threads '%s': an integer 1..256\n", value);
+    else if (streq (name, "throttle") || streq (name, "fraction")) {
+        double *field = streq (name, "throttle") ? &cfg->throttle : &cfg->fraction;
+        if (dlb_config_number (value, 0, 1, &v) || v <= 0) {
+            fprintf (stderr, "error: --%s '%s': a number in (0, 1]\n", name, value);
             return -1;
         }
-        cfg->threads = (int) v;
-    }
-    else if (streq (name, "throttle")) {
-        if (s_number (value, 0, 1, &v) || v <= 0) {
-            fprintf (stderr, "error: --throttle '%s': a number in (0, 1]\n", value);
-            return -1;
-        }
-        cfg->throttle = v;
+        *field = v;
     }
     else if (streq (name, "policy")) {
         dlb_policy_t policy;
@@ -192,30 +177,28 @@ static int s_apply (dlb_config_t *cfg, const char *name, const char *value)
         }
         snprintf (cfg->cpus, sizeof cfg->cpus, "%s", value);
     }
-    else if (streq (name, "fraction")) {
-        if (s_number (value, 0, 1, &v) || v <= 0) {
-            fprintf (stderr, "error: --fraction '%s': a number in (0, 1]\n", value);
-            return -1;
-        }
-        cfg->fraction = v;
-    }
     else if (streq (name, "threshold")) {
-        if (s_number (value, 0, 1e9, &v)) {
+        if (dlb_config_number (value, 0, 1e9, &v)) {
             fprintf (stderr, "error: --threshold '%s': a number >= 0\n", value);
             return -1;
         }
         cfg->threshold = v;
     }
     else {
-        int *field = streq (name, "batch")           ? &cfg->batch
+        int *field = streq (name, "port")            ? &cfg->port
+                     : streq (name, "threads")       ? &cfg->threads
+                     : streq (name, "batch")         ? &cfg->batch
                      : streq (name, "state-period")  ? &cfg->state_period
                      : streq (name, "stale-after")   ? &cfg->stale_after
                      : streq (name, "sample-period") ? &cfg->sample_period
                      : streq (name, "ack-timeout")   ? &cfg->ack_timeout
                                                      : NULL;
         assert (field);
-        double high = field == &cfg->batch ? DLB_BATCH_MAX_JOBS : 600000;
-        if (s_number (value, 1, high, &v) || v != floor (v)) {
+        double high = field == &cfg->port      ? 65535 - S_PORT_SPAN
+                      : field == &cfg->threads ? 256
+                      : field == &cfg->batch   ? DLB_BATCH_MAX_JOBS
+                                               : 600000;
+        if (dlb_config_number (value, 1, high, &v) || v != floor (v)) {
             fprintf (stderr, "error: --%s '%s': an integer 1..%.0f\n", name, value, high);
             return -1;
         }

@@ -88,6 +88,10 @@ int dlb_config_cpus (const char *list, cpu_set_t *set);
 //  Parses a "host:port" into its parts. Returns 0, or -1 if malformed.
 int dlb_config_split_addr (const char *addr, char *host, size_t host_size, int *port);
 
+//  Parses a finite number in [low, high] (the whole text, as strtod reads
+//  it). Returns 0 and sets *value, or -1 if text is not one (value unchanged).
+int dlb_config_number (const char *text, double low, double high, double *value);
+
 void dlb_config_test (bool verbose);
 
 #endif

@@ -60,6 +60,14 @@ static double s_clock_secs (clockid_t clock)
     return (double) ts.tv_sec + (double) ts.tv_nsec / S_NSECS_PER_SEC;
 }
 
+//  Opens ROOT/NAME with fopen's mode. Returns the file, or NULL.
+static FILE *s_open (const char *root, const char *name, const char *mode)
+{
+    char path[S_PATH_MAX];
+    snprintf (path, sizeof path, "%s/%s", root, name);
+    return fopen (path, mode);
+}
+
 //  Parses one "cpu..." line of /proc/stat. Returns 0 and the CPU number (-1
 //  for the aggregate line) with its busy and total jiffies, or -1 if the line
 //  is not a CPU line or is malformed.
@@ -101,9 +109,7 @@ static int s_parse_cpu_line (const char *line, int *cpu, uint64_t *busy, uint64_
 //  the file cannot be read or has no aggregate cpu line.
 static int s_read_stat (const char *proc_root, s_counters_t *counters)
 {
-    char path[S_PATH_MAX];
-    snprintf (path, sizeof path, "%s/stat", proc_root);
-    FILE *file = fopen (path, "r");
+    FILE *file = s_open (proc_root, "stat", "r");
     if (!file)
         return -1;
     bool have_total = false;
@@ -136,9 +142,7 @@ static int s_read_stat (const char *proc_root, s_counters_t *counters)
 //  file cannot be read or parsed.
 static int s_read_loadavg (const char *proc_root, s_counters_t *counters)
 {
-    char path[S_PATH_MAX];
-    snprintf (path, sizeof path, "%s/loadavg", proc_root);
-    FILE *file = fopen (path, "r");
+    FILE *file = s_open (proc_root, "loadavg", "r");
     if (!file)
         return -1;
     double load1, load5, load15;
@@ -206,9 +210,7 @@ static bool s_disk_counts_sysfs (const char *sys_block_root, const char *name)
 static int s_read_diskstats (const char *proc_root, const char *sys_block_root,
                              s_counters_t *counters)
 {
-    char path[S_PATH_MAX];
-    snprintf (path, sizeof path, "%s/diskstats", proc_root);
-    FILE *file = fopen (path, "r");
+    FILE *file = s_open (proc_root, "diskstats", "r");
     if (!file)
         return -1;
     int rc = -1;
@@ -262,9 +264,7 @@ cleanup:
 //  Returns 0, or -1 if the file cannot be read or a line is malformed.
 static int s_read_net_dev (const char *proc_root, s_counters_t *counters)
 {
-    char path[S_PATH_MAX];
-    snprintf (path, sizeof path, "%s/net/dev", proc_root);
-    FILE *file = fopen (path, "r");
+    FILE *file = s_open (proc_root, "net/dev", "r");
     if (!file)
         return -1;
     int rc = 0;
@@ -427,9 +427,7 @@ size_t dlb_sampler_history (dlb_sampler_t *self, dlb_sample_t *out, size_t max)
 static int s_cpu_jiffies_at (const char *proc_root, const int *cpus, size_t count,
                              uint64_t *busy, uint64_t *total)
 {
-    char path[S_PATH_MAX];
-    snprintf (path, sizeof path, "%s/stat", proc_root);
-    FILE *file = fopen (path, "r");
+    FILE *file = s_open (proc_root, "stat", "r");
     if (!file)
         return -1;
     uint64_t busy_sum = 0, total_sum = 0;
@@ -473,9 +471,7 @@ int dlb_sampler_cpu_jiffies (const int *cpus, size_t count, uint64_t *busy,
 //  self-test owns its temporary directory.
 static void s_test_write (const char *root, const char *name, const char *text)
 {
-    char path[S_PATH_MAX];
-    snprintf (path, sizeof path, "%s/%s", root, name);
-    FILE *file = fopen (path, "w");
+    FILE *file = s_open (root, name, "w");
     assert (file);
     fputs (text, file);
     fclose (file);

@@ -305,21 +305,17 @@ static int s_push_value (s_parser_t *self, double value)
     return 0;
 }
 
+//  Format names, indexed by dlb_trace_format_t.
+static const char *s_format_names[] = {"auto", "planetlab", "google", "bitbrains", "csv"};
+#define S_FORMATS (sizeof s_format_names / sizeof s_format_names[0])
+
 int dlb_trace_format_parse (const char *name, dlb_trace_format_t *format)
 {
     assert (name);
     assert (format);
-    static const struct {
-        const char *name;
-        dlb_trace_format_t format;
-    } names[] = {{"auto", DLB_TRACE_AUTO},
-                 {"planetlab", DLB_TRACE_PLANETLAB},
-                 {"google", DLB_TRACE_GOOGLE},
-                 {"bitbrains", DLB_TRACE_BITBRAINS},
-                 {"csv", DLB_TRACE_CSV}};
-    for (size_t index = 0; index < sizeof names / sizeof names[0]; index++)
-        if (strcmp (name, names[index].name) == 0) {
-            *format = names[index].format;
+    for (size_t index = 0; index < S_FORMATS; index++)
+        if (strcmp (name, s_format_names[index]) == 0) {
+            *format = (dlb_trace_format_t) index;
             return 0;
         }
     return -1;
@@ -327,19 +323,7 @@ int dlb_trace_format_parse (const char *name, dlb_trace_format_t *format)
 
 const char *dlb_trace_format_name (dlb_trace_format_t format)
 {
-    switch (format) {
-    case DLB_TRACE_AUTO:
-        return "auto";
-    case DLB_TRACE_PLANETLAB:
-        return "planetlab";
-    case DLB_TRACE_GOOGLE:
-        return "google";
-    case DLB_TRACE_BITBRAINS:
-        return "bitbrains";
-    case DLB_TRACE_CSV:
-        return "csv";
-    }
-    return "unknown";
+    return (size_t) format < S_FORMATS ? s_format_names[format] : "unknown";
 }
 
 int dlb_trace_load (const char *path, dlb_trace_format_t format, const char *column,
@@ -354,10 +338,6 @@ int dlb_trace_load (const char *path, dlb_trace_format_t format, const char *col
                          .skip_bad = skip_bad,
                          .err = err,
                          .err_size = err_size};
-    if (format == DLB_TRACE_PLANETLAB)
-        parser.fields_wanted = 1;
-    else if (format == DLB_TRACE_GOOGLE)
-        parser.fields_wanted = 2;
     int rc = -1;
     char *line = NULL;
     size_t line_size = 0;
@@ -394,10 +374,6 @@ int dlb_trace_load (const char *path, dlb_trace_format_t format, const char *col
             }
             if (s_guess_format (&parser, line) != 0)
                 goto cleanup;
-            if (parser.format == DLB_TRACE_PLANETLAB)
-                parser.fields_wanted = 1;
-            else if (parser.format == DLB_TRACE_GOOGLE)
-                parser.fields_wanted = 2;
         }
         if (first &&
             (parser.format == DLB_TRACE_BITBRAINS || parser.format == DLB_TRACE_CSV)) {
@@ -405,6 +381,8 @@ int dlb_trace_load (const char *path, dlb_trace_format_t format, const char *col
                 goto cleanup;
             continue;
         }
+        if (first) //  planetlab or google: no header, a fixed number of fields
+            parser.fields_wanted = parser.format == DLB_TRACE_GOOGLE ? 2 : 1;
         double value = 0;
         int parsed = s_parse_data (&parser, line, &value);
         if (parsed == -2)

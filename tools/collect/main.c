@@ -2,6 +2,7 @@
     interval to a CSV file, flushed line by line, until the duration is over
     or SIGINT/SIGTERM arrives. The header is written only when the file is new
     or empty; an existing file must have the same header (same CPU count).  */
+#include "dlb_config.h"
 #include "dlb_log.h"
 #include "dlb_sampler.h"
 
@@ -44,18 +45,6 @@ static void s_usage_to (FILE *out)
              COLLECT_INTERVAL_DEFAULT, COLLECT_INTERVAL_MIN);
 }
 
-//  Parses a positive number of seconds in [min, max]. Returns 0, or -1.
-static int s_parse_secs (const char *text, double min, double max, double *secs)
-{
-    char *end;
-    errno = 0;
-    double value = strtod (text, &end);
-    if (errno || end == text || *end || !isfinite (value) || value < min || value > max)
-        return -1;
-    *secs = value;
-    return 0;
-}
-
 //  Writes the header for ncpu CPUs into buffer. Returns 0, or -1 if it does
 //  not fit.
 static int s_header (int ncpu, char *buffer, size_t size)
@@ -83,10 +72,10 @@ static FILE *s_open_csv (const char *path, const char *header)
     size_t first_size = 0;
     rewind (file);
     ssize_t length = getline (&first, &first_size, file);
+    fseek (file, 0, SEEK_END); //  appends follow (and a read needs a seek before a write)
     bool ok = true;
     if (length <= 0) {
         //  A new or empty file: a write error shows at the flush.
-        fseek (file, 0, SEEK_END);
         ok = fputs (header, file) >= 0 && fflush (file) == 0;
         if (!ok)
             dlb_error ("%s: cannot write: %s", path, strerror (errno));
@@ -102,7 +91,6 @@ static FILE *s_open_csv (const char *path, const char *header)
         fclose (file);
         return NULL;
     }
-    fseek (file, 0, SEEK_END);
     return file;
 }
 
@@ -145,11 +133,12 @@ int main (int argc, char *argv[])
         if (strcmp (option, "--out") == 0 && value)
             out = value;
         else if (strcmp (option, "--interval") == 0 && value &&
-                 s_parse_secs (value, COLLECT_INTERVAL_MIN, COLLECT_INTERVAL_MAX,
-                               &interval) == 0)
+                 dlb_config_number (value, COLLECT_INTERVAL_MIN, COLLECT_INTERVAL_MAX,
+                                    &interval) == 0)
             ;
         else if (strcmp (option, "--duration") == 0 && value &&
-                 s_parse_secs (value, COLLECT_INTERVAL_MIN, INFINITY, &duration) == 0)
+                 dlb_config_number (value, COLLECT_INTERVAL_MIN, INFINITY, &duration) ==
+                     0)
             ;
         else {
             if (strcmp (option, "--help") != 0)
@@ -174,15 +163,11 @@ int main (int argc, char *argv[])
 
     int rc = 1;
     FILE *file = NULL;
-    dlb_sampler_t *sampler = dlb_sampler_new (1);
-    if (!sampler) {
-        dlb_error ("cannot read /proc (stat, loadavg, diskstats, net/dev)");
-        return 1;
-    }
     //  A first sample right away gives the CPU count for the header and makes
     //  the next one measure from now.
+    dlb_sampler_t *sampler = dlb_sampler_new (1);
     dlb_sample_t sample;
-    if (dlb_sampler_sample (sampler, &sample) != 0) {
+    if (!sampler || dlb_sampler_sample (sampler, &sample) != 0) {
         dlb_error ("cannot read /proc (stat, loadavg, diskstats, net/dev)");
         goto cleanup;
     }

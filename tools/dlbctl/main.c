@@ -115,20 +115,6 @@ static int s_parse_u64 (const char *text, uint64_t low, uint64_t high, uint64_t 
     return 0;
 }
 
-//  Parses a finite number. Returns 0, or -1 if text is not one.
-static int s_parse_double (const char *text, double *value)
-{
-    if (!text || !*text)
-        return -1;
-    char *end;
-    errno = 0;
-    double parsed = strtod (text, &end);
-    if (errno || *end || !isfinite (parsed))
-        return -1;
-    *value = parsed;
-    return 0;
-}
-
 //  Normalises an endpoint: a URL (anything with "://") is kept, HOST:PORT
 //  becomes tcp://HOST:PORT. Returns 0, or -1 if it is neither.
 static int s_normalise_endpoint (const char *text, char *buf, size_t size)
@@ -161,8 +147,8 @@ static int s_client_ready (client_t *client, const command_t *command)
                               client->endpoint_source, client->endpoint_text);
     if (client->timeout_text) {
         double secs;
-        if (s_parse_double (client->timeout_text, &secs) || secs <= 0 ||
-            secs > DLBCTL_MAX_TIMEOUT)
+        if (dlb_config_number (client->timeout_text, 0, DLBCTL_MAX_TIMEOUT, &secs) ||
+            secs <= 0)
             return s_usage_error (command, "--timeout '%s': seconds, > 0 and <= %d",
                                   client->timeout_text, DLBCTL_MAX_TIMEOUT);
         client->timeout = secs;
@@ -248,52 +234,11 @@ static int s_parse_command (client_t *client, const command_t *command, int argc
 //  ---------------------------------------------------------------------
 //  Requests
 
-//  A decoded answer. msgpack-c decodes strings and bins without copying
-//  them, so the body points into the frame, which must outlive it.
-typedef struct {
-    dlb_msg_t msg;
-    zframe_t *frame;
-    const msgpack_object *body; //  msg.body, for short
-} reply_t;
-
-static void s_reply_release (reply_t *reply)
-{
-    dlb_msg_release (&reply->msg);
-    zframe_destroy (&reply->frame);
-    reply->body = NULL;
-}
-
-//  Receives and decodes one answer into reply. Returns 0, -1 if nothing
-//  came (errno says why), or -2 with a reason if it is malformed. Only on
-//  0 is there something to release. Not dlb_msg_recv: that frees the frame
-//  the decoded body points into.
-static int s_reply_recv (zsock_t *socket, reply_t *reply, char *reason, size_t size)
-{
-    memset (reply, 0, sizeof *reply);
-    zmsg_t *answer = zmsg_recv (socket);
-    if (!answer)
-        return -1;
-    int rc = -2;
-    if (zmsg_size (answer) != 1)
-        snprintf (reason, size, "%zu frames, expected 1", zmsg_size (answer));
-    else {
-        reply->frame = zmsg_pop (answer);
-        rc = dlb_msg_decode (zframe_data (reply->frame), zframe_size (reply->frame),
-                             &reply->msg, reason, size);
-        if (rc == 0)
-            reply->body = reply->msg.body;
-        else
-            zframe_destroy (&reply->frame);
-    }
-    zmsg_destroy (&answer);
-    return rc;
-}
-
 //  Sends the request (consumed in every case) and waits for the answer.
-//  Returns 0 with a REPLY whose ok is true in *reply (release it), or -1
-//  with the reason printed on stderr (nothing to release): no answer in
-//  time, a malformed answer, or the node's own error.
-static int s_request (const client_t *client, dlb_writer_t *request, reply_t *reply)
+//  Returns 0 with a REPLY whose ok is true in *reply (release it with
+//  dlb_msg_release), or -1 with the reason printed on stderr (nothing to
+//  release): no answer in time, a malformed answer, or the node's own error.
+static int s_request (const client_t *client, dlb_writer_t *request, dlb_msg_t *reply)
 {
     memset (reply, 0, sizeof *reply);
     zsock_t *socket = zsock_new (ZMQ_REQ);
@@ -320,7 +265,7 @@ static int s_request (const client_t *client, dlb_writer_t *request, reply_t *re
         goto cleanup;
     }
     char reason[DLBCTL_ERROR_MAX] = "";
-    int received = s_reply_recv (socket, reply, reason, sizeof reason);
+    int received = dlb_msg_recv (socket, reply, reason, sizeof reason);
     if (received == -1) {
         if (zmq_errno () == EAGAIN)
             fprintf (stderr,
@@ -338,9 +283,9 @@ static int s_request (const client_t *client, dlb_writer_t *request, reply_t *re
         goto cleanup;
     }
     bool ok;
-    if (reply->msg.type != DLB_MSG_REPLY) {
+    if (reply->type != DLB_MSG_REPLY) {
         fprintf (stderr, "error: %s answered with a %s message, expected REPLY\n",
-                 client->endpoint, dlb_msg_type_name (reply->msg.type));
+                 client->endpoint, dlb_msg_type_name (reply->type));
     }
     else if (dlb_obj_bool (reply->body, "ok", &ok)) {
         fprintf (stderr, "error: malformed answer from %s: no boolean 'ok'\n",
@@ -355,7 +300,7 @@ static int s_request (const client_t *client, dlb_writer_t *request, reply_t *re
     else
         rc = 0;
     if (rc)
-        s_reply_release (reply);
+        dlb_msg_release (reply);
 cleanup:
     zsock_destroy (&socket);
     return rc;
@@ -819,7 +764,7 @@ static int s_cmd_status (client_t *client, const command_t *command, int argc,
         return rc == 1 ? EXIT_SUCCESS : rc;
 
     dlb_writer_t request;
-    reply_t reply;
+    dlb_msg_t reply;
     s_command_start (&request, "status", 0);
     if (s_request (client, &request, &reply))
         return EXIT_FAILURE;
@@ -837,7 +782,7 @@ static int s_cmd_status (client_t *client, const command_t *command, int argc,
         printf ("\n");
         s_print_transfer (reply.body);
     }
-    s_reply_release (&reply);
+    dlb_msg_release (&reply);
     return fflush (stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
@@ -853,18 +798,18 @@ static int s_cmd_throttle (client_t *client, const command_t *command, int argc,
     if (rc)
         return rc == 1 ? EXIT_SUCCESS : rc;
     double value;
-    if (s_parse_double (value_text, &value) || value <= 0 || value > 1)
+    if (dlb_config_number (value_text, 0, 1, &value) || value <= 0)
         return s_usage_error (command, "throttle '%s': a number in (0, 1]", value_text);
 
     dlb_writer_t request;
-    reply_t reply;
+    dlb_msg_t reply;
     s_command_start (&request, "throttle", 1);
     dlb_writer_double (&request, "value", value);
     if (s_request (client, &request, &reply))
         return EXIT_FAILURE;
     double now = s_number (reply.body, "throttle");
     printf ("throttle %g\n", isnan (now) ? value : now);
-    s_reply_release (&reply);
+    dlb_msg_release (&reply);
     return EXIT_SUCCESS;
 }
 
@@ -882,7 +827,7 @@ static int s_cmd_policy (client_t *client, const command_t *command, int argc,
             command, "policy '%s': one of none, sender, receiver, symmetric", name);
 
     dlb_writer_t request;
-    reply_t reply;
+    dlb_msg_t reply;
     s_command_start (&request, "policy", 1);
     dlb_writer_str (&request, "name", dlb_policy_name (policy));
     if (s_request (client, &request, &reply))
@@ -890,7 +835,7 @@ static int s_cmd_policy (client_t *client, const command_t *command, int argc,
     char now[16];
     s_text (reply.body, "policy", now, sizeof now);
     printf ("policy %s\n", streq (now, "-") ? dlb_policy_name (policy) : now);
-    s_reply_release (&reply);
+    dlb_msg_release (&reply);
     return EXIT_SUCCESS;
 }
 
@@ -996,7 +941,7 @@ static int s_cmd_submit (client_t *client, const command_t *command, int argc,
 
     //  With --input the node takes the element count from the file.
     dlb_writer_t request;
-    reply_t reply;
+    dlb_msg_t reply;
     s_command_start (&request, "submit", 4);
     if (input_text)
         dlb_writer_str (&request, "input", input);
@@ -1016,7 +961,7 @@ static int s_cmd_submit (client_t *client, const command_t *command, int argc,
     }
     else
         printf ("%s\n", id);
-    s_reply_release (&reply);
+    dlb_msg_release (&reply);
     return rc;
 }
 
@@ -1076,7 +1021,8 @@ static int s_cmd_wait (client_t *client, const command_t *command, int argc, cha
     if (rc)
         return rc == 1 ? EXIT_SUCCESS : rc;
     double limit = 0; //  secs, 0: no deadline
-    if (deadline_text && (s_parse_double (deadline_text, &limit) || limit <= 0))
+    if (deadline_text &&
+        (dlb_config_number (deadline_text, 0, INFINITY, &limit) || limit <= 0))
         return s_usage_error (command, "wait: --timeout '%s': seconds, > 0",
                               deadline_text);
     if (!*id || strlen (id) >= DLB_NAME_MAX)
@@ -1095,7 +1041,7 @@ static int s_cmd_wait (client_t *client, const command_t *command, int argc, cha
                 poll.timeout = left > least ? left : least;
         }
         dlb_writer_t request;
-        reply_t reply;
+        dlb_msg_t reply;
         s_command_start (&request, "status", 0);
         if (s_request (&poll, &request, &reply)) {
             s_progress_end (&progress);
@@ -1105,7 +1051,7 @@ static int s_cmd_wait (client_t *client, const command_t *command, int argc, cha
         const msgpack_object *workload = s_find_workload (reply.body, id);
         int64_t now = zclock_mono ();
         if (!workload) {
-            s_reply_release (&reply);
+            dlb_msg_release (&reply);
             if (now - start >= DLBCTL_UNKNOWN_GRACE) {
                 s_progress_end (&progress);
                 fprintf (stderr, "error: %s has no workload '%s'\n", client->endpoint,
@@ -1125,7 +1071,7 @@ static int s_cmd_wait (client_t *client, const command_t *command, int argc, cha
             s_join_ran (workload, ran, sizeof ran);
             s_text (workload, "output", output, sizeof output);
             s_error_text (workload, error, sizeof error);
-            s_reply_release (&reply);
+            dlb_msg_release (&reply);
             s_progress (&progress, id, state, done, jobs, elapsed);
             s_duration (elapsed_text, sizeof elapsed_text, elapsed);
             if (streq (state, "complete")) {

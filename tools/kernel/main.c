@@ -9,10 +9,9 @@
     dlb-kernel throttle T [--seconds S]
         runs jobs under throttle T for S seconds and prints the thread's
         measured CPU share (thread CPU time / wall time).                   */
+#include "dlb_config.h"
 #include "dlb_kernel.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,10 +31,8 @@ static void s_usage (FILE *out)
 //  Parses a positive number; exits 2 with a message if it is not one.
 static double s_number (const char *name, const char *text, double high)
 {
-    char *end;
-    errno = 0;
-    double value = text ? strtod (text, &end) : NAN;
-    if (!text || errno || end == text || *end || !(value > 0) || value > high) {
+    double value;
+    if (!text || dlb_config_number (text, 0, high, &value) || value <= 0) {
         fprintf (stderr, "dlb-kernel: %s needs a number in (0, %g], got '%s'\n", name,
                  high, text ? text : "");
         s_usage (stderr);

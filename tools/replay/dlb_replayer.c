@@ -47,10 +47,13 @@
     it counts the reads, wake-ups, messages and report writing.           */
 #include "dlb_replayer.h"
 
+#include "dlb_config.h"
+#include "dlb_kernel.h"
 #include "dlb_log.h"
 #include "dlb_sampler.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <czmq.h>
 #include <errno.h>
 #include <math.h>
@@ -104,16 +107,7 @@ typedef struct {
 
 static double s_mono (void)
 {
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    return (double) now.tv_sec + (double) now.tv_nsec / S_NSECS_PER_SEC;
-}
-
-static uint64_t s_thread_nsecs (void)
-{
-    struct timespec now;
-    clock_gettime (CLOCK_THREAD_CPUTIME_ID, &now);
-    return (uint64_t) now.tv_sec * (uint64_t) S_NSECS_PER_SEC + (uint64_t) now.tv_nsec;
+    return (double) dlb_wall_ns () / S_NSECS_PER_SEC;
 }
 
 static bool s_stopping (void)
@@ -141,7 +135,7 @@ static void s_sleep_until (double when, int stop_fd)
 static double s_spin_until (double until, uint64_t *state, uint64_t *spin_nsecs)
 {
     volatile uint64_t sink; //  makes the arithmetic observable
-    uint64_t cpu_before = s_thread_nsecs ();
+    int64_t cpu_before = dlb_thread_cpu_ns ();
     double begin = s_mono (), now = begin;
     uint64_t x = *state;
     while (now < until && !s_stopping ()) {
@@ -155,7 +149,7 @@ static double s_spin_until (double until, uint64_t *state, uint64_t *spin_nsecs)
     }
     (void) sink;
     *state = x;
-    *spin_nsecs += s_thread_nsecs () - cpu_before;
+    *spin_nsecs += (uint64_t) (dlb_thread_cpu_ns () - cpu_before);
     return now - begin;
 }
 
@@ -515,49 +509,26 @@ void dlb_replayer_stop (void)
 
 int dlb_replayer_parse_cpus (const char *text, int *cpus, size_t size, int max_cpu)
 {
-    assert (text && cpus && max_cpu > 0);
-    bool *chosen = calloc ((size_t) max_cpu, sizeof *chosen);
-    if (!chosen)
+    assert (text && cpus && max_cpu > 0 && max_cpu <= CPU_SETSIZE);
+    //  Digits, and ',' or '-' each followed by a digit: dlb_config_cpus reads
+    //  the numbers with strtol, which would also take spaces and signs.
+    if (!isdigit ((unsigned char) *text))
         return -1;
-    int rc = -1;
-    const char *cursor = text;
-    while (true) {
-        char *end;
-        if (*cursor < '0' || *cursor > '9')
-            goto cleanup;
-        errno = 0;
-        long first = strtol (cursor, &end, 10), last = first;
-        if (errno || first >= max_cpu)
-            goto cleanup;
-        cursor = end;
-        if (*cursor == '-') {
-            cursor++;
-            if (*cursor < '0' || *cursor > '9')
-                goto cleanup;
-            last = strtol (cursor, &end, 10);
-            if (errno || last >= max_cpu || last < first)
-                goto cleanup;
-            cursor = end;
-        }
-        for (long cpu = first; cpu <= last; cpu++)
-            chosen[cpu] = true;
-        if (*cursor == 0)
-            break;
-        if (*cursor != ',')
-            goto cleanup;
-        cursor++;
-    }
+    for (const char *p = text; *p; p++)
+        if (!isdigit ((unsigned char) *p) &&
+            ((*p != ',' && *p != '-') || !isdigit ((unsigned char) p[1])))
+            return -1;
+    cpu_set_t set;
+    if (dlb_config_cpus (text, &set) <= 0)
+        return -1;
     size_t count = 0;
-    for (int cpu = 0; cpu < max_cpu; cpu++)
-        if (chosen[cpu]) {
-            if (count == size)
-                goto cleanup;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET (cpu, &set)) {
+            if (cpu >= max_cpu || count == size)
+                return -1;
             cpus[count++] = cpu;
         }
-    rc = (int) count;
-cleanup:
-    free (chosen);
-    return rc;
+    return (int) count;
 }
 
 //  --------------------------------------------------------------------------

@@ -59,8 +59,9 @@ int dlb_replayer_run (const dlb_replayer_config_t *config, dlb_replayer_result_t
 void dlb_replayer_stop (void);
 
 //  Parses a CPU list such as "0", "0,2" or "0-3,6" into cpus (sorted, without
-//  duplicates). Returns the number of CPUs, or -1 if the text is malformed,
-//  names a CPU >= max_cpu, or there are more than size CPUs.
+//  duplicates), as dlb_config_cpus but digits only. Returns the number of
+//  CPUs, or -1 if the text is malformed, names a CPU >= max_cpu (at most
+//  CPU_SETSIZE), or there are more than size CPUs.
 int dlb_replayer_parse_cpus (const char *text, int *cpus, size_t size, int max_cpu);
 
 //  Self-test. It ends with a stop, after which this process cannot replay.

@@ -2,13 +2,13 @@
     one sample per interval, until the trace ends or SIGINT/SIGTERM; then prints
     the fidelity (mean and max absolute deviation, percentage points, first
     interval excluded) and its own overhead (% of one core).              */
+#include "dlb_config.h"
 #include "dlb_log.h"
 #include "dlb_replayer.h"
 #include "dlb_trace.h"
 
 #include <czmq.h>
 #include <errno.h>
-#include <math.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -73,7 +73,6 @@ int main (int argc, char *argv[])
         const char *option = argv[arg];
         const char *value = arg + 1 < argc ? argv[arg + 1] : NULL;
         bool takes_value = true;
-        char *end = NULL;
         if (strcmp (option, "--loop") == 0)
             loop = true, takes_value = false;
         else if (strcmp (option, "--skip-bad") == 0)
@@ -92,19 +91,13 @@ int main (int argc, char *argv[])
             report_path = value;
         else if (strcmp (option, "--cpus") == 0)
             cpu_list = value;
-        else if (strcmp (option, "--slice-msecs") == 0) {
-            errno = 0;
-            slice_msecs = strtod (value, &end);
-            usage = errno || end == value || *end || !isfinite (slice_msecs) ||
-                    slice_msecs < DLB_REPLAYER_SLICE_MIN_MSECS ||
-                    slice_msecs > DLB_REPLAYER_MAX_SECS * MSECS_PER_SEC;
-        }
-        else if (strcmp (option, "--seconds-per-sample") == 0) {
-            errno = 0;
-            seconds = strtod (value, &end);
-            usage = errno || end == value || *end || !isfinite (seconds) ||
-                    seconds < DLB_REPLAYER_MIN_SECS || seconds > DLB_REPLAYER_MAX_SECS;
-        }
+        else if (strcmp (option, "--slice-msecs") == 0)
+            usage = dlb_config_number (value, DLB_REPLAYER_SLICE_MIN_MSECS,
+                                       DLB_REPLAYER_MAX_SECS * MSECS_PER_SEC,
+                                       &slice_msecs) != 0;
+        else if (strcmp (option, "--seconds-per-sample") == 0)
+            usage = dlb_config_number (value, DLB_REPLAYER_MIN_SECS,
+                                       DLB_REPLAYER_MAX_SECS, &seconds) != 0;
         else
             usage = true;
         if (usage && strcmp (option, "--help") != 0)
