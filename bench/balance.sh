@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
         --runs) runs=$2; shift 2 ;;
         --build) build=$2; shift 2 ;;
         --port) port=$2; shift 2 ;;
-        -h|--help) sed -n '2,9p' "$0" | sed 's/^#  \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^[^#]/{/^#/s/^#  \{0,1\}//p}' "$0"; exit 0 ;;
         *) echo "balance.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done

@@ -18,8 +18,12 @@
 #  BUILD_DIR (default build/, built if dlb-replay is missing), DLB_BENCH_CPU
 #  (default: the least busy CPU over one second).
 set -euo pipefail
+case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/s/^#  \{0,1\}//p}' "$0"; exit 0 ;; esac
 top=$(cd "$(dirname "$0")/.." && pwd)
 samples=${1:-80}
+case $samples in
+    ''|*[!0-9]*|0) echo "replay-fidelity: SAMPLES must be a positive integer (see --help)" >&2; exit 2 ;;
+esac
 traces=${DLB_TRACES:-$top/../shared/traces}
 build=${BUILD_DIR:-$top/build}
 seconds_per_sample=1

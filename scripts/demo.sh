@@ -13,7 +13,7 @@ while [ $# -gt 0 ]; do
         --throttle) throttles=$2; shift 2 ;;
         --dir) dir=$2; shift 2 ;;
         --port) port=$2; shift 2 ;;
-        -h|--help) sed -n '2,7p' "$0" | sed 's/^#  \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^[^#]/{/^#/s/^#  \{0,1\}//p}' "$0"; exit 0 ;;
         *) echo "demo.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done

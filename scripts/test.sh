@@ -3,6 +3,7 @@
 #  integration tests with real processes) through ctest.
 #  Usage: scripts/test.sh [ctest args...]     e.g. scripts/test.sh -R transfer
 set -euo pipefail
+case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/s/^#  \{0,1\}//p}' "$0"; exit 0 ;; esac
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/install-deps.sh"
 "$top/scripts/build.sh" "$top/build"

@@ -141,6 +141,17 @@ else
     echo "test_cli: docker-compose not installed; skipping the compose file check" >&2
 fi
 
+#  The scripts' --help prints their header comment, up to its Usage line,
+#  and nothing of the code below it; none runs anything.
+for script in scripts/build.sh scripts/test.sh scripts/demo.sh bench/balance.sh \
+    bench/throttle.sh bench/replay-fidelity.sh; do
+    have_any=1
+    run 0 bash "$top/$script" --help &&
+        expect_in "$out" "^Usage: $script" "$script --help" &&
+        { ! grep -q 'set -euo' "$out" || fail "$script --help prints its code"; }
+done
+run 2 bash "$top/bench/replay-fidelity.sh" many
+
 if ((!have_any)); then
     echo "test_cli: nothing to test (no dlbctl, dlb-cluster or docker-compose)" >&2
     exit 77
