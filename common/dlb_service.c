@@ -126,12 +126,6 @@ zsock_t *dlb_service_sub (const dlb_config_t *cfg, int service)
 
 int dlb_service_recv (zsock_t *socket, const char *what, dlb_msg_t *msg)
 {
-    return dlb_service_recv_frame (socket, what, msg, NULL);
-}
-
-int dlb_service_recv_frame (zsock_t *socket, const char *what, dlb_msg_t *msg,
-                            zframe_t **frame_p)
-{
     zmsg_t *zmsg = zmsg_recv (socket);
     if (!zmsg)
         return -1;
@@ -154,11 +148,8 @@ int dlb_service_recv_frame (zsock_t *socket, const char *what, dlb_msg_t *msg,
                       peer ? peer : "a local socket", reason, s_malformed);
         }
     }
-    else { //  the body points into the frame: the message keeps it
+    else //  the body points into the frame: the message keeps it
         msg->frame = zmsg_pop (zmsg);
-        if (frame_p)
-            *frame_p = zframe_dup (msg->frame);
-    }
     zmsg_destroy (&zmsg);
     return rc;
 }

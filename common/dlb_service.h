@@ -33,12 +33,10 @@ zsock_t *dlb_service_sub (const dlb_config_t *cfg, int service);
 
 //  Receives one message; on a malformed one logs a warning naming the
 //  sender (its address when the transport tells it) and the reason, and
-//  returns -2. Returns 0 with msg filled, or -1 if interrupted.
+//  returns -2. Returns 0 with msg filled, or -1 if interrupted. A service
+//  that forwards what it received sends msg->frame with ZFRAME_REUSE (the
+//  bytes are shared, not copied).
 int dlb_service_recv (zsock_t *socket, const char *what, dlb_msg_t *msg);
-//  The same, also handing back the received frame (caller destroys it) for
-//  services that forward what they received.
-int dlb_service_recv_frame (zsock_t *socket, const char *what, dlb_msg_t *msg,
-                            zframe_t **frame_p);
 
 //  The zloop reader of a service actor's pipe: ends the loop on "$TERM"
 //  (or a broken pipe) and answers "PING" with "PONG". Pass any arg.

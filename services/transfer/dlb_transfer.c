@@ -106,9 +106,8 @@ static void s_send (transfer_t *self, pending_t *p)
     if (p->attempts++ > 0)
         self->stats.resends++;
     p->sent_at = zclock_mono ();
-    zframe_t *copy = zframe_dup (p->frame);
-    if (!peer->push || zframe_send (&copy, peer->push, ZFRAME_DONTWAIT) != 0)
-        zframe_destroy (&copy); //  the resend timer tries again
+    if (peer->push) //  not taken now (no connection, queue full): resent later
+        zframe_send (&p->frame, peer->push, ZFRAME_DONTWAIT | ZFRAME_REUSE);
 }
 
 //  Gives the jobs of a pending batch back to the local worker.
@@ -130,7 +129,8 @@ static void s_pending_destroy (pending_t **p_p)
 }
 
 //  A batch from the local worker for a peer (JOBS) or an origin (RESULTS).
-static void s_outgoing (transfer_t *self, dlb_msg_t *msg, zframe_t **frame_p)
+//  The pending batch takes the message's frame (its body is not read after).
+static void s_outgoing (transfer_t *self, dlb_msg_t *msg)
 {
     pending_t *p = calloc (1, sizeof *p);
     const msgpack_object_array *items;
@@ -149,8 +149,8 @@ static void s_outgoing (transfer_t *self, dlb_msg_t *msg, zframe_t **frame_p)
         dlb_obj_u64 (&items->ptr[i], "n", &n);
         p->raw += n * sizeof (double);
     }
-    p->frame = *frame_p;
-    *frame_p = NULL;
+    p->frame = msg->frame;
+    msg->frame = NULL;
     peer_t *peer = s_peer (self, p->to);
     if (p->type == DLB_MSG_JOBS && (!peer || peer->stale)) {
         s_return_jobs (self, p, peer ? "the peer is stale" : "no such peer");
@@ -207,8 +207,7 @@ static int s_ext_event (zloop_t *loop, zsock_t *reader, void *arg)
     (void) loop;
     transfer_t *self = arg;
     dlb_msg_t msg;
-    zframe_t *frame = NULL;
-    int rc = dlb_service_recv_frame (reader, "the transfer endpoint", &msg, &frame);
+    int rc = dlb_service_recv (reader, "the transfer endpoint", &msg);
     if (rc == -1)
         return -1;
     if (rc == -2) {
@@ -216,7 +215,7 @@ static int s_ext_event (zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     }
     char from[DLB_NAME_MAX] = "", to[DLB_NAME_MAX] = "", reason[256];
-    const char *address = zframe_meta (frame, "Peer-Address");
+    const char *address = zframe_meta (msg.frame, "Peer-Address");
     dlb_obj_str (msg.body, "from", from, sizeof from);
     peer_t *peer = s_peer (self, from);
     uint64_t batch = 0;
@@ -267,23 +266,22 @@ static int s_ext_event (zloop_t *loop, zsock_t *reader, void *arg)
                 else
                     self->stats.results_received += count;
                 self->stats.raw_in += raw;
-                self->stats.wire_in += zframe_size (frame);
+                self->stats.wire_in += zframe_size (msg.frame);
                 dlb_info ("received %zu %s from %s (batch %llu, %zu B on the wire)",
                           count, msg.type == DLB_MSG_JOBS ? "jobs" : "results", from,
-                          (unsigned long long) batch, zframe_size (frame));
-                zframe_send (&frame, self->worker, 0);
+                          (unsigned long long) batch, zframe_size (msg.frame));
+                zframe_send (&msg.frame, self->worker, ZFRAME_REUSE);
             }
             s_ack (self, peer, batch, count);
             s_publish (self);
         }
     }
     else if (msg.type == DLB_MSG_STEAL)
-        zframe_send (&frame, self->adaptor, ZFRAME_DONTWAIT);
+        zframe_send (&msg.frame, self->adaptor, ZFRAME_DONTWAIT | ZFRAME_REUSE);
     else {
         dlb_warn ("dropped an unexpected %s from %s", dlb_msg_type_name (msg.type), from);
         self->stats.dropped++;
     }
-    zframe_destroy (&frame);
     dlb_msg_release (&msg);
     return 0;
 }
@@ -293,22 +291,20 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
     (void) loop;
     transfer_t *self = arg;
     dlb_msg_t msg;
-    zframe_t *frame = NULL;
-    int rc = dlb_service_recv_frame (reader, "the transfer inbox", &msg, &frame);
+    int rc = dlb_service_recv (reader, "the transfer inbox", &msg);
     if (rc == -1)
         return -1;
     if (rc == -2)
         return 0;
     if (msg.type == DLB_MSG_JOBS || msg.type == DLB_MSG_RESULTS)
-        s_outgoing (self, &msg, &frame);
+        s_outgoing (self, &msg);
     else if (msg.type == DLB_MSG_STEAL) {
         char to[DLB_NAME_MAX] = "";
         dlb_obj_str (msg.body, "to", to, sizeof to);
         peer_t *peer = s_peer (self, to);
         if (peer && !peer->stale && peer->push)
-            zframe_send (&frame, peer->push, ZFRAME_DONTWAIT);
+            zframe_send (&msg.frame, peer->push, ZFRAME_DONTWAIT | ZFRAME_REUSE);
     }
-    zframe_destroy (&frame);
     dlb_msg_release (&msg);
     return 0;
 }
