@@ -372,29 +372,23 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     monitor_t *self = arg;
-    zframe_t *frame = zframe_recv (reader);
-    if (!frame)
-        return -1;
     dlb_msg_t msg;
-    char reason[256];
+    int rc = dlb_service_recv (reader, "the monitor inbox", &msg);
+    if (rc == -1)
+        return -1;
+    if (rc == -2)
+        return 0;
     uint64_t req = 0;
-    if (dlb_msg_decode (zframe_data (frame), zframe_size (frame), &msg, reason,
-                        sizeof reason) == 0) {
-        if (msg.type == DLB_MSG_REPLY && dlb_obj_u64 (msg.body, "req", &req) == 0) {
-            for (pending_t *p = zlistx_first (self->pending); p;
-                 p = zlistx_next (self->pending))
-                if (p->req == req) {
-                    s_answer (self, p->identity, p->delimiter, &frame);
-                    s_pending_free (&p);
-                    zlistx_delete (self->pending, zlistx_cursor (self->pending));
-                    break;
-                }
-        }
-        dlb_msg_release (&msg);
-    }
-    else
-        dlb_warn ("dropped a malformed reply on the monitor inbox: %s", reason);
-    zframe_destroy (&frame);
+    if (msg.type == DLB_MSG_REPLY && dlb_obj_u64 (msg.body, "req", &req) == 0)
+        for (pending_t *p = zlistx_first (self->pending); p;
+             p = zlistx_next (self->pending))
+            if (p->req == req) { //  the reply goes to the client as it came
+                s_answer (self, p->identity, p->delimiter, &msg.frame);
+                s_pending_free (&p);
+                zlistx_delete (self->pending, zlistx_cursor (self->pending));
+                break;
+            }
+    dlb_msg_release (&msg);
     return 0;
 }
 
@@ -425,46 +419,44 @@ static int s_expire_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+//  The worker's CPU use (% of one CPU) from the process CPU time in its
+//  STATUS, over at least half a second; the first report starts the clock.
+static void s_worker_cpu (monitor_t *self, const msgpack_object *body)
+{
+    double cpu_s;
+    double now = zclock_mono () / 1000.0;
+    if (dlb_obj_double (body, "cpu_s", &cpu_s) ||
+        (self->last_cpu_wall > 0 && now - self->last_cpu_wall < 0.5))
+        return;
+    if (self->last_cpu_wall > 0)
+        self->worker_cpu = 100 * (cpu_s - self->last_cpu_s) / (now - self->last_cpu_wall);
+    self->last_cpu_s = cpu_s;
+    self->last_cpu_wall = now;
+}
+
 static int s_buses_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     monitor_t *self = arg;
-    zframe_t *frame = zframe_recv (reader);
-    if (!frame)
-        return -1;
     dlb_msg_t msg;
-    char reason[256], service[16] = "";
-    if (dlb_msg_decode (zframe_data (frame), zframe_size (frame), &msg, reason,
-                        sizeof reason) == 0) {
-        if (msg.type == DLB_MSG_STATUS &&
-            dlb_obj_str (msg.body, "service", service, sizeof service) == 0)
-            for (int k = 1; k < S_SERVICES; k++)
-                if (streq (service, s_service_names[k])) {
-                    if (k == DLB_SVC_WORKER) {
-                        double cpu_s;
-                        double now = zclock_mono () / 1000.0;
-                        if (dlb_obj_double (msg.body, "cpu_s", &cpu_s) == 0) {
-                            if (self->last_cpu_wall > 0 &&
-                                now - self->last_cpu_wall >= 0.5) {
-                                self->worker_cpu = 100 * (cpu_s - self->last_cpu_s) /
-                                                   (now - self->last_cpu_wall);
-                                self->last_cpu_s = cpu_s;
-                                self->last_cpu_wall = now;
-                            }
-                            else if (self->last_cpu_wall == 0) {
-                                self->last_cpu_s = cpu_s;
-                                self->last_cpu_wall = now;
-                            }
-                        }
-                    }
-                    zframe_destroy (&self->cache[k]);
-                    self->cache[k] = frame;
-                    self->heard[k] = zclock_mono ();
-                    frame = NULL;
-                }
-        dlb_msg_release (&msg);
-    }
-    zframe_destroy (&frame);
+    int rc = dlb_service_recv (reader, "the service buses", &msg);
+    if (rc == -1)
+        return -1;
+    if (rc == -2)
+        return 0;
+    char service[16] = "";
+    if (msg.type == DLB_MSG_STATUS &&
+        dlb_obj_str (msg.body, "service", service, sizeof service) == 0)
+        for (int k = 1; k < S_SERVICES; k++)
+            if (streq (service, s_service_names[k])) {
+                if (k == DLB_SVC_WORKER)
+                    s_worker_cpu (self, msg.body);
+                zframe_destroy (&self->cache[k]); //  the cache keeps the frame
+                self->cache[k] = msg.frame;
+                self->heard[k] = zclock_mono ();
+                msg.frame = NULL;
+            }
+    dlb_msg_release (&msg);
     return 0;
 }
 
