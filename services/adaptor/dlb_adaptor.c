@@ -102,9 +102,13 @@ static uint64_t s_in_flight (adaptor_t *self, size_t i)
     return self->sent_to[i] > counted ? self->sent_to[i] - counted : 0;
 }
 
-//  The part of a balancing amount to move now (--fraction), at least one.
-static uint64_t s_amount (const adaptor_t *self, uint64_t balance)
+//  Jobs to move now from a node with load `from` to one with load `to`:
+//  the part of the balancing amount to move now (--fraction), at least one.
+static uint64_t s_amount (const adaptor_t *self, const dlb_load_t *from,
+                          const dlb_load_t *to, char *why, size_t why_size)
 {
+    uint64_t balance =
+        dlb_policy_balance (self->metric, self->threshold, from, to, why, why_size);
     uint64_t n = (uint64_t) ((double) balance * self->cfg.fraction);
     return balance && n == 0 ? 1 : n;
 }
@@ -160,16 +164,34 @@ static void s_bootstrap (adaptor_t *self, const char *id, uint64_t jobs)
         }
 }
 
+typedef struct {
+    uint64_t jobs;
+    int peer;  //  -1: none
+    bool send; //  or ask the peer for them
+    char why[512];
+} move_t;
+
+//  Makes the move from `from` to `to` the best so far if it moves more jobs.
+static void s_consider (const adaptor_t *self, move_t *best, int peer, bool send,
+                        const dlb_load_t *from, const dlb_load_t *to)
+{
+    char why[512];
+    uint64_t n = s_amount (self, from, to, why, sizeof why);
+    if (n > best->jobs) {
+        best->jobs = n;
+        best->peer = peer;
+        best->send = send;
+        snprintf (best->why, sizeof best->why, "%s", why);
+    }
+}
+
 //  The processing phase: one decision per call.
 static void s_balance (adaptor_t *self)
 {
     if (!self->have_me || self->policy == DLB_POLICY_NONE ||
         zclock_mono () < self->hold_until)
         return;
-    char why[512], best_why[512] = "";
-    uint64_t best = 0;
-    int best_peer = -1;
-    bool best_is_send = true;
+    move_t best = {.peer = -1};
     for (size_t i = 0; i < self->peer_count; i++) {
         dlb_state_t *p = &self->peers[i];
         //  Until both have measured how fast they run jobs, the bootstrap's
@@ -180,56 +202,44 @@ static void s_balance (adaptor_t *self)
         dlb_load_t local, peer;
         s_load (&self->me, p, 0, &local);
         s_load (p, &self->me, s_in_flight (self, i), &peer);
-        if (dlb_policy_sends (self->policy)) {
-            uint64_t n =
-                s_amount (self, dlb_policy_balance (self->metric, self->threshold, &local,
-                                                    &peer, why, sizeof why));
-            if (n > best) {
-                best = n;
-                best_peer = (int) i;
-                best_is_send = true;
-                snprintf (best_why, sizeof best_why, "%s", why);
-            }
-        }
+        if (dlb_policy_sends (self->policy))
+            s_consider (self, &best, (int) i, true, &local, &peer);
         if (dlb_policy_asks (self->policy) &&
-            zclock_mono () - self->steal_at[i] >
-                DLB_STEAL_HOLD * self->cfg.state_period) {
-            uint64_t n =
-                s_amount (self, dlb_policy_balance (self->metric, self->threshold, &peer,
-                                                    &local, why, sizeof why));
-            if (n > best) {
-                best = n;
-                best_peer = (int) i;
-                best_is_send = false;
-                snprintf (best_why, sizeof best_why, "%s", why);
-            }
-        }
+            zclock_mono () - self->steal_at[i] > DLB_STEAL_HOLD * self->cfg.state_period)
+            s_consider (self, &best, (int) i, false, &peer, &local);
     }
-    if (best_peer < 0)
+    if (best.peer < 0)
         return;
-    dlb_state_t *p = &self->peers[best_peer];
-    if (best_is_send) {
+    dlb_state_t *p = &self->peers[best.peer];
+    if (best.send) {
         dlb_info ("%s: send %llu jobs to %s: %s", dlb_policy_name (self->policy),
-                  (unsigned long long) best, p->node, best_why);
-        s_take (self, p->node, best, best_why);
+                  (unsigned long long) best.jobs, p->node, best.why);
+        s_take (self, p->node, best.jobs, best.why);
     }
     else {
         dlb_info ("%s: ask %s for %llu jobs: %s", dlb_policy_name (self->policy), p->node,
-                  (unsigned long long) best, best_why);
+                  (unsigned long long) best.jobs, best.why);
         dlb_writer_t w;
         dlb_writer_init (&w, DLB_MSG_STEAL);
         msgpack_pack_map (&w.pk, 6);
         dlb_writer_str (&w, "from", self->cfg.node);
         dlb_writer_str (&w, "to", p->node);
-        dlb_writer_u64 (&w, "want", best);
+        dlb_writer_u64 (&w, "want", best.jobs);
         dlb_writer_u64 (&w, "queue", self->me.queue);
         dlb_writer_u64 (&w, "running", self->me.running);
         dlb_writer_double (&w, "rate", s_rate (&self->me, p));
         dlb_writer_send (&w, self->transfer);
-        self->steal_at[best_peer] = zclock_mono ();
+        self->steal_at[best.peer] = zclock_mono ();
         self->steals_sent++;
         s_publish (self);
     }
+}
+
+static void s_decline (adaptor_t *self, uint64_t want, const char *from, const char *why)
+{
+    dlb_info ("declined a request for %llu jobs from %s: %s", (unsigned long long) want,
+              from, why);
+    self->steals_declined++;
 }
 
 //  A peer asks for jobs: confirm with this node's own figures.
@@ -254,19 +264,15 @@ static void s_steal (adaptor_t *self, const msgpack_object *body)
     if (zclock_mono () < self->hold_until) {
         //  A move of ours is on its way and not yet counted as in flight:
         //  granting now would act twice on the same imbalance.
-        dlb_info ("declined a request for %llu jobs from %s: a move is in progress",
-                  (unsigned long long) want, from);
-        self->steals_declined++;
+        s_decline (self, want, from, "a move is in progress");
         return;
     }
     if (i < 0 || self->policy == DLB_POLICY_NONE || !self->have_me ||
         (self->metric == DLB_METRIC_ETA && self->me.rate <= 0)) {
-        dlb_info ("declined a request for %llu jobs from %s: %s",
-                  (unsigned long long) want, from,
-                  i < 0                             ? "unknown peer"
-                  : self->policy == DLB_POLICY_NONE ? "policy none"
-                                                    : "no job rate measured here yet");
-        self->steals_declined++;
+        s_decline (self, want, from,
+                   i < 0                             ? "unknown peer"
+                   : self->policy == DLB_POLICY_NONE ? "policy none"
+                                                     : "no job rate measured here yet");
         return;
     }
     dlb_load_t local, peer = {.queued = queue + s_in_flight (self, (size_t) i),
@@ -274,14 +280,11 @@ static void s_steal (adaptor_t *self, const msgpack_object *body)
                               .rate = rate};
     s_load (&self->me, &self->peers[i], 0, &local);
     char why[512];
-    uint64_t n = s_amount (self, dlb_policy_balance (self->metric, self->threshold,
-                                                     &local, &peer, why, sizeof why));
+    uint64_t n = s_amount (self, &local, &peer, why, sizeof why);
     if (n > want)
         n = want;
     if (n == 0) {
-        dlb_info ("declined a request for %llu jobs from %s: %s",
-                  (unsigned long long) want, from, why);
-        self->steals_declined++;
+        s_decline (self, want, from, why);
         return;
     }
     dlb_info ("%s asked for %llu jobs: giving %llu: %s", from, (unsigned long long) want,

@@ -401,6 +401,20 @@ static void s_store_result (worker_t *self, dlb_job_t **job_p, const char *sourc
     dlb_job_destroy (job_p);
 }
 
+//  Sends a batch of jobs or results through the transfer service and
+//  frees them.
+static void s_send_batch (worker_t *self, int type, const char *to, dlb_job_t **batch,
+                          size_t count, dlb_batch_stats_t *stats)
+{
+    dlb_writer_t w;
+    dlb_writer_init (&w, type);
+    dlb_batch_encode (&w, type, self->cfg.node, to, ++self->batch_seq, batch, count,
+                      stats);
+    dlb_writer_send (&w, self->out);
+    for (size_t i = 0; i < count; i++)
+        dlb_job_destroy (&batch[i]);
+}
+
 //  Sends the results waiting for other origins, one batch per origin.
 static void s_flush_results (worker_t *self)
 {
@@ -423,14 +437,8 @@ static void s_flush_results (worker_t *self)
                 zlistx_detach (self->results, handle);
             }
         }
-        dlb_writer_t w;
         dlb_batch_stats_t stats;
-        dlb_writer_init (&w, DLB_MSG_RESULTS);
-        dlb_batch_encode (&w, DLB_MSG_RESULTS, self->cfg.node, origin, ++self->batch_seq,
-                          batch, count, &stats);
-        dlb_writer_send (&w, self->out);
-        for (size_t i = 0; i < count; i++)
-            dlb_job_destroy (&batch[i]);
+        s_send_batch (self, DLB_MSG_RESULTS, origin, batch, count, &stats);
     }
 }
 
@@ -616,14 +624,8 @@ static void s_take (worker_t *self, const char *to, uint64_t count, const char *
             batch[n] = zlistx_detach_cur (self->queue);
             bytes += batch[n++]->elems * sizeof (double);
         }
-        dlb_writer_t w;
         dlb_batch_stats_t stats;
-        dlb_writer_init (&w, DLB_MSG_JOBS);
-        dlb_batch_encode (&w, DLB_MSG_JOBS, self->cfg.node, to, ++self->batch_seq, batch,
-                          n, &stats);
-        dlb_writer_send (&w, self->out);
-        for (size_t i = 0; i < n; i++)
-            dlb_job_destroy (&batch[i]);
+        s_send_batch (self, DLB_MSG_JOBS, to, batch, n, &stats);
         given += n;
         raw += stats.raw_bytes;
         wire += stats.wire_bytes;
