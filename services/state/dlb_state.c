@@ -160,9 +160,10 @@ static int s_local_event (zloop_t *loop, zsock_t *reader, void *arg)
     if (s_significant (me, &self->last_sent)) {
         if (zclock_mono () - self->last_publish >= DLB_STATE_MIN_GAP)
             s_publish (self);
-        else if (!self->pending) //  publish when the minimum gap has passed
+        else if (!self->pending) { //  publish when the minimum gap has passed
             zloop_timer (self->loop, DLB_STATE_MIN_GAP, 1, s_pending_timer, self);
-        self->pending = true;
+            self->pending = true;
+        }
     }
     return 0;
 }
