@@ -39,6 +39,12 @@ static const char *s_usage =
     "  --sample-period MS   DLB_SAMPLE_PERIOD  hardware sampling period (500)\n"
     "  --ack-timeout MS     DLB_ACK_TIMEOUT    resend unacknowledged batches after "
     "(2000)\n"
+    "  --heartbeat MS       DLB_HEARTBEAT      period of the HOLD reports that renew\n"
+    "                                          the leases of jobs held here (1000)\n"
+    "  --lease MS           DLB_LEASE          silence after which an origin re-issues\n"
+    "                                          the jobs a holder had (6000)\n"
+    "  --data-dir DIR       DLB_DATA_DIR       the node's data: journals of running\n"
+    "                                          workloads (~/.local/state/dlb/NODE)\n"
     "  --help                                  this text\n";
 
 static void s_print_usage (FILE *out, const char *program, const char *summary)
@@ -160,6 +166,14 @@ static int s_apply (dlb_config_t *cfg, const char *name, const char *value)
         }
         snprintf (cfg->policy, sizeof cfg->policy, "%s", value);
     }
+    else if (streq (name, "data-dir")) {
+        if (!*value || strlen (value) >= sizeof cfg->data_dir) {
+            fprintf (stderr, "error: --data-dir '%s': a directory path (< %d bytes)\n",
+                     value, DLB_TEXT_MAX);
+            return -1;
+        }
+        snprintf (cfg->data_dir, sizeof cfg->data_dir, "%s", value);
+    }
     else if (streq (name, "metric")) {
         dlb_metric_t metric;
         if (dlb_metric_parse (value, &metric)) {
@@ -192,6 +206,8 @@ static int s_apply (dlb_config_t *cfg, const char *name, const char *value)
                      : streq (name, "stale-after")   ? &cfg->stale_after
                      : streq (name, "sample-period") ? &cfg->sample_period
                      : streq (name, "ack-timeout")   ? &cfg->ack_timeout
+                     : streq (name, "heartbeat")     ? &cfg->heartbeat
+                     : streq (name, "lease")         ? &cfg->lease
                                                      : NULL;
         assert (field);
         double high = field == &cfg->port      ? 65535 - S_PORT_SPAN
@@ -224,6 +240,9 @@ static const struct option s_options[] = {{"node", required_argument, 0, 0},
                                           {"stale-after", required_argument, 0, 0},
                                           {"sample-period", required_argument, 0, 0},
                                           {"ack-timeout", required_argument, 0, 0},
+                                          {"heartbeat", required_argument, 0, 0},
+                                          {"lease", required_argument, 0, 0},
+                                          {"data-dir", required_argument, 0, 0},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
 
@@ -248,6 +267,8 @@ int dlb_config_parse (dlb_config_t *cfg, int argc, char *argv[], const char *pro
     cfg->stale_after = DLB_DEFAULT_STALE_AFTER;
     cfg->sample_period = DLB_DEFAULT_SAMPLE_PERIOD;
     cfg->ack_timeout = DLB_DEFAULT_ACK_TIMEOUT;
+    cfg->heartbeat = DLB_DEFAULT_HEARTBEAT;
+    cfg->lease = DLB_DEFAULT_LEASE;
 
     //  Environment first: DLB_STATE_PERIOD for --state-period, and so on.
     for (const struct option *o = s_options; o->name; o++) {
@@ -295,6 +316,20 @@ int dlb_config_parse (dlb_config_t *cfg, int argc, char *argv[], const char *pro
         }
         else
             snprintf (cfg->advertise, sizeof cfg->advertise, "%s", cfg->bind);
+    }
+    if (cfg->lease <= cfg->heartbeat) {
+        fprintf (stderr, "error: --lease %d must be longer than --heartbeat %d\n",
+                 cfg->lease, cfg->heartbeat);
+        s_print_usage (stderr, program, summary);
+        return 2;
+    }
+    if (!*cfg->data_dir) {
+        const char *state = getenv ("XDG_STATE_HOME"), *home = getenv ("HOME");
+        if (state && *state)
+            snprintf (cfg->data_dir, sizeof cfg->data_dir, "%s/dlb/%s", state, cfg->node);
+        else
+            snprintf (cfg->data_dir, sizeof cfg->data_dir, "%s/.local/state/dlb/%s",
+                      home && *home ? home : "/tmp", cfg->node);
     }
     if (cfg->threshold < 0)
         cfg->threshold = streq (cfg->metric, "queue") ? DLB_DEFAULT_QUEUE_THRESHOLD

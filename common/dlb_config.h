@@ -25,6 +25,8 @@
 #define DLB_DEFAULT_SAMPLE_PERIOD   500  //  msecs between hardware samples
 #define DLB_DEFAULT_ACK_TIMEOUT     2000 //  msecs before an unacknowledged batch is resent
 #define DLB_DEFAULT_BATCH           64   //  jobs per transfer message
+#define DLB_DEFAULT_HEARTBEAT       1000 //  msecs between a holder's HOLD reports
+#define DLB_DEFAULT_LEASE           6000 //  msecs a HOLD keeps a job leased (6 heartbeats)
 #define DLB_DEFAULT_ETA_THRESHOLD   0.05 //  secs of expected-finish difference
 #define DLB_DEFAULT_QUEUE_THRESHOLD 30   //  jobs of queue difference (the seed's rule)
 #define DLB_ADDR_MAX                128  //  bytes, host or host:port with NUL
@@ -60,6 +62,9 @@ typedef struct {
     int stale_after;         //  --stale-after / DLB_STALE_AFTER, msecs
     int sample_period;       //  --sample-period / DLB_SAMPLE_PERIOD, msecs
     int ack_timeout;         //  --ack-timeout / DLB_ACK_TIMEOUT, msecs
+    int heartbeat;           //  --heartbeat / DLB_HEARTBEAT, msecs between HOLDs
+    int lease;               //  --lease / DLB_LEASE, msecs a job stays leased
+    char data_dir[DLB_TEXT_MAX]; //  --data-dir / DLB_DATA_DIR, the node's journal
 } dlb_config_t;
 
 //  Fills cfg from defaults, then the environment, then argv (which wins).

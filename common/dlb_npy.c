@@ -164,6 +164,8 @@ int dlb_npy_save (const char *path, const double *values, size_t count, char *er
     bool ok = fwrite (prefix, 1, sizeof prefix, file) == sizeof prefix &&
               fwrite (header, 1, header_len, file) == header_len &&
               fwrite (values, sizeof (double), count, file) == count;
+    //  Durable before it replaces anything: the journal it ends is removed next.
+    ok = ok && fflush (file) == 0 && fsync (fileno (file)) == 0;
     ok = (fclose (file) == 0) && ok;
     if (!ok || rename (tmp, path) != 0) {
         snprintf (err, err_size, "%s: write failed: %s", path, strerror (errno));

@@ -25,6 +25,8 @@ const char *dlb_msg_type_name (int type)
         return "RESULTS";
     case DLB_MSG_STEAL:
         return "STEAL";
+    case DLB_MSG_HOLD:
+        return "HOLD";
     case DLB_MSG_TAKE:
         return "TAKE";
     case DLB_MSG_STATUS:
@@ -506,7 +508,7 @@ int dlb_batch_decode (const dlb_msg_t *msg, char *from, char *to, uint64_t *batc
 
 void dlb_state_pack (dlb_writer_t *w, const dlb_state_t *s, bool liveness)
 {
-    msgpack_pack_map (&w->pk, liveness ? 17 : 15);
+    msgpack_pack_map (&w->pk, liveness ? 18 : 16);
     if (liveness) {
         dlb_writer_bool (w, "stale", s->stale);
         dlb_writer_double (w, "age", s->age);
@@ -525,6 +527,7 @@ void dlb_state_pack (dlb_writer_t *w, const dlb_state_t *s, bool liveness)
     dlb_writer_u64 (w, "sent", s->sent);
     dlb_writer_u64 (w, "received", s->received);
     dlb_writer_str (w, "policy", s->policy);
+    dlb_writer_u64 (w, "boot", s->boot);
     dlb_writer_key (w, "recv_from");
     msgpack_pack_map (&w->pk, s->peers_known);
     for (size_t i = 0; i < s->peers_known; i++) {
@@ -559,6 +562,7 @@ int dlb_state_decode (const msgpack_object *map, dlb_state_t *s, char *reason,
     dlb_obj_u64 (map, "sent", &s->sent);
     dlb_obj_u64 (map, "received", &s->received);
     dlb_obj_str (map, "policy", s->policy, sizeof s->policy);
+    dlb_obj_u64 (map, "boot", &s->boot);
     dlb_obj_bool (map, "stale", &s->stale);
     dlb_obj_double (map, "age", &s->age);
     if (s->rate < 0)
@@ -768,8 +772,8 @@ void dlb_proto_test (bool verbose)
     zframe_destroy (&frame);
 
     //  STEAL, TAKE, COMMAND, REPLY, STATUS: plain maps through the same reader.
-    int plain[] = {DLB_MSG_STEAL, DLB_MSG_TAKE, DLB_MSG_COMMAND, DLB_MSG_REPLY,
-                   DLB_MSG_STATUS};
+    int plain[] = {DLB_MSG_STEAL,   DLB_MSG_HOLD,  DLB_MSG_TAKE,
+                   DLB_MSG_COMMAND, DLB_MSG_REPLY, DLB_MSG_STATUS};
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
         dlb_writer_init (&w, plain[i]);
         msgpack_pack_map (&w.pk, 3);

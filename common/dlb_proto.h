@@ -48,6 +48,7 @@ typedef enum {
     DLB_MSG_ACK = 3,     //  acknowledges a JOBS or RESULTS batch
     DLB_MSG_RESULTS = 4, //  a batch of results, transfer -> origin's transfer
     DLB_MSG_STEAL = 5,   //  an underloaded node asks a peer for jobs
+    DLB_MSG_HOLD = 6,    //  a holder renews its leases on an origin's jobs
     //  Local to a node
     DLB_MSG_TAKE = 16,    //  adaptor -> worker: give up to N queued jobs for a peer
     DLB_MSG_STATUS = 17,  //  every service's periodic report on its PUB socket
@@ -191,6 +192,7 @@ typedef struct {
     uint64_t sent;     //  jobs sent to peers
     uint64_t received; //  jobs received from peers
     char policy[16];
+    uint64_t boot; //  the worker's start time, usecs: a change means a restart
     //  Jobs received from each peer, so that a sender can tell how many of
     //  its jobs are still in flight (its own count minus the peer's).
     size_t peers_known;

@@ -20,7 +20,10 @@
     peer confirms with its own, fresher figures before it gives any (two
     phases, so that a stale view cannot drain a node). Jobs in flight, sent
     but not yet counted by the peer, count as the peer's; a node waits for
-    its worker to act on one TAKE before it decides again.                */
+    its worker to act on one TAKE before it decides again. Both counts are
+    kept by the workers since they started, so when either worker restarts
+    (its `boot` changes) the count in flight is rebuilt from zero rather
+    than trusted: jobs lost with a worker are the origin's to re-issue.  */
 #include "dlb_adaptor.h"
 #include "dlb_policy.h"
 #include "dlb_service.h"
@@ -41,7 +44,9 @@ typedef struct {
     bool have_worker; //  me.queue and me.running come from the worker
     dlb_state_t peers[DLB_PEERS_MAX];
     size_t peer_count;
-    uint64_t sent_to[DLB_PEERS_MAX]; //  by peer index, from the worker
+    uint64_t sent_to[DLB_PEERS_MAX];    //  by peer index, from the worker
+    int64_t flight_base[DLB_PEERS_MAX]; //  sent minus counted when last rebuilt
+    uint64_t boot;                      //  our worker's incarnation
     int64_t steal_at[DLB_PEERS_MAX];
     int64_t hold_until;
     char bootstrapped[DLB_WORKLOADS_MAX][DLB_NAME_MAX];
@@ -91,15 +96,32 @@ static double s_rate (const dlb_state_t *s, const dlb_state_t *other)
     return s_capacity (s);
 }
 
+//  Jobs sent to peer i that it has counted as received (since its start).
+static uint64_t s_counted (adaptor_t *self, size_t i)
+{
+    const dlb_state_t *p = &self->peers[i];
+    for (size_t k = 0; k < p->peers_known; k++)
+        if (streq (p->recv_from[k].node, self->cfg.node))
+            return p->recv_from[k].jobs;
+    return 0;
+}
+
 //  Jobs sent to peer i that the peer has not yet counted as received.
 static uint64_t s_in_flight (adaptor_t *self, size_t i)
 {
-    const dlb_state_t *p = &self->peers[i];
-    uint64_t counted = 0;
-    for (size_t k = 0; k < p->peers_known; k++)
-        if (streq (p->recv_from[k].node, self->cfg.node))
-            counted = p->recv_from[k].jobs;
-    return self->sent_to[i] > counted ? self->sent_to[i] - counted : 0;
+    int64_t flight =
+        (int64_t) self->sent_to[i] - (int64_t) s_counted (self, i) - self->flight_base[i];
+    return flight > 0 ? (uint64_t) flight : 0;
+}
+
+//  A worker restarted: nothing is in flight to peer i from now on.
+static void s_rebuild_flight (adaptor_t *self, size_t i, const char *why)
+{
+    uint64_t was = s_in_flight (self, i);
+    self->flight_base[i] = (int64_t) self->sent_to[i] - (int64_t) s_counted (self, i);
+    if (was)
+        dlb_info ("%s: %llu jobs no longer counted in flight to %s", why,
+                  (unsigned long long) was, self->peers[i].node);
 }
 
 //  Jobs to move now from a node with load `from` to one with load `to`:
@@ -324,8 +346,12 @@ static int s_state_event (zloop_t *loop, zsock_t *reader, void *arg)
             int i = s_peer_index (self, state.node);
             if (i < 0 && self->peer_count < DLB_PEERS_MAX)
                 i = (int) self->peer_count++;
-            if (i >= 0)
-                self->peers[i] = state;
+            if (i < 0)
+                continue;
+            bool restarted = self->peers[i].boot && state.boot != self->peers[i].boot;
+            self->peers[i] = state;
+            if (restarted)
+                s_rebuild_flight (self, (size_t) i, "the peer's worker restarted");
         }
     dlb_msg_release (&msg);
     s_balance (self);
@@ -352,6 +378,12 @@ static int s_workerbus_event (zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     dlb_count_t sent_to[DLB_PEERS_MAX];
     size_t counted = dlb_obj_counts (msg.body, "sent_to", sent_to, DLB_PEERS_MAX);
+    uint64_t boot = 0;
+    dlb_obj_u64 (msg.body, "boot", &boot);
+    bool restarted = self->boot && boot != self->boot;
+    self->boot = boot;
+    if (restarted)
+        memset (self->sent_to, 0, sizeof self->sent_to); //  its counts start anew
     for (size_t k = 0; k < counted; k++) {
         int i = s_peer_index (self, sent_to[k].node);
         if (i >= 0 && self->sent_to[i] != sent_to[k].jobs) {
@@ -359,6 +391,8 @@ static int s_workerbus_event (zloop_t *loop, zsock_t *reader, void *arg)
             self->hold_until = 0; //  the worker has acted on the TAKE
         }
     }
+    for (size_t i = 0; restarted && i < self->peer_count; i++)
+        s_rebuild_flight (self, i, "our worker restarted");
     //  Queue and running from the worker itself are fresher than the state
     //  service's copy.
     self->have_worker = true;

@@ -146,6 +146,7 @@ static int s_local_event (zloop_t *loop, zsock_t *reader, void *arg)
         dlb_obj_double (msg.body, "rate", &me->rate);
         dlb_obj_u64 (msg.body, "sent", &me->sent);
         dlb_obj_u64 (msg.body, "received", &me->received);
+        dlb_obj_u64 (msg.body, "boot", &me->boot);
         if (dlb_obj_get (msg.body, "recv_from"))
             me->peers_known =
                 dlb_obj_counts (msg.body, "recv_from", me->recv_from, DLB_PEERS_MAX);

@@ -1,10 +1,11 @@
 /*  dlb_transfer: reliable delivery of job and result batches between nodes.
 
     Sockets
-        ext     PULL  BASE+2    JOBS, RESULTS, ACK, STEAL from peers   external
+        ext     PULL  BASE+2    JOBS, RESULTS, ACK, STEAL, HOLD from peers  external
         peers   PUSH  one per peer, to its advertised transfer endpoint
-        inbox   PULL  BASE+23   JOBS/RESULTS from the worker, STEAL from the adaptor
-        worker  PUSH  BASE+21   received JOBS and RESULTS, returned JOBS
+        inbox   PULL  BASE+23   JOBS/RESULTS/HOLD/ACK from the worker, STEAL from
+                                the adaptor
+        worker  PUSH  BASE+21   received JOBS, RESULTS and HOLD, returned JOBS
         adaptor PUSH  BASE+24   STEAL requests from peers
         state   SUB   BASE+12   who the peers are, where, and whether alive
         bus     PUB   BASE+13   STATUS (counts and bytes)
@@ -12,13 +13,18 @@
     Delivery: a batch stays in `pending` until its receiver sends ACK, and
     is resent after --ack-timeout, doubling up to DLB_RESEND_CAP. The
     receiver checks a batch completely (signature, version, every payload's
-    size, inflation and CRC) before it hands it on and acknowledges it; it
-    remembers the last DLB_SEEN_MAX batch ids (from all senders) so that a
-    resent batch is acknowledged again but delivered once. Jobs for a peer that is
-    stale, or that has not acknowledged after DLB_JOB_ATTEMPTS tries, go
-    back to the local queue; results wait for their origin indefinitely,
-    since only the origin can use them. Batches are only accepted from
-    nodes the state service knows as peers.                               */
+    size, inflation and CRC) before it hands it on. JOBS are acknowledged
+    here, once handed to the worker; it remembers the last DLB_SEEN_MAX
+    batch ids (from all senders) so that a resent JOBS batch is
+    acknowledged again but delivered once. RESULTS are acknowledged by the
+    origin's worker, after it has written them to its journal: every copy
+    goes to the worker, which answers each with an ACK that this service
+    sends on. So a result acknowledged is a result kept, whatever dies.
+    Jobs for a peer that is stale, or that has not acknowledged after
+    DLB_JOB_ATTEMPTS tries, go back to the local queue; results wait for
+    their origin indefinitely, since only the origin can use them. HOLD
+    (lease renewals) and STEAL are best-effort, like heartbeats. Batches
+    are only accepted from nodes the state service knows as peers.       */
 #include "dlb_transfer.h"
 #include "dlb_service.h"
 
@@ -258,8 +264,12 @@ static int s_ext_event (zloop_t *loop, zsock_t *reader, void *arg)
             for (size_t i = 0; i < count; i++)
                 raw += jobs[i]->elems * sizeof (double);
             dlb_batch_free (&jobs, count);
-            if (s_seen (self, from, batch))
+            bool results = msg.type == DLB_MSG_RESULTS;
+            if (s_seen (self, from, batch)) {
                 self->stats.duplicates++;
+                if (results) //  the worker acknowledges every copy it has kept
+                    zframe_send (&msg.frame, self->worker, ZFRAME_REUSE);
+            }
             else {
                 if (msg.type == DLB_MSG_JOBS)
                     self->stats.jobs_received += count;
@@ -272,12 +282,15 @@ static int s_ext_event (zloop_t *loop, zsock_t *reader, void *arg)
                           (unsigned long long) batch, zframe_size (msg.frame));
                 zframe_send (&msg.frame, self->worker, ZFRAME_REUSE);
             }
-            s_ack (self, peer, batch, count);
+            if (!results)
+                s_ack (self, peer, batch, count);
             s_publish (self);
         }
     }
     else if (msg.type == DLB_MSG_STEAL)
         zframe_send (&msg.frame, self->adaptor, ZFRAME_DONTWAIT | ZFRAME_REUSE);
+    else if (msg.type == DLB_MSG_HOLD)
+        zframe_send (&msg.frame, self->worker, ZFRAME_DONTWAIT | ZFRAME_REUSE);
     else {
         dlb_warn ("dropped an unexpected %s from %s", dlb_msg_type_name (msg.type), from);
         self->stats.dropped++;
@@ -298,11 +311,14 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     if (msg.type == DLB_MSG_JOBS || msg.type == DLB_MSG_RESULTS)
         s_outgoing (self, &msg);
-    else if (msg.type == DLB_MSG_STEAL) {
+    else if (msg.type == DLB_MSG_STEAL || msg.type == DLB_MSG_HOLD ||
+             msg.type == DLB_MSG_ACK) {
+        //  Best-effort, to a live peer: a lost one is made good by the next
+        //  heartbeat, request or resend.
         char to[DLB_NAME_MAX] = "";
         dlb_obj_str (msg.body, "to", to, sizeof to);
         peer_t *peer = s_peer (self, to);
-        if (peer && !peer->stale && peer->push)
+        if (peer && peer->push && (!peer->stale || msg.type == DLB_MSG_ACK))
             zframe_send (&msg.frame, peer->push, ZFRAME_DONTWAIT | ZFRAME_REUSE);
     }
     dlb_msg_release (&msg);
@@ -644,6 +660,44 @@ void dlb_transfer_test (bool verbose)
     s_send_jobs (&a, "b", 100, 3);
     assert (s_wait_stat (&b, "duplicates", 1));
     assert (s_wait_stat (&a, "pending", 0));
+
+    //  RESULTS a -> b reach b's worker, every copy, and stay pending at a
+    //  until b's worker acknowledges them (after journaling them).
+    dlb_job_t *result = dlb_job_new (16);
+    snprintf (result->workload, DLB_NAME_MAX, "w");
+    snprintf (result->origin, DLB_NAME_MAX, "b");
+    snprintf (result->ran_on, DLB_NAME_MAX, "a");
+    result->crc = dlb_job_crc (result);
+    dlb_batch_stats_t stats;
+    dlb_writer_init (&w, DLB_MSG_RESULTS);
+    dlb_batch_encode (&w, DLB_MSG_RESULTS, "a", "b", 200, &result, 1, &stats);
+    dlb_writer_send (&w, a.worker_push);
+    dlb_job_destroy (&result);
+    for (int copy = 0; copy < 2; copy++) { //  the second: a resend (ack timeout)
+        assert (dlb_msg_recv (b.worker_pull, &msg, reason, sizeof reason) == 0);
+        assert (msg.type == DLB_MSG_RESULTS);
+        dlb_msg_release (&msg);
+    }
+    assert (s_stat (&a, "pending") == 1);
+    dlb_writer_init (&w, DLB_MSG_ACK);
+    msgpack_pack_map (&w.pk, 3);
+    dlb_writer_str (&w, "from", "b");
+    dlb_writer_str (&w, "to", "a");
+    dlb_writer_u64 (&w, "batch", 200);
+    dlb_writer_send (&w, b.worker_push);
+    assert (s_wait_stat (&a, "pending", 0));
+
+    //  A HOLD a -> b reaches b's worker.
+    dlb_writer_init (&w, DLB_MSG_HOLD);
+    msgpack_pack_map (&w.pk, 3);
+    dlb_writer_str (&w, "from", "a");
+    dlb_writer_str (&w, "to", "b");
+    dlb_writer_key (&w, "held");
+    msgpack_pack_map (&w.pk, 0);
+    dlb_writer_send (&w, a.worker_push);
+    assert (dlb_msg_recv (b.worker_pull, &msg, reason, sizeof reason) == 0);
+    assert (msg.type == DLB_MSG_HOLD);
+    dlb_msg_release (&msg);
 
     //  Jobs for a peer that went stale come back to the local worker.
     assert (s_probe (&a, &b, true, 2000) == 0);

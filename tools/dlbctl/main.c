@@ -26,16 +26,20 @@
 
 #define DLBCTL_DEFAULT_ENDPOINT "tcp://127.0.0.1:7100"
 #define DLBCTL_DEFAULT_TIMEOUT                                                           \
-    15.0                           //  secs to wait for each answer (the
-                                   //  monitor gives relayed commands 10)
-#define DLBCTL_MAX_TIMEOUT   86400 //  secs, upper bound of --timeout
-#define DLBCTL_POLL_PERIOD   500   //  msecs between status polls in wait
-#define DLBCTL_PLAIN_PERIOD  1000  //  msecs between progress lines off a terminal
-#define DLBCTL_UNKNOWN_GRACE 3000  //  msecs a new workload may be missing from status
-#define DLBCTL_BAR_WIDTH     30    //  characters of the progress bar
-#define DLBCTL_JSON_DEPTH    64    //  nesting deeper than this prints null
-#define DLBCTL_ERROR_MAX     256   //  bytes, reasons with NUL
-#define DLBCTL_LIST_MAX      1024  //  bytes, joined peer and ran lists with NUL
+    15.0                          //  secs to wait for each answer (the
+                                  //  monitor gives relayed commands 10)
+#define DLBCTL_MAX_TIMEOUT  86400 //  secs, upper bound of --timeout
+#define DLBCTL_POLL_PERIOD  500   //  msecs between status polls in wait
+#define DLBCTL_PLAIN_PERIOD 1000  //  msecs between progress lines off a terminal
+#define DLBCTL_UNKNOWN_GRACE                                                             \
+    10000                        //  msecs a workload may be missing from status
+                                 //  (new, or the node's services restarting)
+#define DLBCTL_RIDE_OVER  120000 //  msecs wait retries a node that does not answer
+#define DLBCTL_WAIT_ASK   3000   //  msecs wait gives one status request
+#define DLBCTL_BAR_WIDTH  30     //  characters of the progress bar
+#define DLBCTL_JSON_DEPTH 64     //  nesting deeper than this prints null
+#define DLBCTL_ERROR_MAX  256    //  bytes, reasons with NUL
+#define DLBCTL_LIST_MAX   1024   //  bytes, joined peer and ran lists with NUL
 
 #define EXIT_USAGE 2
 
@@ -1030,10 +1034,14 @@ static int s_cmd_wait (client_t *client, const command_t *command, int argc, cha
 
     int64_t start = zclock_mono ();
     int64_t deadline = limit > 0 ? start + (int64_t) (limit * 1000) : 0;
+    int64_t silent_since = 0, missing_since = start; //  0: answered / seen
     progress_t progress = {.terminal = isatty (STDERR_FILENO) == 1};
     while (true) {
-        //  A request may not outlive the deadline by more than a poll period.
+        //  A request may not outlive the deadline by more than a poll period;
+        //  a node restarting its monitor is asked again soon.
         client_t poll = *client;
+        if (poll.timeout > DLBCTL_WAIT_ASK / 1000.0)
+            poll.timeout = DLBCTL_WAIT_ASK / 1000.0;
         if (deadline) {
             double left = (double) (deadline - zclock_mono ()) / 1000;
             double least = (double) DLBCTL_POLL_PERIOD / 1000;
@@ -1043,16 +1051,34 @@ static int s_cmd_wait (client_t *client, const command_t *command, int argc, cha
         dlb_writer_t request;
         dlb_msg_t reply;
         s_command_start (&request, "status", 0);
+        int64_t now;
         if (s_request (&poll, &request, &reply)) {
+            //  The monitor may be restarting: ride over it for a while.
+            now = zclock_mono ();
             s_progress_end (&progress);
-            fprintf (stderr, "error: lost track of workload %s\n", id);
-            return EXIT_FAILURE;
+            if (!silent_since) {
+                silent_since = now;
+                fprintf (stderr, "%s: asking again (the node may be restarting)\n", id);
+            }
+            if (now - silent_since >= DLBCTL_RIDE_OVER || (deadline && now >= deadline)) {
+                fprintf (stderr,
+                         "error: lost track of workload %s: no answer for %.0f s\n", id,
+                         (now - silent_since) / 1000.0);
+                return EXIT_FAILURE;
+            }
+            zclock_sleep (DLBCTL_POLL_PERIOD);
+            continue;
         }
+        silent_since = 0;
         const msgpack_object *workload = s_find_workload (reply.body, id);
-        int64_t now = zclock_mono ();
+        now = zclock_mono ();
+        if (workload)
+            missing_since = 0;
+        else if (!missing_since)
+            missing_since = now;
         if (!workload) {
             dlb_msg_release (&reply);
-            if (now - start >= DLBCTL_UNKNOWN_GRACE) {
+            if (now - missing_since >= DLBCTL_UNKNOWN_GRACE) {
                 s_progress_end (&progress);
                 fprintf (stderr, "error: %s has no workload '%s'\n", client->endpoint,
                          id);

@@ -1,0 +1,110 @@
+/*  dlb_workload: a workload at its origin: its description, the results
+    that came in, the ledger of who holds each outstanding job and until
+    when, and the journal on disk that lets all of it survive a crash.
+
+    Life:
+
+        dlb_workload_new / _recover --> RUNNING --(last result)--> finish
+                                                   |
+                                 verified ? COMPLETE : FAILED --> .done record
+
+    The ledger. Every job is either done (its result stored) or held by
+    exactly one place the origin knows of: here (in the origin's queue or
+    on its threads) or a peer, with a lease that ends at `until`. A job
+    leaves here with dlb_workload_give (the worker handed it to the
+    transfer service for a peer); a holder renews its leases with HOLD
+    reports (dlb_workload_hold), which also follow jobs that the first
+    holder passed on to a third node. dlb_workload_reclaim takes back
+    jobs whose lease lapsed (their holder died, restarted, or was cut
+    off), so that the origin runs them again; dlb_workload_tail takes
+    copies of the last outstanding jobs for an idle origin. A result
+    that arrives twice is counted as a duplicate and changes nothing.
+
+    Files, in the node's data directory (--data-dir):
+
+        ID.wal    the journal (dlb_journal records):
+                  'W' msgpack {id, elements, jobs, reps, output, input, start}
+                  'R' job id (u64 LE) then the job's n float64 results
+                  'G' msgpack {to, ids: [lo, hi, ...]}: jobs given to `to`
+                      ("" = taken back here), half-open id ranges
+        ID.input  the input vector (raw float64) of a workload read from a
+                  file, written and synced before the submit is answered
+        ID.done   the finished workload's status record (msgpack map),
+                  written after the output file; ID.wal and ID.input are
+                  then removed.                                           */
+#ifndef DLB_WORKLOAD_H_INCLUDED
+#define DLB_WORKLOAD_H_INCLUDED
+
+#include "dlb_proto.h"
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum {
+    DLB_WORKLOAD_RUNNING,
+    DLB_WORKLOAD_COMPLETE, //  written and verified
+    DLB_WORKLOAD_FAILED,
+} dlb_workload_state_t;
+
+typedef struct _dlb_workload_t dlb_workload_t;
+
+//  A new running workload, journaled in dir. Takes ownership of *input_p
+//  (NULL for a generated vector). Returns NULL with a reason in err if the
+//  journal cannot be written or memory is short (nothing left on disk).
+dlb_workload_t *dlb_workload_new (const char *dir, const char *id, uint64_t elements,
+                                  uint64_t jobs, uint32_t reps, const char *output,
+                                  double **input_p, char *err, size_t err_size);
+
+//  Rebuilds a workload from dir/NAME (NAME.wal: running; NAME.done:
+//  finished). Jobs that the journal shows given to a peer are held by it
+//  until lease_until; the others are held here and listed by
+//  dlb_workload_reclaim at once. Returns NULL with a reason in err.
+dlb_workload_t *dlb_workload_recover (const char *dir, const char *name,
+                                      int64_t lease_until, char *err, size_t err_size);
+void dlb_workload_destroy (dlb_workload_t **self_p);
+
+const char *dlb_workload_id (dlb_workload_t *self);
+dlb_workload_state_t dlb_workload_state (dlb_workload_t *self);
+uint64_t dlb_workload_jobs (dlb_workload_t *self);
+//  Wall-clock time (s since the epoch) when the workload was submitted.
+double dlb_workload_started (dlb_workload_t *self);
+
+//  A new job j of this workload, with its input, for origin `origin`.
+//  NULL if memory is short.
+dlb_job_t *dlb_workload_job (dlb_workload_t *self, uint64_t j, const char *origin);
+
+//  Stores a result. Returns 1 if it was new (journaled, not yet synced), 0
+//  if a duplicate, -1 if it does not belong to this running workload
+//  (reason in err). Cannot fail otherwise: a journal that cannot be
+//  written is logged, and the result kept in memory.
+int dlb_workload_store (dlb_workload_t *self, const dlb_job_t *job, char *err,
+                        size_t err_size);
+//  Makes the stored results durable (fdatasync of the journal). 0 or -1.
+int dlb_workload_sync (dlb_workload_t *self);
+bool dlb_workload_done (dlb_workload_t *self); //  every result is in
+
+//  The ledger. Holder "" is this node. `until` is a zclock_mono () time.
+void dlb_workload_give (dlb_workload_t *self, const char *holder, const uint64_t *ids,
+                        size_t count, int64_t until);
+//  A HOLD from holder for the jobs [lo, hi) (clamped to the workload).
+void dlb_workload_hold (dlb_workload_t *self, const char *holder, uint64_t lo,
+                        uint64_t hi, int64_t until);
+//  Takes back (to here) up to max outstanding jobs whose lease ended
+//  before now, writing their ids to ids; *holder_out names the holder of
+//  the first. Returns the count.
+size_t dlb_workload_reclaim (dlb_workload_t *self, int64_t now, uint64_t *ids, size_t max,
+                             char *holder_out, size_t holder_size);
+//  Up to max outstanding jobs held by peers, if every outstanding job is
+//  (the workload's tail); they are marked held here. Returns the count.
+size_t dlb_workload_tail (dlb_workload_t *self, uint64_t *ids, size_t max);
+
+//  Writes the output, verifies it, records the end (ID.done) and removes
+//  the journal. Returns the final state. Logs the outcome.
+dlb_workload_state_t dlb_workload_finish (dlb_workload_t *self);
+
+//  Packs the 12-key status map of proto/README.md section 7.2.
+void dlb_workload_pack (dlb_workload_t *self, msgpack_packer *pk);
+
+void dlb_workload_test (bool verbose);
+
+#endif
