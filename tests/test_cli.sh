@@ -102,7 +102,7 @@ fi
 if [[ -x $cluster ]]; then
     have_any=1
     run 0 "$cluster" --help && expect_in "$out" '^Usage: dlb-cluster' "dlb-cluster --help"
-    for command in up down status; do
+    for command in up down status pids kill stop-node start-node; do
         run 0 "$cluster" "$command" --help && expect_in "$out" '^Usage: dlb-cluster' \
             "dlb-cluster $command --help"
     done
@@ -128,7 +128,20 @@ if [[ -x $cluster ]]; then
         "status without a cluster"
     run 1 "$cluster" up --nodes 1 --dir "$empty" --bin "$empty" &&
         expect_in "$err" 'dlb-monitor is missing' "up without binaries"
-    [[ -e $empty/pids ]] && fail "up without binaries left $empty/pids behind"
+    [[ -e $empty/supervisors || -e $empty/cluster ]] &&
+        fail "up without binaries left $empty/supervisors or $empty/cluster behind"
+    run 1 "$cluster" pids --dir "$empty" && expect_in "$err" 'no cluster' "pids without a cluster"
+    run 2 "$cluster" kill a && expect_in "$err" 'NODE and SERVICE' "kill without a service"
+    run 2 "$cluster" kill a frobnicator --dir "$empty" &&
+        expect_in "$err" "unknown service 'frobnicator'" "kill an unknown service"
+    run 2 "$cluster" kill a worker --signal NOPE && expect_in "$err" "--signal 'NOPE'" \
+        "kill with a bad signal"
+    run 2 "$cluster" stop-node && expect_in "$err" 'one NODE' "stop-node without a node"
+    run 2 "$cluster" stop-node a --signal HUP && expect_in "$err" "--signal 'HUP'" \
+        "stop-node with a signal other than TERM or KILL"
+    run 1 "$cluster" start-node a --dir "$empty" && expect_in "$err" 'no cluster' \
+        "start-node without a cluster"
+    run 2 "$cluster" up --nodes 1 --port -1 && expect_in "$err" "--port '-1'" "up --port -1"
     rm -rf "$empty"
 else
     echo "test_cli: $cluster not built; skipping its checks" >&2
