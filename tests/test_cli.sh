@@ -154,10 +154,29 @@ else
     echo "test_cli: docker-compose not installed; skipping the compose file check" >&2
 fi
 
+#  The systemd units: systemd-analyze verify finds no error and no warning
+#  (it exits 0 on unknown keys, so its output must be empty). ExecStart is
+#  pointed at this build, since it checks that the command exists.
+if command -v systemd-analyze >/dev/null && [[ -x $build/dlb-worker ]]; then
+    have_any=1
+    units=$(mktemp -d)
+    for unit in "$top"/deploy/systemd/*.service "$top"/deploy/systemd/*.target; do
+        sed "s|^ExecStart=/usr/local/bin/|ExecStart=$(cd "$build" && pwd)/|" "$unit" >"$units/${unit##*/}"
+    done
+    run 0 env SYSTEMD_UNIT_PATH="$units:" systemd-analyze verify dlb@alpha.target \
+        dlb-{monitor,worker,state,transfer,adaptor}@alpha.service &&
+        { [[ ! -s $out && ! -s $err ]] || fail "systemd-analyze verify: warnings"; }
+    rm -rf "$units"
+    run 2 bash "$top/deploy/systemd/install.sh" && expect_in "$err" 'NAME needed' \
+        "deploy/systemd/install.sh without a name"
+else
+    echo "test_cli: systemd-analyze not installed; skipping the systemd unit check" >&2
+fi
+
 #  The scripts' --help prints their header comment, up to its Usage line,
 #  and nothing of the code below it; none runs anything.
 for script in scripts/build.sh scripts/test.sh scripts/demo.sh bench/balance.sh \
-    bench/throttle.sh bench/replay-fidelity.sh; do
+    bench/throttle.sh bench/replay-fidelity.sh deploy/systemd/install.sh; do
     have_any=1
     run 0 bash "$top/$script" --help &&
         expect_in "$out" "^Usage: $script" "$script --help" &&
