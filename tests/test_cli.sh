@@ -102,7 +102,7 @@ fi
 if [[ -x $cluster ]]; then
     have_any=1
     run 0 "$cluster" --help && expect_in "$out" '^Usage: dlb-cluster' "dlb-cluster --help"
-    for command in up down status; do
+    for command in up down status pids kill stop-node start-node; do
         run 0 "$cluster" "$command" --help && expect_in "$out" '^Usage: dlb-cluster' \
             "dlb-cluster $command --help"
     done
@@ -128,7 +128,20 @@ if [[ -x $cluster ]]; then
         "status without a cluster"
     run 1 "$cluster" up --nodes 1 --dir "$empty" --bin "$empty" &&
         expect_in "$err" 'dlb-monitor is missing' "up without binaries"
-    [[ -e $empty/pids ]] && fail "up without binaries left $empty/pids behind"
+    [[ -e $empty/supervisors || -e $empty/cluster ]] &&
+        fail "up without binaries left $empty/supervisors or $empty/cluster behind"
+    run 1 "$cluster" pids --dir "$empty" && expect_in "$err" 'no cluster' "pids without a cluster"
+    run 2 "$cluster" kill a && expect_in "$err" 'NODE and SERVICE' "kill without a service"
+    run 2 "$cluster" kill a frobnicator --dir "$empty" &&
+        expect_in "$err" "unknown service 'frobnicator'" "kill an unknown service"
+    run 2 "$cluster" kill a worker --signal NOPE && expect_in "$err" "--signal 'NOPE'" \
+        "kill with a bad signal"
+    run 2 "$cluster" stop-node && expect_in "$err" 'one NODE' "stop-node without a node"
+    run 2 "$cluster" stop-node a --signal HUP && expect_in "$err" "--signal 'HUP'" \
+        "stop-node with a signal other than TERM or KILL"
+    run 1 "$cluster" start-node a --dir "$empty" && expect_in "$err" 'no cluster' \
+        "start-node without a cluster"
+    run 2 "$cluster" up --nodes 1 --port -1 && expect_in "$err" "--port '-1'" "up --port -1"
     rm -rf "$empty"
 else
     echo "test_cli: $cluster not built; skipping its checks" >&2
@@ -141,10 +154,29 @@ else
     echo "test_cli: docker-compose not installed; skipping the compose file check" >&2
 fi
 
+#  The systemd units: systemd-analyze verify finds no error and no warning
+#  (it exits 0 on unknown keys, so its output must be empty). ExecStart is
+#  pointed at this build, since it checks that the command exists.
+if command -v systemd-analyze >/dev/null && [[ -x $build/dlb-worker ]]; then
+    have_any=1
+    units=$(mktemp -d)
+    for unit in "$top"/deploy/systemd/*.service "$top"/deploy/systemd/*.target; do
+        sed "s|^ExecStart=/usr/local/bin/|ExecStart=$(cd "$build" && pwd)/|" "$unit" >"$units/${unit##*/}"
+    done
+    run 0 env SYSTEMD_UNIT_PATH="$units:" systemd-analyze verify dlb@alpha.target \
+        dlb-{monitor,worker,state,transfer,adaptor}@alpha.service &&
+        { [[ ! -s $out && ! -s $err ]] || fail "systemd-analyze verify: warnings"; }
+    rm -rf "$units"
+    run 2 bash "$top/deploy/systemd/install.sh" && expect_in "$err" 'NAME needed' \
+        "deploy/systemd/install.sh without a name"
+else
+    echo "test_cli: systemd-analyze not installed; skipping the systemd unit check" >&2
+fi
+
 #  The scripts' --help prints their header comment, up to its Usage line,
 #  and nothing of the code below it; none runs anything.
 for script in scripts/build.sh scripts/test.sh scripts/demo.sh bench/balance.sh \
-    bench/throttle.sh bench/replay-fidelity.sh; do
+    bench/throttle.sh bench/replay-fidelity.sh deploy/systemd/install.sh; do
     have_any=1
     run 0 bash "$top/$script" --help &&
         expect_in "$out" "^Usage: $script" "$script --help" &&

@@ -8,9 +8,6 @@
 set -euo pipefail
 build=$(cd "${1:?usage: test_cluster.sh BUILD_DIR}" && pwd)
 dir=$(mktemp -d /tmp/dlb-test-cluster.XXXXXX)
-port=$((20000 + RANDOM % 90 * 100))   #  clear of the self-tests' 17xxx ports
-a="tcp://127.0.0.1:$port"
-b="tcp://127.0.0.1:$((port + 100))"
 ctl() { "$build/dlbctl" --timeout 5 "$@"; }
 fail() {
     echo "FAIL: $*" >&2
@@ -29,16 +26,22 @@ wait_for() {
     done
 }
 
-"$build/dlb-cluster" up --nodes 2 --throttle 1.0,0.5 --policy symmetric --port "$port" \
-    --dir "$dir" >/dev/null || fail "cluster did not start"
+#  --port 0: dlb-cluster picks free ports and prints each node's endpoint.
+"$build/dlb-cluster" up --nodes 2 --throttle 1.0,0.5 --policy symmetric --port 0 \
+    --dir "$dir" > "$dir/endpoints" || fail "cluster did not start"
+a=$(awk '$1 == "a" { print $2 }' "$dir/endpoints")
+b=$(awk '$1 == "b" { print $2 }' "$dir/endpoints")
+[ -n "$a" ] && [ -n "$b" ] || fail "up printed no endpoints"
+port=${a##*:}
 
 echo "1. every service is its own process"
-[ "$(wc -l < "$dir/pids")" -eq 10 ] || fail "expected 10 processes, pids file has $(wc -l < "$dir/pids")"
-[ "$(awk '{print $1}' "$dir/pids" | sort -u | wc -l)" -eq 10 ] || fail "PIDs are not distinct"
+"$build/dlb-cluster" pids --dir "$dir" > "$dir/pids.now"
+[ "$(wc -l < "$dir/pids.now")" -eq 10 ] || fail "expected 10 services, pids lists $(wc -l < "$dir/pids.now")"
+[ "$(awk '{print $1}' "$dir/pids.now" | sort -u | wc -l)" -eq 10 ] || fail "PIDs are not distinct"
 while read -r pid node service; do
     [ -d "/proc/$pid" ] || fail "$node $service (pid $pid) is not running"
     grep -q "dlb-$service" "/proc/$pid/cmdline" || fail "pid $pid is not dlb-$service"
-done < "$dir/pids"
+done < "$dir/pids.now"
 
 echo "2. garbage at the peer-facing endpoints, then a run that must finish correctly"
 "$build/dlb_inject" "tcp://127.0.0.1:$((port + 2))" || fail "inject to transfer"
@@ -81,7 +84,7 @@ sent=$(echo "$status" | jq '.nodes[0].sent')
 [ $((ran_a + ran_b)) -eq 256 ] || fail "ran a=$ran_a + b=$ran_b != 256"
 #  The faster node should have run more (a loose check: throttles 1.0 vs 0.5).
 [ "$ran_a" -gt "$ran_b" ] || fail "the unthrottled node ran fewer jobs (a=$ran_a b=$ran_b)"
-for pid in $(awk '{print $1}' "$dir/pids"); do
+for pid in $(awk '{print $1}' "$dir/pids.now"); do
     [ -d "/proc/$pid" ] || fail "a service died during the run (pid $pid)"
 done
 
