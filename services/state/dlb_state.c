@@ -213,6 +213,9 @@ static int s_peer_event (zloop_t *loop, zsock_t *reader, void *arg)
             else if (p->state.throttle != state.throttle)
                 dlb_info ("peer %s throttle %.2f -> %.2f", state.node, p->state.throttle,
                           state.throttle);
+            if (p->heard)
+                dlb_debug ("STATE from %s after %lld ms", state.node,
+                           (long long) (zclock_mono () - p->heard));
             p->state = state;
             p->state.stale = false;
             p->heard = zclock_mono ();

@@ -469,6 +469,7 @@ static void s_hold (worker_t *self, const dlb_msg_t *msg)
         dlb_warn ("dropped a HOLD without from/held");
         return;
     }
+    dlb_debug ("HOLD from %s for %u workloads", from, held->via.map.size);
     int64_t until = zclock_mono () + self->cfg.lease;
     for (uint32_t i = 0; i < held->via.map.size; i++) {
         const msgpack_object *key = &held->via.map.ptr[i].key,
