@@ -315,14 +315,22 @@ void dlb_state_test (bool verbose)
     if (!verbose)
         dlb_log_set_level (DLB_LOG_ERROR);
     dlb_log_init ("t", "state");
+    //  One free span for both nodes, so that their ports cannot overlap.
+    int base = dlb_service_free_base (2 * DLB_PORT_SPAN);
+    assert (base > 0);
+    char port_a[16], port_b[16], peer_a[32], peer_b[32];
+    snprintf (port_a, sizeof port_a, "%d", base);
+    snprintf (port_b, sizeof port_b, "%d", base + DLB_PORT_SPAN);
+    snprintf (peer_a, sizeof peer_a, "127.0.0.1:%d", base);
+    snprintf (peer_b, sizeof peer_b, "127.0.0.1:%d", base + DLB_PORT_SPAN);
     dlb_config_t a, b;
     char *args_a[] = {"t",
                       "--node",
                       "a",
                       "--port",
-                      "17600",
+                      port_a,
                       "--peers",
-                      "127.0.0.1:17700",
+                      peer_b,
                       "--state-period",
                       "50",
                       "--stale-after",
@@ -331,9 +339,9 @@ void dlb_state_test (bool verbose)
                       "--node",
                       "b",
                       "--port",
-                      "17700",
+                      port_b,
                       "--peers",
-                      "127.0.0.1:17600",
+                      peer_a,
                       "--state-period",
                       "50",
                       "--stale-after",

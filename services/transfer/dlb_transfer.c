@@ -610,9 +610,12 @@ void dlb_transfer_test (bool verbose)
     if (!verbose)
         dlb_log_set_level (DLB_LOG_ERROR);
     dlb_log_init ("t", "transfer");
+    //  One free span for both nodes, so that their ports cannot overlap.
+    int base = dlb_service_free_base (2 * DLB_PORT_SPAN);
+    assert (base > 0);
     s_node_t a, b;
-    s_node_start (&a, "a", 17800, 17900);
-    s_node_start (&b, "b", 17900, 17800);
+    s_node_start (&a, "a", base, base + DLB_PORT_SPAN);
+    s_node_start (&b, "b", base + DLB_PORT_SPAN, base);
     //  Each learns of the other: announce until a probe batch a -> b is
     //  delivered, which needs a to know b and b to know a.
     assert (s_probe (&a, &b, false, 1000) == 0);
