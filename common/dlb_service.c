@@ -9,8 +9,9 @@
 
 #define S_WARN_BURST 20   //  malformed messages logged in full
 #define S_WARN_EVERY 1000 //  then one in this many
-#define S_FREE_LOW   10000 //  lowest candidate base port: clear of well-known
-                           //  services and of the defaults (7100 ...)
+//  Candidate base ports start at S_FREE_LOW, clear of well-known services and
+//  of the default base (7100).
+#define S_FREE_LOW       10000
 #define S_EPHEMERAL_LOW  32768 //  Linux's default ephemeral range, used when
 #define S_EPHEMERAL_HIGH 60999 //  /proc/sys/net/ipv4/ip_local_port_range is unreadable
 
