@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define S_PORT_SPAN 25 //  ports a node uses above its base
+#define S_PORT_SPAN DLB_PORT_SPAN
 
 static const char *s_usage =
     "Options (each also read from the environment variable shown):\n"

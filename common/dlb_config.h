@@ -41,6 +41,7 @@ enum {
 };
 #define DLB_PORT_BUS(k)   (10 + (k))
 #define DLB_PORT_INBOX(k) (20 + (k))
+#define DLB_PORT_SPAN     25 //  ports a node uses: BASE .. BASE+24
 
 typedef struct {
     char node[DLB_NAME_MAX];      //  --node / DLB_NODE, default the host name

@@ -89,8 +89,9 @@ double dlb_kernel_expected (double initial, uint32_t reps)
     return x;
 }
 
-//  Measures the CPU share a thread gets over about `seconds` under throttle t.
-static double s_measure_share (double t, double seconds)
+//  Measures the CPU share a thread gets over about `seconds` under throttle t,
+//  and the nsecs its gate slept.
+static double s_measure_share (double t, double seconds, int64_t *slept)
 {
     static double x[1024];
     dlb_throttle_t throttle;
@@ -98,6 +99,7 @@ static double s_measure_share (double t, double seconds)
     int64_t wall0 = dlb_wall_ns (), cpu0 = dlb_thread_cpu_ns ();
     while (dlb_wall_ns () - wall0 < (int64_t) (seconds * 1e9))
         dlb_kernel_run (x, 1024, 2000, &throttle, NULL, NULL);
+    *slept = throttle.slept;
     return (double) (dlb_thread_cpu_ns () - cpu0) / (double) (dlb_wall_ns () - wall0);
 }
 
@@ -114,16 +116,23 @@ void dlb_kernel_test (bool verbose)
     for (int i = 0; i < 1000; i++)
         assert (x[i] == expected);
 
-    //  The duty cycle follows the throttle. The bound must hold on a busy
-    //  2-core machine: a thread can get less CPU than its throttle (others
-    //  compete), but never more than throttle plus one slice per window.
-    //  Precise figures: bench/throttle.sh.
-    double settings[] = {0.3, 0.5, 1.0};
+    //  The duty cycle follows the throttle. What must hold on a busy 2-core
+    //  machine, where a thread can get less CPU than its throttle (others
+    //  compete, and a lower bound on its share failed there): never more
+    //  than throttle plus one slice per window; a low throttle makes the gate
+    //  sleep (unless the machine gives the thread under 10 %); at 1.0 it never
+    //  sleeps. Precise figures: bench/throttle.sh.
+    double settings[] = {0.1, 0.3, 1.0};
     for (int i = 0; i < 3; i++) {
-        double share = s_measure_share (settings[i], 1.0);
+        int64_t slept;
+        double share = s_measure_share (settings[i], 1.0, &slept);
         if (verbose)
-            printf ("throttle %.1f: measured CPU share %.3f\n", settings[i], share);
+            printf ("throttle %.1f: measured CPU share %.3f, gate slept %.3f s\n",
+                    settings[i], share, slept / 1e9);
         assert (share <= settings[i] + 0.06);
-        assert (share >= settings[i] * 0.4);
+        if (settings[i] == 0.1)
+            assert (slept > 0);
+        if (settings[i] == 1.0)
+            assert (slept == 0);
     }
 }

@@ -1,11 +1,19 @@
 /*  dlb_service: the shared main, socket helpers and bad-input warnings.  */
 #include "dlb_service.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #define S_WARN_BURST 20   //  malformed messages logged in full
 #define S_WARN_EVERY 1000 //  then one in this many
+//  Candidate base ports start at S_FREE_LOW, clear of well-known services and
+//  of the default base (7100).
+#define S_FREE_LOW       10000
+#define S_EPHEMERAL_LOW  32768 //  Linux's default ephemeral range, used when
+#define S_EPHEMERAL_HIGH 60999 //  /proc/sys/net/ipv4/ip_local_port_range is unreadable
 
 static size_t s_malformed = 0;
 
@@ -93,6 +101,68 @@ static zsock_t *s_socket (const dlb_config_t *cfg, int type, int offset, bool bi
     return sock;
 }
 
+//  The kernel's ephemeral (outgoing connection) port range, or Linux's
+//  default if it cannot be read. Cannot fail.
+static void s_ephemeral_range (int *low, int *high)
+{
+    FILE *file = fopen ("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (!file || fscanf (file, "%d %d", low, high) != 2 || *low < 1 || *high < *low ||
+        *high > 65535) {
+        *low = S_EPHEMERAL_LOW;
+        *high = S_EPHEMERAL_HIGH;
+    }
+    if (file)
+        fclose (file);
+}
+
+//  Whether every port base .. base+span-1 can be bound on 127.0.0.1 now.
+//  Holds them all until the last is checked, then closes them all.
+static bool s_ports_free (int base, int span)
+{
+    int fds[span];
+    int bound = 0;
+    for (; bound < span; bound++) {
+        struct sockaddr_in addr = {.sin_family = AF_INET,
+                                   .sin_port = htons ((uint16_t) (base + bound)),
+                                   .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+        fds[bound] = socket (AF_INET, SOCK_STREAM, 0);
+        if (fds[bound] < 0)
+            break;
+        if (bind (fds[bound], (struct sockaddr *) &addr, sizeof addr)) {
+            close (fds[bound]);
+            break;
+        }
+    }
+    bool all = bound == span;
+    while (bound > 0)
+        close (fds[--bound]);
+    return all;
+}
+
+int dlb_service_free_base (int span)
+{
+    //  Candidates in [S_FREE_LOW, ephemeral low - span], or above the range
+    //  if it leaves no room below (an unusual configuration).
+    int ephemeral_low, ephemeral_high;
+    s_ephemeral_range (&ephemeral_low, &ephemeral_high);
+    int low = S_FREE_LOW, high = ephemeral_low - span;
+    if (high < low) {
+        low = ephemeral_high + 1;
+        high = 65536 - span;
+    }
+    if (span < 1 || high < low)
+        return -1;
+    //  Seeded per call from the pid and the clock: concurrent test processes
+    //  draw different candidates.
+    unsigned seed = (unsigned) getpid () ^ (unsigned) zclock_usecs ();
+    for (int attempt = 0; attempt < DLB_FREE_BASE_TRIES; attempt++) {
+        int base = low + rand_r (&seed) % (high - low + 1);
+        if (s_ports_free (base, span))
+            return base;
+    }
+    return -1;
+}
+
 int dlb_service_pipe (zloop_t *loop, zsock_t *pipe, void *arg)
 {
     (void) loop;
@@ -165,8 +235,26 @@ void dlb_service_test (bool verbose)
 {
     if (!verbose)
         dlb_log_set_level (DLB_LOG_ERROR);
+    //  A free base: every port of its span is free, and is ours to bind;
+    //  a range with one port taken is not free. (Other processes may bind
+    //  in between, so only ports this test holds are asserted taken.)
+    assert (dlb_service_free_base (0) == -1);
+    assert (dlb_service_free_base (65536) == -1);
+    int ephemeral_low, ephemeral_high;
+    s_ephemeral_range (&ephemeral_low, &ephemeral_high);
+    int base = dlb_service_free_base (DLB_PORT_SPAN);
+    assert (base >= S_FREE_LOW);
+    assert (base + DLB_PORT_SPAN <= ephemeral_low || base > ephemeral_high);
+    zsock_t *holder = zsock_new (ZMQ_PULL);
+    assert (zsock_bind (holder, "tcp://127.0.0.1:%d", base + DLB_PORT_SPAN - 1) != -1);
+    assert (!s_ports_free (base, DLB_PORT_SPAN));
+    assert (!s_ports_free (base + DLB_PORT_SPAN - 1, 1));
+    zsock_destroy (&holder);
+
     dlb_config_t cfg;
-    char *args[] = {"t", "--port", "17400"};
+    char port[16];
+    snprintf (port, sizeof port, "%d", base);
+    char *args[] = {"t", "--port", port};
     assert (dlb_config_parse (&cfg, 3, args, "t", "test") == 0);
     //  A service that cannot start is reported, not hung on.
     assert (dlb_service_start (s_failing_actor, &cfg) == NULL);

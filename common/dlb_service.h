@@ -45,6 +45,22 @@ int dlb_service_pipe (zloop_t *loop, zsock_t *pipe, void *arg);
 //  Seconds since the epoch as a double. Cannot fail.
 double dlb_now (void);
 
+//  For tests: a base port such that every port base .. base+span-1 could be
+//  bound on 127.0.0.1 just now, so that a test can give a node (whose port
+//  map is fixed relative to its base) ports that no other test or process
+//  holds. Candidates are drawn at random below the kernel's ephemeral range
+//  (/proc/sys/net/ipv4/ip_local_port_range), where no outgoing connection
+//  takes a port; each is checked by binding all its ports (without
+//  SO_REUSEADDR), and all are closed again before returning. Two nodes ask
+//  once for 2 x DLB_PORT_SPAN and take base and base + DLB_PORT_SPAN.
+//  Residual race: another process may take one of the ports between this
+//  check and the test's own bind; that bind then fails with an error in the
+//  log (dlb_service_bind, dlb_service_start return NULL) and the test must
+//  fail at once on it rather than wait. Returns the base, or -1 if
+//  DLB_FREE_BASE_TRIES candidates all had a port taken (or span < 1).
+int dlb_service_free_base (int span);
+#define DLB_FREE_BASE_TRIES 50
+
 void dlb_service_test (bool verbose);
 
 #endif

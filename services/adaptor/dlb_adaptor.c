@@ -576,8 +576,12 @@ void dlb_adaptor_test (bool verbose)
     if (!verbose)
         dlb_log_set_level (DLB_LOG_ERROR);
     dlb_log_init ("a", "adaptor");
+    int base = dlb_service_free_base (DLB_PORT_SPAN);
+    assert (base > 0);
+    char port[16];
+    snprintf (port, sizeof port, "%d", base);
     dlb_config_t cfg;
-    char *args[] = {"t",      "--node",         "a", "--port", "18000", "--policy",
+    char *args[] = {"t",      "--node",         "a", "--port", port, "--policy",
                     "sender", "--state-period", "50"};
     assert (dlb_config_parse (&cfg, 9, args, "t", "test") == 0);
     zsock_t *state_pub = dlb_service_bind (&cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_STATE));

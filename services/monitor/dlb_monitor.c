@@ -558,8 +558,12 @@ void dlb_monitor_test (bool verbose)
     if (!verbose)
         dlb_log_set_level (DLB_LOG_ERROR);
     dlb_log_init ("t", "monitor");
+    int base = dlb_service_free_base (DLB_PORT_SPAN);
+    assert (base > 0);
+    char port[16];
+    snprintf (port, sizeof port, "%d", base);
     dlb_config_t cfg;
-    char *args[] = {"t", "--node", "t", "--port", "17500", "--sample-period", "50"};
+    char *args[] = {"t", "--node", "t", "--port", port, "--sample-period", "50"};
     assert (dlb_config_parse (&cfg, 7, args, "t", "test") == 0);
     zactor_t *monitor = dlb_service_start (dlb_monitor_actor, &cfg);
     assert (monitor);

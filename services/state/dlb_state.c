@@ -288,6 +288,26 @@ cleanup:
 //  Self-test: two state services in-process see each other, drop garbage,
 //  and mark a silent peer stale.
 
+#include <netinet/in.h> //  the self-test's s_port_released
+#include <sys/socket.h>
+
+//  Whether ZeroMQ could bind port on 127.0.0.1 now: no socket listens there
+//  (SO_REUSEADDR, as ZeroMQ sets it, lets connections in TIME_WAIT pass).
+static bool s_port_released (int port)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons ((uint16_t) port),
+                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    int on = 1;
+    bool released = fd >= 0 &&
+                    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
+                    bind (fd, (struct sockaddr *) &addr, sizeof addr) == 0;
+    if (fd >= 0)
+        close (fd);
+    return released;
+}
+
 //  Waits for a state STATUS whose first peer is `node` with the given
 //  staleness.
 static bool s_wait_peer (zsock_t *bus, const char *node, bool stale, int timeout)
@@ -319,29 +339,19 @@ void dlb_state_test (bool verbose)
     if (!verbose)
         dlb_log_set_level (DLB_LOG_ERROR);
     dlb_log_init ("t", "state");
+    //  One free span for both nodes, so that their ports cannot overlap.
+    int base = dlb_service_free_base (2 * DLB_PORT_SPAN);
+    assert (base > 0);
+    char port_a[16], port_b[16], peer_a[32], peer_b[32];
+    snprintf (port_a, sizeof port_a, "%d", base);
+    snprintf (port_b, sizeof port_b, "%d", base + DLB_PORT_SPAN);
+    snprintf (peer_a, sizeof peer_a, "127.0.0.1:%d", base);
+    snprintf (peer_b, sizeof peer_b, "127.0.0.1:%d", base + DLB_PORT_SPAN);
     dlb_config_t a, b;
-    char *args_a[] = {"t",
-                      "--node",
-                      "a",
-                      "--port",
-                      "17600",
-                      "--peers",
-                      "127.0.0.1:17700",
-                      "--state-period",
-                      "50",
-                      "--stale-after",
-                      "300"};
-    char *args_b[] = {"t",
-                      "--node",
-                      "b",
-                      "--port",
-                      "17700",
-                      "--peers",
-                      "127.0.0.1:17600",
-                      "--state-period",
-                      "50",
-                      "--stale-after",
-                      "300"};
+    char *args_a[] = {"t",    "--node",         "a",  "--port",        port_a, "--peers",
+                      peer_b, "--state-period", "50", "--stale-after", "300"};
+    char *args_b[] = {"t",    "--node",         "b",  "--port",        port_b, "--peers",
+                      peer_a, "--state-period", "50", "--stale-after", "300"};
     assert (dlb_config_parse (&a, 11, args_a, "t", "test") == 0);
     assert (dlb_config_parse (&b, 11, args_b, "t", "test") == 0);
     zactor_t *state_a = dlb_service_start (dlb_state_actor, &a);
@@ -371,12 +381,15 @@ void dlb_state_test (bool verbose)
     dlb_writer_send (&w, rogue);
     zsock_destroy (&rogue);
 
-    //  b comes back: a sees it alive again.
-    //  (the rogue's port is released asynchronously: retry with a deadline)
+    //  b comes back: a sees it alive again. ZeroMQ releases the rogue's
+    //  port asynchronously, so wait (with a deadline) until it is, then start
+    //  b once: a failed start is slow to report (dlb_service_start waits up
+    //  to 5 s for the PONG of an actor that has gone) and would use up the
+    //  deadline of a start-until-it-works loop on a busy machine.
     int64_t deadline = zclock_mono () + 5000;
-    while (!(state_b = dlb_service_start (dlb_state_actor, &b)) &&
-           zclock_mono () < deadline)
-        zclock_sleep (50);
+    while (!s_port_released (b.port + DLB_PORT_STATE) && zclock_mono () < deadline)
+        zclock_sleep (20);
+    state_b = dlb_service_start (dlb_state_actor, &b);
     assert (state_b);
     assert (s_wait_peer (bus_a, "b", false, 5000));
     zsock_destroy (&bus_a);

@@ -621,14 +621,36 @@ static int s_probe (s_node_t *a, s_node_t *b, bool stale, uint64_t first)
     return rc;
 }
 
+//  Receives until a message of the given type (late probe batches are
+//  skipped). 0, or -1 on the socket's time-out.
+static int s_recv_type (zsock_t *socket, int type)
+{
+    while (true) {
+        dlb_msg_t msg;
+        char reason[256];
+        int rc = dlb_msg_recv (socket, &msg, reason, sizeof reason);
+        if (rc == -1)
+            return -1;
+        if (rc == -2)
+            continue;
+        bool found = msg.type == type;
+        dlb_msg_release (&msg);
+        if (found)
+            return 0;
+    }
+}
+
 void dlb_transfer_test (bool verbose)
 {
     if (!verbose)
         dlb_log_set_level (DLB_LOG_ERROR);
     dlb_log_init ("t", "transfer");
+    //  One free span for both nodes, so that their ports cannot overlap.
+    int base = dlb_service_free_base (2 * DLB_PORT_SPAN);
+    assert (base > 0);
     s_node_t a, b;
-    s_node_start (&a, "a", 17800, 17900);
-    s_node_start (&b, "b", 17900, 17800);
+    s_node_start (&a, "a", base, base + DLB_PORT_SPAN);
+    s_node_start (&b, "b", base + DLB_PORT_SPAN, base);
     //  Each learns of the other: announce until a probe batch a -> b is
     //  delivered, which needs a to know b and b to know a.
     assert (s_probe (&a, &b, false, 1000) == 0);
@@ -673,11 +695,8 @@ void dlb_transfer_test (bool verbose)
     dlb_batch_encode (&w, DLB_MSG_RESULTS, "a", "b", 200, &result, 1, &stats);
     dlb_writer_send (&w, a.worker_push);
     dlb_job_destroy (&result);
-    for (int copy = 0; copy < 2; copy++) { //  the second: a resend (ack timeout)
-        assert (dlb_msg_recv (b.worker_pull, &msg, reason, sizeof reason) == 0);
-        assert (msg.type == DLB_MSG_RESULTS);
-        dlb_msg_release (&msg);
-    }
+    for (int copy = 0; copy < 2; copy++) //  the second: a resend (ack timeout)
+        assert (s_recv_type (b.worker_pull, DLB_MSG_RESULTS) == 0);
     assert (s_stat (&a, "pending") == 1);
     dlb_writer_init (&w, DLB_MSG_ACK);
     msgpack_pack_map (&w.pk, 3);
@@ -695,9 +714,7 @@ void dlb_transfer_test (bool verbose)
     dlb_writer_key (&w, "held");
     msgpack_pack_map (&w.pk, 0);
     dlb_writer_send (&w, a.worker_push);
-    assert (dlb_msg_recv (b.worker_pull, &msg, reason, sizeof reason) == 0);
-    assert (msg.type == DLB_MSG_HOLD);
-    dlb_msg_release (&msg);
+    assert (s_recv_type (b.worker_pull, DLB_MSG_HOLD) == 0);
 
     //  Jobs for a peer that went stale come back to the local worker.
     assert (s_probe (&a, &b, true, 2000) == 0);

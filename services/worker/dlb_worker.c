@@ -1143,18 +1143,22 @@ void dlb_worker_test (bool verbose)
     if (!verbose)
         dlb_log_set_level (DLB_LOG_ERROR);
     dlb_log_init ("t", "worker");
+    int base = dlb_service_free_base (DLB_PORT_SPAN);
+    assert (base > 0);
+    char port[16];
+    snprintf (port, sizeof port, "%d", base);
     dlb_config_t cfg;
     char data[] = "/tmp/dlb_worker_test_XXXXXX";
     assert (mkdtemp (data));
-    char *args[] = {"t",    "--node",     "t",  "--port",      "17300", "--state-period",
-                    "50",   "--data-dir", data, "--heartbeat", "100",   "--lease",
+    char *args[] = {"t",    "--node",     "t",  "--port",      port,  "--state-period",
+                    "50",   "--data-dir", data, "--heartbeat", "100", "--lease",
                     "60000"};
     assert (dlb_config_parse (&cfg, 13, args, "t", "test") == 0);
-    char endpoint[256];
-    dlb_config_bind (&cfg, DLB_PORT_INBOX (DLB_SVC_MONITOR), endpoint, sizeof endpoint);
-    zsock_t *replies = zsock_new_pull (endpoint);
-    dlb_config_bind (&cfg, DLB_PORT_INBOX (DLB_SVC_TRANSFER), endpoint, sizeof endpoint);
-    zsock_t *transfer = zsock_new_pull (endpoint);
+    //  (a bind that fails here or in the actor is logged, and asserted)
+    zsock_t *replies =
+        dlb_service_bind (&cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_MONITOR));
+    zsock_t *transfer =
+        dlb_service_bind (&cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_TRANSFER));
     assert (replies && transfer);
     zactor_t *worker = dlb_service_start (dlb_worker_actor, &cfg);
     assert (worker);
@@ -1344,8 +1348,8 @@ void dlb_worker_test (bool verbose)
     dlb_msg_release (&msg);
     zactor_destroy (&worker); //  the peer jobs queued first: this one is unfinished
     unlink (output);
-    char *again[] = {"t",  "--node",     "t",  "--port",      "17300", "--state-period",
-                     "50", "--data-dir", data, "--heartbeat", "100",   "--lease",
+    char *again[] = {"t",  "--node",     "t",  "--port",      port,  "--state-period",
+                     "50", "--data-dir", data, "--heartbeat", "100", "--lease",
                      "300"};
     assert (dlb_config_parse (&cfg, 13, again, "t", "test") == 0);
     worker = dlb_service_start (dlb_worker_actor, &cfg);
