@@ -3,6 +3,10 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -16,6 +20,58 @@
 #define S_EPHEMERAL_HIGH 60999 //  /proc/sys/net/ipv4/ip_local_port_range is unreadable
 
 static size_t s_malformed = 0;
+
+#define S_RUNTIME_DIR "runtime" //  under --data-dir
+
+static void s_setting_path (const dlb_config_t *cfg, const char *name, char *buf,
+                            size_t size)
+{
+    snprintf (buf, size, "%s/%s/%s", cfg->data_dir, S_RUNTIME_DIR, name);
+}
+
+int dlb_service_setting_load (const dlb_config_t *cfg, const char *name, char *value,
+                              size_t size)
+{
+    char path[DLB_TEXT_MAX + 64];
+    s_setting_path (cfg, name, path, sizeof path);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return -1;
+    bool ok = fgets (value, (int) size, file) != NULL;
+    fclose (file);
+    if (ok)
+        value[strcspn (value, "\n")] = 0;
+    return ok && *value ? 0 : -1;
+}
+
+void dlb_service_setting_save (const dlb_config_t *cfg, const char *name,
+                               const char *value)
+{
+    char dir[DLB_TEXT_MAX + 16], path[DLB_TEXT_MAX + 64], tmp[DLB_TEXT_MAX + 72];
+    snprintf (dir, sizeof dir, "%s/%s", cfg->data_dir, S_RUNTIME_DIR);
+    s_setting_path (cfg, name, path, sizeof path);
+    snprintf (tmp, sizeof tmp, "%s.tmp", path);
+    mkdir (cfg->data_dir, 0700);
+    mkdir (dir, 0700);
+    int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    bool ok = fd >= 0 && dprintf (fd, "%s\n", value) > 0;
+    if (fd >= 0)
+        ok = close (fd) == 0 && ok;
+    if (!ok || rename (tmp, path)) {
+        dlb_warn ("cannot keep the %s in %s (a restart after a crash will use the "
+                  "option's value): %s",
+                  name, path, strerror (errno));
+        unlink (tmp);
+    }
+}
+
+void dlb_service_setting_clear (const dlb_config_t *cfg, const char *name)
+{
+    char path[DLB_TEXT_MAX + 64];
+    s_setting_path (cfg, name, path, sizeof path);
+    if (unlink (path) && errno != ENOENT)
+        dlb_warn ("cannot remove %s: %s", path, strerror (errno));
+}
 
 double dlb_now (void)
 {

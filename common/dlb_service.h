@@ -42,6 +42,18 @@ int dlb_service_recv (zsock_t *socket, const char *what, dlb_msg_t *msg);
 //  (or a broken pipe) and answers "PING" with "PONG". Pass any arg.
 int dlb_service_pipe (zloop_t *loop, zsock_t *pipe, void *arg);
 
+//  Run-time settings (the throttle, the policy) that survive a crash of
+//  the service that owns them: kept in <data-dir>/runtime/NAME while the
+//  service runs, and removed when it stops cleanly, so that a deliberate
+//  restart takes the options again. load returns 0 with the value, or -1
+//  if none is kept. save and clear log a failure and cannot fail
+//  otherwise; save writes atomically (a temporary file, then rename).
+int dlb_service_setting_load (const dlb_config_t *cfg, const char *name, char *value,
+                              size_t size);
+void dlb_service_setting_save (const dlb_config_t *cfg, const char *name,
+                               const char *value);
+void dlb_service_setting_clear (const dlb_config_t *cfg, const char *name);
+
 //  Seconds since the epoch as a double. Cannot fail.
 double dlb_now (void);
 

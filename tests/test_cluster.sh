@@ -102,8 +102,8 @@ echo "5. a throttle set through dlbctl bounds the worker's CPU time, and releasi
 #  gives the worker more than the cap, a stuck one fails (b). LOW is small
 #  so that the margin is wide. CPU time is read from /proc over WINDOW s.
 readonly LOW=0.1 THREADS=1 WINDOW=2  #  THREADS: the cluster was started without --threads
-worker_pid=$(awk '$2 == "a" && $3 == "worker" { print $1 }' "$dir/pids")
-[ -n "$worker_pid" ] || fail "no worker of a in $dir/pids"
+worker_pid=$("$build/dlb-cluster" pids --dir "$dir" | awk '$2 == "a" && $3 == "worker" { print $1 }')
+[[ $worker_pid =~ ^[0-9]+$ ]] || fail "no worker of a in 'dlb-cluster pids'"
 ticks=$(getconf CLK_TCK)
 #  CPU time of the worker (all its threads) in % of one CPU over WINDOW s.
 cpu_share() {

@@ -446,6 +446,7 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
             dlb_info ("policy %s -> %s (through the control socket)",
                       dlb_policy_name (self->policy), name);
             self->policy = policy;
+            dlb_service_setting_save (&self->cfg, "policy", name);
             dlb_writer_str (&w, "policy", name);
         }
         else
@@ -477,6 +478,10 @@ void dlb_adaptor_actor (zsock_t *pipe, void *args)
     assert (self);
     self->cfg = *(dlb_config_t *) args;
     dlb_policy_parse (self->cfg.policy, &self->policy);
+    char kept[16];
+    if (dlb_service_setting_load (&self->cfg, "policy", kept, sizeof kept) == 0 &&
+        dlb_policy_parse (kept, &self->policy) == 0)
+        dlb_info ("policy %s, as set before this adaptor was restarted", kept);
     dlb_metric_parse (self->cfg.metric, &self->metric);
     self->threshold = self->cfg.threshold;
     self->state = dlb_service_sub (&self->cfg, DLB_SVC_STATE);
@@ -504,6 +509,7 @@ void dlb_adaptor_actor (zsock_t *pipe, void *args)
               self->threshold, self->metric == DLB_METRIC_ETA ? "s" : "jobs");
     zsock_signal (pipe, 0);
     zloop_start (self->loop);
+    dlb_service_setting_clear (&self->cfg, "policy"); //  a clean stop
 
 cleanup:
     zloop_destroy (&self->loop);
@@ -581,9 +587,11 @@ void dlb_adaptor_test (bool verbose)
     char port[16];
     snprintf (port, sizeof port, "%d", base);
     dlb_config_t cfg;
-    char *args[] = {"t",      "--node",         "a", "--port", port, "--policy",
-                    "sender", "--state-period", "50"};
-    assert (dlb_config_parse (&cfg, 9, args, "t", "test") == 0);
+    char data[] = "/tmp/dlb_adaptor_test_XXXXXX";
+    assert (mkdtemp (data));
+    char *args[] = {"t",      "--node",         "a",  "--port",     port, "--policy",
+                    "sender", "--state-period", "50", "--data-dir", data};
+    assert (dlb_config_parse (&cfg, 11, args, "t", "test") == 0);
     zsock_t *state_pub = dlb_service_bind (&cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_STATE));
     zsock_t *worker = dlb_service_bind (&cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_WORKER));
     zsock_t *transfer =
@@ -648,5 +656,8 @@ void dlb_adaptor_test (bool verbose)
     zsock_destroy (&state_pub);
     zsock_destroy (&worker);
     zsock_destroy (&transfer);
+    zdir_t *tree = zdir_new (data, NULL);
+    zdir_remove (tree, true);
+    zdir_destroy (&tree);
     dlb_log_set_level (DLB_LOG_INFO);
 }

@@ -333,6 +333,9 @@ static int s_control_event (zloop_t *loop, zsock_t *reader, void *arg)
                 dlb_info ("throttle %.2f -> %.2f (set through the control socket by %s)",
                           self->throttle, value, peer ? peer : "?");
                 self->throttle = value;
+                char kept[32];
+                snprintf (kept, sizeof kept, "%.17g", value);
+                dlb_service_setting_save (&self->cfg, "throttle", kept);
                 s_publish (self);
                 dlb_writer_t w;
                 dlb_writer_init (&w, DLB_MSG_REPLY);
@@ -481,6 +484,13 @@ void dlb_monitor_actor (zsock_t *pipe, void *args)
     assert (self);
     self->cfg = *(dlb_config_t *) args;
     self->throttle = self->cfg.throttle;
+    char kept[32];
+    double value;
+    if (dlb_service_setting_load (&self->cfg, "throttle", kept, sizeof kept) == 0 &&
+        dlb_config_number (kept, 0, 1, &value) == 0 && value > 0) {
+        dlb_info ("throttle %.2f, as set before this monitor was restarted", value);
+        self->throttle = value;
+    }
     self->control = dlb_service_bind (&self->cfg, ZMQ_ROUTER, DLB_PORT_CONTROL);
     self->bus = dlb_service_bind (&self->cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_MONITOR));
     self->inbox =
@@ -513,6 +523,7 @@ void dlb_monitor_actor (zsock_t *pipe, void *args)
               self->throttle);
     zsock_signal (pipe, 0);
     zloop_start (self->loop);
+    dlb_service_setting_clear (&self->cfg, "throttle"); //  a clean stop
 
 cleanup:
     zloop_destroy (&self->loop);
@@ -563,8 +574,11 @@ void dlb_monitor_test (bool verbose)
     char port[16];
     snprintf (port, sizeof port, "%d", base);
     dlb_config_t cfg;
-    char *args[] = {"t", "--node", "t", "--port", port, "--sample-period", "50"};
-    assert (dlb_config_parse (&cfg, 7, args, "t", "test") == 0);
+    char data[] = "/tmp/dlb_monitor_test_XXXXXX";
+    assert (mkdtemp (data));
+    char *args[] = {"t",  "--node",     "t", "--port", port, "--sample-period",
+                    "50", "--data-dir", data};
+    assert (dlb_config_parse (&cfg, 9, args, "t", "test") == 0);
     zactor_t *monitor = dlb_service_start (dlb_monitor_actor, &cfg);
     assert (monitor);
     zsock_t *bus = dlb_service_sub (&cfg, DLB_SVC_MONITOR);
@@ -642,8 +656,31 @@ void dlb_monitor_test (bool verbose)
             throttle == 0.25);
     dlb_msg_release (&reply);
 
+    //  The throttle set at run time is kept while the monitor runs (a
+    //  monitor restarted after a crash takes it up again) and dropped when
+    //  it stops cleanly (a deliberate restart takes the option again).
+    char kept[32];
+    assert (dlb_service_setting_load (&cfg, "throttle", kept, sizeof kept) == 0);
+    assert (atof (kept) == 0.25);
     zsock_destroy (&client);
     zsock_destroy (&bus);
     zactor_destroy (&monitor);
+    assert (dlb_service_setting_load (&cfg, "throttle", kept, sizeof kept) == -1);
+    dlb_service_setting_save (&cfg, "throttle", "0.5"); //  as a crash leaves it
+    monitor = dlb_service_start (dlb_monitor_actor, &cfg);
+    assert (monitor);
+    client = zsock_new_req (endpoint);
+    zsock_set_rcvtimeo (client, 5000);
+    s_command (&w, "status", 0);
+    assert (s_request (client, &w, &reply) == 0);
+    assert (dlb_obj_array (reply.body, "nodes", &nodes) == 0 && nodes->size == 1);
+    assert (dlb_obj_double (&nodes->ptr[0], "throttle", &throttle) == 0 &&
+            throttle == 0.5);
+    dlb_msg_release (&reply);
+    zsock_destroy (&client);
+    zactor_destroy (&monitor);
+    zdir_t *tree = zdir_new (data, NULL);
+    zdir_remove (tree, true);
+    zdir_destroy (&tree);
     dlb_log_set_level (DLB_LOG_INFO);
 }
