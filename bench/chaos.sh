@@ -51,7 +51,7 @@ trap '"$cluster" down --dir "$run" >/dev/null 2>&1; rm -rf "$dir"' EXIT
 mode=()
 ((netns)) && mode=(--netns)
 "$cluster" up --nodes "$nodes" "${mode[@]}" --port 0 --dir "$run" --policy receiver \
-    >"$dir/endpoints" || { echo "chaos.sh: the cluster did not start" >&2; exit 1; }
+    >"$dir/endpoints" 2>>"$dir/cluster.log" || { echo "chaos.sh: the cluster did not start" >&2; exit 1; }
 
 ms() { echo $(($(date +%s%N) / 1000000)); }
 #  ctl_on NODE ARGS...: dlbctl against NODE, from inside its host.
@@ -99,25 +99,25 @@ for round in $(seq "$rounds"); do
         kill)
             victim=${names[RANDOM % nodes]} service=${services[RANDOM % 5]}
             target="$victim $service"
-            "$cluster" kill "$victim" "$service" --dir "$run" >/dev/null ;;
+            "$cluster" kill "$victim" "$service" --dir "$run" >/dev/null 2>>"$dir/cluster.log" ;;
         node-lost)
             target=$other
-            "$cluster" stop-node "$other" --signal KILL --dir "$run" >/dev/null ;;
+            "$cluster" stop-node "$other" --signal KILL --dir "$run" >/dev/null 2>>"$dir/cluster.log" ;;
         origin-restart)
             target=$origin
-            "$cluster" stop-node "$origin" --signal KILL --dir "$run" >/dev/null
+            "$cluster" stop-node "$origin" --signal KILL --dir "$run" >/dev/null 2>>"$dir/cluster.log"
             sleep "$(awk -v m=$((RANDOM % 3000)) 'BEGIN { print m / 1000 }')"
-            "$cluster" start-node "$origin" --dir "$run" >/dev/null ;;
+            "$cluster" start-node "$origin" --dir "$run" >/dev/null 2>>"$dir/cluster.log" ;;
         partition)
             secs=$((2 + RANDOM % 9))
             target="$other ${secs}s"
-            "$cluster" cut "$other" --dir "$run" >/dev/null
-            (sleep "$secs"; "$cluster" heal "$other" --dir "$run" >/dev/null) & ;;
+            "$cluster" cut "$other" --dir "$run" >/dev/null 2>>"$dir/cluster.log"
+            (sleep "$secs"; "$cluster" heal "$other" --dir "$run" >/dev/null 2>>"$dir/cluster.log") & ;;
         isolate)
             secs=$((2 + RANDOM % 7))
             target="$origin ${secs}s"
-            "$cluster" cut "$origin" --dir "$run" >/dev/null
-            (sleep "$secs"; "$cluster" heal "$origin" --dir "$run" >/dev/null) & ;;
+            "$cluster" cut "$origin" --dir "$run" >/dev/null 2>>"$dir/cluster.log"
+            (sleep "$secs"; "$cluster" heal "$origin" --dir "$run" >/dev/null 2>>"$dir/cluster.log") & ;;
     esac
     completed=no exact=no lost=$jobs dups=-
     if ctl_on "$origin" wait "$id" --timeout 300 >/dev/null 2>"$dir/wait.err"; then
@@ -125,7 +125,7 @@ for round in $(seq "$rounds"); do
     fi
     end=$(ms)
     wait # a partition's heal
-    [ "$kind" = node-lost ] && "$cluster" start-node "$other" --dir "$run" >/dev/null
+    [ "$kind" = node-lost ] && "$cluster" start-node "$other" --dir "$run" >/dev/null 2>>"$dir/cluster.log"
     if ctl_on "$origin" status --json >"$dir/status" 2>/dev/null; then
         done_jobs=$(field "$id" .completed)
         ran=$(field "$id" '[.ran[]] | add')

@@ -1138,6 +1138,36 @@ static int64_t s_wait_workload (zsock_t *bus, const char *id, const char *state,
     return -1;
 }
 
+//  Submits a generated workload as the monitor relays it. Returns 0 with
+//  its id, or -1 if the worker refused it or did not answer in 5 s.
+static int s_test_submit (zsock_t *inbox, zsock_t *replies, uint64_t req,
+                          uint64_t elements, uint64_t jobs, uint64_t reps,
+                          const char *output, char *id)
+{
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_COMMAND);
+    msgpack_pack_map (&w.pk, 6);
+    dlb_writer_str (&w, "cmd", "submit");
+    dlb_writer_u64 (&w, "req", req);
+    dlb_writer_u64 (&w, "elements", elements);
+    dlb_writer_u64 (&w, "jobs", jobs);
+    dlb_writer_u64 (&w, "reps", reps);
+    dlb_writer_str (&w, "output", output);
+    dlb_writer_send (&w, inbox);
+    dlb_msg_t msg;
+    if (s_expect (replies, DLB_MSG_REPLY, 5000, &msg))
+        return -1;
+    bool ok = false;
+    uint64_t echoed = 0;
+    int rc = dlb_obj_bool (msg.body, "ok", &ok) == 0 && ok &&
+                     dlb_obj_u64 (msg.body, "req", &echoed) == 0 && echoed == req &&
+                     dlb_obj_str (msg.body, "id", id, DLB_NAME_MAX) == 0
+                 ? 0
+                 : -1;
+    dlb_msg_release (&msg);
+    return rc;
+}
+
 void dlb_worker_test (bool verbose)
 {
     if (!verbose)
@@ -1178,24 +1208,11 @@ void dlb_worker_test (bool verbose)
     int fd = mkstemps (output, 4);
     assert (fd >= 0);
     close (fd);
-    dlb_writer_t w;
-    dlb_writer_init (&w, DLB_MSG_COMMAND);
-    msgpack_pack_map (&w.pk, 6);
-    dlb_writer_str (&w, "cmd", "submit");
-    dlb_writer_u64 (&w, "req", 7);
-    dlb_writer_u64 (&w, "elements", 4000);
-    dlb_writer_u64 (&w, "jobs", 7); //  sizes that do not divide evenly
-    dlb_writer_u64 (&w, "reps", 100);
-    dlb_writer_str (&w, "output", output);
-    dlb_writer_send (&w, inbox);
-    assert (s_expect (replies, DLB_MSG_REPLY, 5000, &msg) == 0);
-    bool ok = false;
-    uint64_t req = 0;
     char id[DLB_NAME_MAX];
-    assert (dlb_obj_bool (msg.body, "ok", &ok) == 0 && ok);
-    assert (dlb_obj_u64 (msg.body, "req", &req) == 0 && req == 7);
-    assert (dlb_obj_str (msg.body, "id", id, sizeof id) == 0);
-    dlb_msg_release (&msg);
+    //  (sizes that do not divide evenly)
+    assert (s_test_submit (inbox, replies, 7, 4000, 7, 100, output, id) == 0);
+    dlb_writer_t w;
+    bool ok = false;
     assert (s_wait_workload (bus, id, "complete", 10000) == 0);
     double *values;
     size_t count;
@@ -1222,18 +1239,7 @@ void dlb_worker_test (bool verbose)
     dlb_msg_release (&msg);
 
     //  TAKE: a slow workload's queued jobs go out to the transfer service.
-    dlb_writer_init (&w, DLB_MSG_COMMAND);
-    msgpack_pack_map (&w.pk, 6);
-    dlb_writer_str (&w, "cmd", "submit");
-    dlb_writer_u64 (&w, "req", 9);
-    dlb_writer_u64 (&w, "elements", 1024 * 20);
-    dlb_writer_u64 (&w, "jobs", 20);
-    dlb_writer_u64 (&w, "reps", 50000);
-    dlb_writer_str (&w, "output", output);
-    dlb_writer_send (&w, inbox);
-    assert (s_expect (replies, DLB_MSG_REPLY, 5000, &msg) == 0);
-    assert (dlb_obj_str (msg.body, "id", id, sizeof id) == 0);
-    dlb_msg_release (&msg);
+    assert (s_test_submit (inbox, replies, 9, 1024 * 20, 20, 50000, output, id) == 0);
     dlb_writer_init (&w, DLB_MSG_TAKE);
     msgpack_pack_map (&w.pk, 3);
     dlb_writer_str (&w, "to", "peer");
@@ -1279,18 +1285,7 @@ void dlb_worker_test (bool verbose)
     free (values);
     //  Finished workloads are kept (and reported) up to DLB_WORKLOADS_KEPT.
     for (int k = 0; k < DLB_WORKLOADS_KEPT + 6; k++) {
-        dlb_writer_init (&w, DLB_MSG_COMMAND);
-        msgpack_pack_map (&w.pk, 6);
-        dlb_writer_str (&w, "cmd", "submit");
-        dlb_writer_u64 (&w, "req", 100 + k);
-        dlb_writer_u64 (&w, "elements", 8);
-        dlb_writer_u64 (&w, "jobs", 1);
-        dlb_writer_u64 (&w, "reps", 1);
-        dlb_writer_str (&w, "output", output);
-        dlb_writer_send (&w, inbox);
-        assert (s_expect (replies, DLB_MSG_REPLY, 5000, &msg) == 0);
-        assert (dlb_obj_str (msg.body, "id", id, sizeof id) == 0);
-        dlb_msg_release (&msg);
+        assert (s_test_submit (inbox, replies, 100 + k, 8, 1, 1, output, id) == 0);
     }
     assert (s_wait_workload (bus, id, "complete", 10000) >= 0);
     assert (s_expect (bus, DLB_MSG_STATUS, 5000, &msg) == 0);
@@ -1327,18 +1322,7 @@ void dlb_worker_test (bool verbose)
     //  peer that then goes silent. The restarted worker finds it in its
     //  journal, runs the jobs it had at once and takes back the peer's
     //  when their lease lapses: complete, exact, nothing run twice here.
-    dlb_writer_init (&w, DLB_MSG_COMMAND);
-    msgpack_pack_map (&w.pk, 6);
-    dlb_writer_str (&w, "cmd", "submit");
-    dlb_writer_u64 (&w, "req", 10);
-    dlb_writer_u64 (&w, "elements", 1024 * 20);
-    dlb_writer_u64 (&w, "jobs", 20);
-    dlb_writer_u64 (&w, "reps", 50000);
-    dlb_writer_str (&w, "output", output);
-    dlb_writer_send (&w, inbox);
-    assert (s_expect (replies, DLB_MSG_REPLY, 5000, &msg) == 0);
-    assert (dlb_obj_str (msg.body, "id", id, sizeof id) == 0);
-    dlb_msg_release (&msg);
+    assert (s_test_submit (inbox, replies, 10, 1024 * 20, 20, 50000, output, id) == 0);
     dlb_writer_init (&w, DLB_MSG_TAKE);
     msgpack_pack_map (&w.pk, 2);
     dlb_writer_str (&w, "to", "peer");
