@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 #  Installs the Debian packages dlb needs to build, test and demo, if missing.
 #  Safe to run repeatedly; needs root (or sudo) only when something is missing.
+#  For the container image and its test: docker-compose, and debootstrap
+#  (scripts/make-base-image.sh); the Docker engine itself is left to you
+#  (Debian's docker.io), and tests/test_compose.sh skips without one.
 set -euo pipefail
 packages=(build-essential cmake pkg-config libczmq-dev libzmq3-dev libmsgpack-dev
-          zlib1g-dev docker-compose procps iproute2 jq)
+          zlib1g-dev docker-compose debootstrap procps iproute2 jq)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
@@ -13,6 +16,7 @@ done
 echo "install-deps: installing ${missing[*]}" >&2
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-$sudo apt-get update -qq
+#  Another apt may hold the lock (e.g. unattended upgrades): wait for it.
+$sudo apt-get update -qq -o DPkg::Lock::Timeout=600
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >&2
+    -o DPkg::Lock::Timeout=600 "${missing[@]}" >&2

@@ -149,6 +149,12 @@ fi
 
 if command -v docker-compose >/dev/null; then
     run 0 docker-compose -f "$top/docker-compose.yml" config -q
+    #  The bridge override needs the node's name, network and address, and
+    #  says which is missing.
+    bridge=(-f "$top/docker-compose.yml" -f "$top/deploy/compose.bridge.yml")
+    run 0 env DLB_NODE=a DLB_NETWORK=n DLB_ADDRESS=10.0.0.1 docker-compose "${bridge[@]}" config -q
+    run 1 env -u DLB_NODE DLB_NETWORK=n DLB_ADDRESS=10.0.0.1 docker-compose "${bridge[@]}" config -q &&
+        expect_in "$err" 'set DLB_NODE to a name unique in the cluster' "bridge override without DLB_NODE"
     have_any=1
 else
     echo "test_cli: docker-compose not installed; skipping the compose file check" >&2
@@ -175,8 +181,9 @@ fi
 
 #  The scripts' --help prints their header comment, up to its Usage line,
 #  and nothing of the code below it; none runs anything.
-for script in scripts/build.sh scripts/test.sh scripts/demo.sh bench/balance.sh \
-    bench/throttle.sh bench/replay-fidelity.sh deploy/systemd/install.sh; do
+for script in scripts/build.sh scripts/test.sh scripts/demo.sh scripts/build-image.sh \
+    scripts/make-base-image.sh bench/balance.sh bench/throttle.sh bench/replay-fidelity.sh \
+    bench/chaos.sh bench/liveness.sh deploy/systemd/install.sh; do
     have_any=1
     run 0 bash "$top/$script" --help &&
         expect_in "$out" "^Usage: $script" "$script --help" &&
