@@ -84,5 +84,6 @@ while [ "$(date +%s%3N)" -lt "$deadline" ] && { [ -z "$stale_at" ] || [ -z "$lap
 done
 echo
 echo "node b killed (kill -9 of all five services):"
-echo "  a declared b stale after    ${stale_at:+$((stale_at - killed)) ms}${stale_at:-no detection in 60 s} (--stale-after 1500)"
-echo "  a took b's jobs back after  ${lapse_at:+$((lapse_at - killed)) ms}${lapse_at:-no detection in 60 s} (--lease 6000, checked every --heartbeat 1000)"
+since() { if [ -n "$1" ]; then echo "$(($1 - killed)) ms"; else echo "not within 60 s"; fi; }
+echo "  a declared b stale after    $(since "$stale_at") (--stale-after 1500)"
+echo "  a took b's jobs back after  $(since "$lapse_at") (--lease 6000, checked every --heartbeat 1000)"
