@@ -179,6 +179,13 @@ else
     echo "test_cli: systemd-analyze not installed; skipping the systemd unit check" >&2
 fi
 
+#  The containers' entrypoint: a usage error (exit 2) leaves the container
+#  idle instead of exiting into a restart loop; any other status passes.
+run 124 timeout 2 sh "$top/deploy/dlb-entrypoint" sh -c 'echo bad >&2; exit 2' &&
+    expect_in "$err" 'not restarting it in a loop' "entrypoint after exit 2"
+run 3 sh "$top/deploy/dlb-entrypoint" sh -c 'exit 3'
+run 0 sh "$top/deploy/dlb-entrypoint" true
+
 #  The scripts' --help prints their header comment, up to its Usage line,
 #  and nothing of the code below it; none runs anything.
 for script in scripts/build.sh scripts/test.sh scripts/demo.sh scripts/build-image.sh \
