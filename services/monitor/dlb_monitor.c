@@ -667,8 +667,14 @@ void dlb_monitor_test (bool verbose)
     zactor_destroy (&monitor);
     assert (dlb_service_setting_load (&cfg, "throttle", kept, sizeof kept) == -1);
     dlb_service_setting_save (&cfg, "throttle", "0.5"); //  as a crash leaves it
+    //  (on fresh ports: the old ones are released asynchronously)
+    base = dlb_service_free_base (DLB_PORT_SPAN);
+    assert (base > 0);
+    snprintf (port, sizeof port, "%d", base);
+    assert (dlb_config_parse (&cfg, 9, args, "t", "test") == 0);
     monitor = dlb_service_start (dlb_monitor_actor, &cfg);
     assert (monitor);
+    dlb_config_local (&cfg, DLB_PORT_CONTROL, endpoint, sizeof endpoint);
     client = zsock_new_req (endpoint);
     zsock_set_rcvtimeo (client, 5000);
     s_command (&w, "status", 0);
