@@ -11,6 +11,9 @@
 #      jobs back when their leases lapse), then started again;
 #    - the whole origin node killed and started again (the workload
 #      resumes from the journal).
+#  A `dlbctl wait` started before each fault must ride over it (a restarting
+#  monitor, the origin down for a few seconds) and report the workload
+#  complete.
 #  Partitions between separate hosts are in tests/test_partition.sh.
 #  Usage: tests/test_faults.sh BUILD_DIR   (exit 0 pass, 1 fail, 77 skip)
 set -uo pipefail
@@ -79,10 +82,18 @@ submit() {
         --output "$top/out-$n.npy") || fail "submit"
 }
 #  check ID WHAT: the workload completed, verified, each result applied once.
+#  watch ID: starts `dlbctl wait ID` now, before the fault, so that it has
+#  to ride over whatever happens (its monitor restarting, the origin down).
+watch() {
+    "$build/dlbctl" --node "$a" wait "$1" --timeout $((3 * DEADLINE)) \
+        >"$top/wait.out" 2>"$top/wait.err" &
+    waiter=$!
+}
+#  check ID WHAT: the wait started by watch ends well, and the workload
+#  completed, verified, each result applied once.
 check() {
-    local id=$1 what=$2 out
-    out=$("$build/dlbctl" --node "$a" wait "$id" --timeout $((3 * DEADLINE)) 2>"$top/wait.err") ||
-        fail "$what: workload $id: $(cat "$top/wait.err") $out"
+    local id=$1 what=$2
+    wait "$waiter" || fail "$what: dlbctl wait $id: $(tail -n 3 "$top/wait.err") $(cat "$top/wait.out")"
     local jobs completed ran dups
     jobs=$(field "$id" .jobs)
     completed=$(field "$id" .completed)
@@ -101,6 +112,7 @@ for node in b a; do
     for service in worker transfer state adaptor monitor; do
         submit
         wait_for "$DEADLINE" both_busy "$id" || fail "workload $id did not get going on both nodes"
+        watch "$id"
         "$cluster" kill "$node" "$service" --dir "$run" >/dev/null || fail "kill $node $service"
         check "$id" "$node's $service killed"
         wait_for "$DEADLINE" has_all "$ep" || fail "$node did not get all five services back"
@@ -110,6 +122,7 @@ done
 echo "2. the peer node lost for good mid-run, then back"
 submit
 wait_for "$DEADLINE" both_busy "$id" || fail "workload $id did not get going on both nodes"
+watch "$id"
 "$cluster" stop-node b --signal KILL --dir "$run" >/dev/null || fail "stop-node b"
 check "$id" "node b lost"
 "$cluster" start-node b --dir "$run" >/dev/null || fail "start-node b"
@@ -118,6 +131,7 @@ wait_for "$DEADLINE" sees_live "$a" b || fail "a does not see b live again"
 echo "3. the origin node killed whole, then started again"
 submit
 wait_for "$DEADLINE" both_busy "$id" || fail "workload $id did not get going on both nodes"
+watch "$id"
 "$cluster" stop-node a --signal KILL --dir "$run" >/dev/null || fail "stop-node a"
 "$cluster" start-node a --dir "$run" >/dev/null || fail "start-node a"
 check "$id" "node a restarted"
