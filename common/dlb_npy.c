@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define S_MAGIC     "\x93NUMPY"
@@ -132,7 +133,7 @@ int dlb_npy_save (const char *path, const double *values, size_t count, char *er
                   size_t err_size)
 {
     char tmp[4096];
-    if ((size_t) snprintf (tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
+    if ((size_t) snprintf (tmp, sizeof tmp, "%s.XXXXXX", path) >= sizeof tmp) {
         snprintf (err, err_size, "%s: path too long", path);
         return -1;
     }
@@ -156,9 +157,18 @@ int dlb_npy_save (const char *path, const double *values, size_t count, char *er
                                 0,
                                 (unsigned char) (header_len & 0xff),
                                 (unsigned char) (header_len >> 8)};
-    FILE *file = fopen (tmp, "wb");
+    //  A new file of our own (O_EXCL: never through a link planted there),
+    //  readable as fopen would have made it.
+    int fd = mkstemp (tmp);
+    mode_t mask = umask (0);
+    umask (mask);
+    FILE *file = fd >= 0 && fchmod (fd, 0666 & ~mask) == 0 ? fdopen (fd, "wb") : NULL;
     if (!file) {
-        snprintf (err, err_size, "%s: %s", tmp, strerror (errno));
+        snprintf (err, err_size, "%s: %s", path, strerror (errno));
+        if (fd >= 0) {
+            close (fd);
+            unlink (tmp);
+        }
         return -1;
     }
     bool ok = fwrite (prefix, 1, sizeof prefix, file) == sizeof prefix &&
@@ -197,6 +207,16 @@ void dlb_npy_test (bool verbose)
     fseek (f, 0, SEEK_END);
     assert ((ftell (f) - 40) % 64 == 0);
     fclose (f);
+
+    //  A link planted where a temporary file used to go (PATH.tmp) is never
+    //  written through: the victim keeps its bytes.
+    char planted[80];
+    snprintf (planted, sizeof planted, "%s.tmp", npy);
+    assert (symlink (path, planted) == 0);
+    assert (dlb_npy_save (npy, v, 5, err, sizeof err) == 0);
+    struct stat st;
+    assert (stat (path, &st) == 0 && st.st_size == 0); //  the victim, untouched
+    unlink (planted);
 
     //  Raw float64, and its malformed forms.
     f = fopen (raw, "wb");

@@ -15,7 +15,8 @@
 int dlb_npy_load (const char *path, double **values, size_t *count, char *err,
                   size_t err_size);
 
-//  Writes a vector as .npy, atomically (to PATH.tmp, then renamed).
+//  Writes a vector as .npy, atomically: to a new file PATH.XXXXXX (made
+//  with O_EXCL, so never through a planted link), synced, then renamed.
 //  Returns 0, or -1 with a reason in err (no file left behind).
 int dlb_npy_save (const char *path, const double *values, size_t count, char *err,
                   size_t err_size);

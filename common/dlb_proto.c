@@ -127,6 +127,80 @@ void dlb_writer_destroy (dlb_writer_t *self)
 //  ---------------------------------------------------------------------
 //  Reader
 
+//  Reads a big-endian unsigned of width bytes. Cannot fail.
+static uint64_t s_be (const unsigned char *p, int width)
+{
+    uint64_t value = 0;
+    for (int i = 0; i < width; i++)
+        value = value << 8 | p[i];
+    return value;
+}
+
+//  Counts the msgpack objects of the first object in data, without building
+//  anything, so that a body of millions of one-byte objects (which msgpack-c
+//  would expand to ~24 bytes each) is refused before it is decoded. Returns
+//  the count, or -1 if there are more than max or the bytes end first.
+static long s_count_objects (const unsigned char *p, size_t size, long max)
+{
+    const unsigned char *end = p + size;
+    uint64_t remaining = 1; //  objects still to read
+    long count = 0;
+    while (remaining > 0) {
+        //  Every object takes at least one byte.
+        if (p >= end || remaining > (uint64_t) (end - p) || ++count > max)
+            return -1;
+        remaining--;
+        unsigned char b = *p;
+        uint64_t skip = 1, children = 0; //  bytes of this object, objects inside
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+            skip = 1;
+        else if (b <= 0x8f)
+            children = 2 * (uint64_t) (b & 0x0f);
+        else if (b <= 0x9f)
+            children = b & 0x0f;
+        else if (b <= 0xbf)
+            skip = 1 + (uint64_t) (b & 0x1f);
+        else {
+            //  type byte -> width of its length or count field (0: fixed size)
+            static const struct {
+                unsigned char type;
+                int width, extra; //  extra: fixed bytes after the field
+                char kind;        //  'b' bytes follow, 'a' array, 'm' map, 'f' fixed
+            } table[] = {{0xc4, 1, 0, 'b'}, {0xc5, 2, 0, 'b'}, {0xc6, 4, 0, 'b'},
+                         {0xc7, 1, 1, 'b'}, {0xc8, 2, 1, 'b'}, {0xc9, 4, 1, 'b'},
+                         {0xca, 0, 4, 'f'}, {0xcb, 0, 8, 'f'}, {0xcc, 0, 1, 'f'},
+                         {0xcd, 0, 2, 'f'}, {0xce, 0, 4, 'f'}, {0xcf, 0, 8, 'f'},
+                         {0xd0, 0, 1, 'f'}, {0xd1, 0, 2, 'f'}, {0xd2, 0, 4, 'f'},
+                         {0xd3, 0, 8, 'f'}, {0xd4, 0, 2, 'f'}, {0xd5, 0, 3, 'f'},
+                         {0xd6, 0, 5, 'f'}, {0xd7, 0, 9, 'f'}, {0xd8, 0, 17, 'f'},
+                         {0xd9, 1, 0, 'b'}, {0xda, 2, 0, 'b'}, {0xdb, 4, 0, 'b'},
+                         {0xdc, 2, 0, 'a'}, {0xdd, 4, 0, 'a'}, {0xde, 2, 0, 'm'},
+                         {0xdf, 4, 0, 'm'}};
+            size_t k = 0;
+            while (k < sizeof table / sizeof table[0] && table[k].type != b)
+                k++;
+            if (k == sizeof table / sizeof table[0]) //  0xc1: never used
+                return -1;
+            int width = table[k].width;
+            if ((uint64_t) (end - p) < 1 + (uint64_t) width)
+                return -1;
+            uint64_t field = width ? s_be (p + 1, width) : 0;
+            skip = 1 + (uint64_t) width + (uint64_t) table[k].extra;
+            if (table[k].kind == 'b')
+                skip += field;
+            else if (table[k].kind == 'a')
+                children = field;
+            else if (table[k].kind == 'm')
+                children = 2 * field;
+        }
+        if (skip > (uint64_t) (end - p))
+            return -1;
+        p += skip;
+        remaining += children;
+    }
+    return count;
+}
+
 int dlb_msg_decode (const void *data, size_t size, dlb_msg_t *msg, char *reason,
                     size_t reason_size)
 {
@@ -150,6 +224,14 @@ int dlb_msg_decode (const void *data, size_t size, dlb_msg_t *msg, char *reason,
         return -2;
     }
     msg->type = bytes[3];
+    if (s_count_objects (bytes + DLB_PROTO_HEADER, size - DLB_PROTO_HEADER,
+                         DLB_MSG_MAX_OBJECTS) < 0) {
+        snprintf (reason, reason_size,
+                  "%s body is truncated, not msgpack, or has over %d objects",
+                  dlb_msg_type_name (msg->type), DLB_MSG_MAX_OBJECTS);
+        memset (msg, 0, sizeof *msg);
+        return -2;
+    }
     msgpack_unpacked_init (&msg->unpacked);
     size_t offset = 0;
     msgpack_unpack_return rc =
@@ -486,6 +568,20 @@ int dlb_batch_decode (const dlb_msg_t *msg, char *from, char *to, uint64_t *batc
                   DLB_BATCH_MAX_JOBS);
         return -2;
     }
+    //  What the items declare, before anything is inflated: a small batch of
+    //  compressed zeros must not make the receiver allocate gigabytes.
+    uint64_t declared = 0;
+    for (uint32_t i = 0; i < items->size; i++) {
+        uint64_t n = 0;
+        if (dlb_obj_u64 (&items->ptr[i], "n", &n) == 0 && n <= DLB_JOB_MAX_ELEMS)
+            declared += n * sizeof (double);
+    }
+    if (declared > DLB_BATCH_MAX_DECLARED) {
+        snprintf (reason, reason_size, "batch declares %llu payload bytes, over %llu",
+                  (unsigned long long) declared,
+                  (unsigned long long) DLB_BATCH_MAX_DECLARED);
+        return -2;
+    }
     dlb_job_t **jobs = calloc (items->size ? items->size : 1, sizeof *jobs);
     if (!jobs) {
         snprintf (reason, reason_size, "out of memory");
@@ -604,6 +700,18 @@ static zframe_t *s_roundtrip (dlb_writer_t *w, dlb_msg_t *msg)
     return frame;
 }
 
+//  Starts a JOBS batch a -> b of `items` items; the caller packs them.
+static void s_test_batch (dlb_writer_t *w, uint32_t items)
+{
+    dlb_writer_init (w, DLB_MSG_JOBS);
+    msgpack_pack_map (&w->pk, 4);
+    dlb_writer_str (w, "from", "a");
+    dlb_writer_str (w, "to", "b");
+    dlb_writer_u64 (w, "batch", 1);
+    dlb_writer_key (w, "items");
+    msgpack_pack_array (&w->pk, items);
+}
+
 void dlb_proto_test (bool verbose)
 {
     (void) verbose;
@@ -708,13 +816,7 @@ void dlb_proto_test (bool verbose)
     }
 
     //  A job whose payload size disagrees with n is rejected.
-    dlb_writer_init (&w, DLB_MSG_JOBS);
-    msgpack_pack_map (&w.pk, 4);
-    dlb_writer_str (&w, "from", "a");
-    dlb_writer_str (&w, "to", "b");
-    dlb_writer_u64 (&w, "batch", 1);
-    dlb_writer_key (&w, "items");
-    msgpack_pack_array (&w.pk, 1);
+    s_test_batch (&w, 1);
     msgpack_pack_map (&w.pk, 7);
     dlb_writer_str (&w, "wl", "x");
     dlb_writer_u64 (&w, "id", 1);
@@ -789,4 +891,55 @@ void dlb_proto_test (bool verbose)
         dlb_msg_release (&msg);
         zframe_destroy (&frame);
     }
+
+    //  Amplification: two million one-byte objects (2 MB that msgpack-c
+    //  would expand to ~48 MB) are refused before they are decoded, and so
+    //  is a container that declares more elements than there are bytes.
+    dlb_writer_init (&w, DLB_MSG_STATUS);
+    msgpack_pack_map (&w.pk, 1);
+    dlb_writer_key (&w, "x");
+    msgpack_pack_array (&w.pk, 2 * DLB_MSG_MAX_OBJECTS);
+    for (int i = 0; i < 2 * DLB_MSG_MAX_OBJECTS; i++)
+        msgpack_pack_fix_uint8 (&w.pk, 1);
+    frame = dlb_writer_frame (&w);
+    assert (dlb_msg_decode (zframe_data (frame), zframe_size (frame), &msg, reason,
+                            sizeof reason) == -2);
+    assert (strstr (reason, "objects"));
+    zframe_destroy (&frame);
+    const unsigned char liar[] = {DLB_PROTO_SIG0,
+                                  DLB_PROTO_SIG1,
+                                  DLB_PROTO_VERSION,
+                                  DLB_MSG_STATUS,
+                                  0x81,
+                                  0xa1,
+                                  'x',
+                                  0xdd,
+                                  0xff,
+                                  0xff,
+                                  0xff,
+                                  0xff,
+                                  0x01};
+    assert (dlb_msg_decode (liar, sizeof liar, &msg, reason, sizeof reason) == -2);
+
+    //  A decompression bomb: a small batch whose items declare 32 MiB each
+    //  is refused on what it declares, before anything is inflated.
+    s_test_batch (&w, 4);
+    for (int i = 0; i < 4; i++) {
+        msgpack_pack_map (&w.pk, 8);
+        dlb_writer_str (&w, "wl", "a-1");
+        dlb_writer_u64 (&w, "id", (uint64_t) i);
+        dlb_writer_str (&w, "origin", "a");
+        dlb_writer_u64 (&w, "reps", 1);
+        dlb_writer_u64 (&w, "n", DLB_JOB_MAX_ELEMS);
+        dlb_writer_u64 (&w, "offset", 0);
+        dlb_writer_bool (&w, "z", true);
+        dlb_writer_bin (&w, "data", "x", 1);
+    }
+    frame = s_roundtrip (&w, &msg);
+    dlb_job_t **bomb = NULL;
+    assert (dlb_batch_decode (&msg, from, to, &batch, &bomb, &count, reason,
+                              sizeof reason) == -2);
+    assert (strstr (reason, "declares") && !bomb);
+    dlb_msg_release (&msg);
+    zframe_destroy (&frame);
 }

@@ -40,6 +40,14 @@
 #define DLB_BATCH_MAX_BYTES                                                              \
     (64 * 1024 * 1024)                       //  payload bytes a sender puts in one batch
 #define DLB_MSG_MAX_SIZE (256 * 1024 * 1024) //  bytes, larger frames are dropped
+#define DLB_SMALL_MAX_SIZE                                                               \
+    (64 * 1024) //  bytes a control request, STATE or subscription may have
+#define DLB_MSG_MAX_OBJECTS                                                              \
+    (1 << 20) //  msgpack objects in one body: decoding costs ~24 B each
+#define DLB_BATCH_MAX_DECLARED                                                           \
+    (DLB_BATCH_MAX_BYTES + DLB_JOB_MAX_ELEMS * 8) //  payload bytes (n x 8 summed) a
+                                                  //  batch may declare: what a sender
+                                                  //  puts in one, at most
 
 typedef enum {
     //  Peer-facing (cross the node boundary)

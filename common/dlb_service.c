@@ -145,6 +145,11 @@ static zsock_t *s_socket (const dlb_config_t *cfg, int type, int offset, bool bi
     zsock_t *sock = zsock_new (type);
     assert (sock);
     zsock_set_linger (sock, 0);
+    //  Before bind or connect, or libzmq does not apply it: a larger message
+    //  drops the connection it came on, unread.
+    zsock_set_maxmsgsize (sock, offset == DLB_PORT_CONTROL || offset == DLB_PORT_STATE
+                                    ? DLB_SMALL_MAX_SIZE
+                                    : DLB_MSG_MAX_SIZE);
     if (type == ZMQ_SUB)
         zsock_set_subscribe (sock, "");
     int rc =

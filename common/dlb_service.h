@@ -25,7 +25,9 @@ int dlb_service_main (int argc, char *argv[], const char *service, const char *s
 zactor_t *dlb_service_start (zactor_fn *actor, dlb_config_t *cfg);
 
 //  New sockets bound or connected to this node's port BASE+offset, or NULL
-//  (with an error logged) if the bind fails.
+//  (with an error logged) if the bind fails. Their largest inbound message
+//  is DLB_SMALL_MAX_SIZE on the control and state ports, DLB_MSG_MAX_SIZE
+//  on the others.
 zsock_t *dlb_service_bind (const dlb_config_t *cfg, int type, int offset);
 zsock_t *dlb_service_connect (const dlb_config_t *cfg, int type, int offset);
 //  A SUB socket subscribed to everything on service k's bus.

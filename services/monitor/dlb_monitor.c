@@ -599,6 +599,18 @@ void dlb_monitor_test (bool verbose)
             strstr (text, "malformed"));
     dlb_msg_release (&reply);
 
+    //  An oversize request drops its connection unread; the monitor goes on.
+    zsock_t *big = zsock_new_dealer (endpoint);
+    zframe_t *empty = zframe_new_empty (),
+             *huge = zframe_new (NULL, 2 * DLB_SMALL_MAX_SIZE);
+    memset (zframe_data (huge), 0xD1, zframe_size (huge));
+    zframe_send (&empty, big, ZFRAME_MORE);
+    zframe_send (&huge, big, 0);
+    zpoller_t *poller = zpoller_new (big, NULL);
+    assert (zpoller_wait (poller, 300) == NULL); //  no answer
+    zpoller_destroy (&poller);
+    zsock_destroy (&big);
+
     dlb_writer_t w;
     s_command (&w, "frobnicate", 1);
     dlb_writer_double (&w, "value", 0.5);

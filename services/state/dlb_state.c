@@ -246,6 +246,7 @@ void dlb_state_actor (zsock_t *pipe, void *args)
     if (!self->out || !self->bus || !self->local || !self->in)
         goto cleanup;
     zsock_set_linger (self->in, 0);
+    zsock_set_maxmsgsize (self->in, DLB_SMALL_MAX_SIZE); //  before connecting
     zsock_set_subscribe (self->in, "");
     for (size_t i = 0; i < self->cfg.peer_count; i++) {
         char endpoint[256];

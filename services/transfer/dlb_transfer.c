@@ -442,7 +442,6 @@ void dlb_transfer_actor (zsock_t *pipe, void *args)
     if (!self->ext || !self->inbox || !self->bus || !self->worker || !self->adaptor ||
         !self->state)
         goto cleanup;
-    zsock_set_maxmsgsize (self->ext, DLB_MSG_MAX_SIZE);
     self->pending = zlistx_new ();
     self->seen = zhashx_new ();
     self->seen_order = zlistx_new ();
