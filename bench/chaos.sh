@@ -39,6 +39,7 @@ done
 ((nodes >= 2 && nodes <= 8)) || { echo "chaos.sh: --nodes 2..8" >&2; exit 2; }
 [ -x "$build/dlb-worker" ] || "$top/scripts/build.sh" "$build" >/dev/null
 cluster=$build/dlb-cluster
+source "$top/tests/lib.bash"
 RANDOM=$seed
 names=(a b c d e f g h)
 kinds=(none kill node-lost origin-restart)
@@ -53,7 +54,6 @@ mode=()
 "$cluster" up --nodes "$nodes" "${mode[@]}" --port 0 --dir "$run" --policy receiver \
     >"$dir/endpoints" 2>>"$dir/cluster.log" || { echo "chaos.sh: the cluster did not start" >&2; exit 1; }
 
-ms() { echo $(($(date +%s%N) / 1000000)); }
 #  ctl_on NODE ARGS...: dlbctl against NODE, from inside its host.
 ctl_on() {
     local node=$1 ep
@@ -67,14 +67,6 @@ live_all() {
     for node in "${names[@]:0:nodes}"; do
         [ "$(ctl_on "$node" status --json 2>/dev/null |
             jq '[.nodes[] | select(.stale == false)] | length')" = "$nodes" ] || return 1
-    done
-}
-wait_for() {
-    local deadline=$(($(date +%s) + $1))
-    shift
-    until "$@"; do
-        (($(date +%s) < deadline)) || return 1
-        sleep 0.2
     done
 }
 

@@ -43,10 +43,15 @@ const char *dlb_msg_type_name (int type)
 //  ---------------------------------------------------------------------
 //  Writer
 
-void dlb_writer_init (dlb_writer_t *self, int type)
+void dlb_writer_init_bare (dlb_writer_t *self)
 {
     msgpack_sbuffer_init (&self->buffer);
     msgpack_packer_init (&self->pk, &self->buffer, msgpack_sbuffer_write);
+}
+
+void dlb_writer_init (dlb_writer_t *self, int type)
+{
+    dlb_writer_init_bare (self);
     const char header[DLB_PROTO_HEADER] = {(char) DLB_PROTO_SIG0, (char) DLB_PROTO_SIG1,
                                            DLB_PROTO_VERSION, (char) type};
     msgpack_sbuffer_write (&self->buffer, header, sizeof header);
@@ -837,7 +842,7 @@ void dlb_proto_test (bool verbose)
 
     //  STATE round trip; out-of-range throttle is rejected.
     dlb_state_t state = {.node = "a",
-                         .transfer = "tcp://127.0.0.1:7102",
+                         .transfer = "ipc:///run/dlb-a/transfer",
                          .seq = 5,
                          .time = 1.5,
                          .queue = 100,
@@ -862,7 +867,7 @@ void dlb_proto_test (bool verbose)
     assert (back.throttle == 0.5 && back.rate == 45.5 &&
             streq (back.policy, "symmetric"));
     assert (back.peers_known == 1 && back.recv_from[0].jobs == 2);
-    assert (streq (back.transfer, "tcp://127.0.0.1:7102"));
+    assert (streq (back.transfer, "ipc:///run/dlb-a/transfer"));
     dlb_msg_release (&msg);
     zframe_destroy (&frame);
     state.throttle = 1.5;

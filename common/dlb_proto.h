@@ -77,6 +77,9 @@ typedef struct {
 
 //  Starts a message of the given type; the caller then packs one map.
 void dlb_writer_init (dlb_writer_t *self, int type);
+//  Starts a bare msgpack value, with no message header (a record kept on
+//  disk); the bytes are buffer.data, buffer.size.
+void dlb_writer_init_bare (dlb_writer_t *self);
 //  Packs a key and a value of the given kind. Cannot fail.
 void dlb_writer_key (dlb_writer_t *self, const char *key);
 void dlb_writer_str (dlb_writer_t *self, const char *key, const char *value);

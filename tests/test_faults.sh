@@ -20,10 +20,8 @@ set -uo pipefail
 build=$(cd "${1:?usage: test_faults.sh BUILD_DIR}" && pwd)
 readonly DEADLINE=60 # secs for a condition; a workload gets 3 of them
 cluster=$build/dlb-cluster
-for f in "$cluster" "$build/dlbctl" "$build/dlb-worker"; do
-    [ -x "$f" ] || { echo "test_faults: $f not built; skipping" >&2; exit 77; }
-done
-command -v jq >/dev/null || { echo "test_faults: jq not installed; skipping" >&2; exit 77; }
+source "$(dirname "$0")/lib.bash"
+require test_faults "$cluster" "$build/dlbctl" "$build/dlb-worker"
 
 top=$(mktemp -d /tmp/dlb-test-faults.XXXXXX)
 run=$top/run
@@ -36,14 +34,6 @@ fail() {
 cleanup() { "$cluster" down --dir "$run" >/dev/null 2>&1; rm -rf "$top"; }
 trap cleanup EXIT
 
-wait_for() {
-    local deadline=$(($(date +%s) + $1))
-    shift
-    until "$@"; do
-        (($(date +%s) < deadline)) || return 1
-        sleep 0.1
-    done
-}
 ctl() { "$build/dlbctl" --timeout 5 "$@"; }
 
 #  Short heartbeats and leases keep the test fast: a lost holder's jobs

@@ -12,10 +12,8 @@ set -uo pipefail
 build=$(cd "${1:?usage: test_netns.sh BUILD_DIR}" && pwd)
 readonly DEADLINE=20 # secs for any condition (a peer goes stale after 1.5 s)
 cluster=$build/dlb-cluster
-for f in "$cluster" "$build/dlbctl" "$build/dlb-monitor"; do
-    [ -x "$f" ] || { echo "test_netns: $f not built; skipping" >&2; exit 77; }
-done
-command -v jq >/dev/null || { echo "test_netns: jq not installed; skipping" >&2; exit 77; }
+source "$(dirname "$0")/lib.bash"
+require test_netns "$cluster" "$build/dlbctl" "$build/dlb-monitor"
 [ "$(id -u)" -eq 0 ] || { echo "test_netns: not root; skipping" >&2; exit 77; }
 command -v ip >/dev/null || { echo "test_netns: no 'ip' (iproute2); skipping" >&2; exit 77; }
 probe=dlb-probe-$$
@@ -37,16 +35,6 @@ fail() {
 cleanup() { "$cluster" down --dir "$run" >/dev/null 2>&1; rm -rf "$top"; }
 trap cleanup EXIT
 
-#  wait_for SECS CMD...: polls CMD until it succeeds; fails after SECS.
-wait_for() {
-    local deadline=$(($(date +%s%N) / 1000000 + $1 * 1000))
-    shift
-    until "$@"; do
-        (($(date +%s%N) / 1000000 < deadline)) || return 1
-        sleep 0.05
-    done
-}
-ms() { echo $(($(date +%s%N) / 1000000)); }
 #  ctl NODE ARGS...: dlbctl, in NODE's namespace, to NODE's control endpoint.
 ctl() { "$cluster" exec --dir "$run" "$1" -- "$build/dlbctl" --node "$(ep "$1")" --timeout 5 "${@:2}"; }
 ep() { "$cluster" endpoint --dir "$run" "$1"; }

@@ -12,10 +12,8 @@ build=$(cd "${1:?usage: test_partition.sh BUILD_DIR}" && pwd)
 readonly DEADLINE=60 # secs for a condition; a workload gets 3 of them
 readonly CUT=5       # secs of partition
 cluster=$build/dlb-cluster
-for f in "$cluster" "$build/dlbctl" "$build/dlb-worker"; do
-    [ -x "$f" ] || { echo "test_partition: $f not built; skipping" >&2; exit 77; }
-done
-command -v jq >/dev/null || { echo "test_partition: jq not installed; skipping" >&2; exit 77; }
+source "$(dirname "$0")/lib.bash"
+require test_partition "$cluster" "$build/dlbctl" "$build/dlb-worker"
 [ "$(id -u)" = 0 ] && ip netns list >/dev/null 2>&1 ||
     { echo "test_partition: needs root and network namespaces; skipping" >&2; exit 77; }
 
@@ -32,14 +30,6 @@ fail() {
 }
 cleanup() { "$cluster" down --dir "$run" >/dev/null 2>&1; rm -rf "$top"; }
 trap cleanup EXIT
-wait_for() {
-    local deadline=$(($(date +%s) + $1))
-    shift
-    until "$@"; do
-        (($(date +%s) < deadline)) || return 1
-        sleep 0.1
-    done
-}
 
 "$cluster" up --nodes 3 --netns --dir "$run" --policy receiver \
     -- --heartbeat 250 --lease 2000 >"$top/endpoints" || fail "the cluster did not start"

@@ -11,10 +11,8 @@ build=$(cd "${1:?usage: test_supervise.sh BUILD_DIR}" && pwd)
 readonly RESTART_DEADLINE=10 # secs for a restart (dlb-cluster's backoff: 0.2 s first)
 readonly DEADLINE=20         # secs for any other condition
 cluster=$build/dlb-cluster
-for f in "$cluster" "$build/dlbctl" "$build/dlb-transfer"; do
-    [ -x "$f" ] || { echo "test_supervise: $f not built; skipping" >&2; exit 77; }
-done
-command -v jq >/dev/null || { echo "test_supervise: jq not installed; skipping" >&2; exit 77; }
+source "$(dirname "$0")/lib.bash"
+require test_supervise "$cluster" "$build/dlbctl" "$build/dlb-transfer"
 
 top=$(mktemp -d /tmp/dlb-test-supervise.XXXXXX)
 run=$top/run
@@ -27,16 +25,6 @@ fail() {
 cleanup() { "$cluster" down --dir "$run" >/dev/null 2>&1; rm -rf "$top"; }
 trap cleanup EXIT
 
-#  wait_for SECS CMD...: polls CMD until it succeeds; fails after SECS.
-wait_for() {
-    local deadline=$(($(date +%s%N) / 1000000 + $1 * 1000))
-    shift
-    until "$@"; do
-        (($(date +%s%N) / 1000000 < deadline)) || return 1
-        sleep 0.05
-    done
-}
-ms() { echo $(($(date +%s%N) / 1000000)); }
 ctl() { "$build/dlbctl" --timeout 5 "$@"; }
 #  pid_of NODE SERVICE: the PID dlb-cluster reports ('-' if not running).
 pid_of() { "$cluster" pids --dir "$run" | awk -v n="$1" -v s="$2" '$2 == n && $3 == s { print $1 }'; }

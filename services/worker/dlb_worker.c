@@ -235,7 +235,7 @@ static void s_publish (worker_t *self)
     msgpack_pack_array (&w.pk, zhashx_size (self->workloads));
     for (dlb_workload_t *wl = zhashx_first (self->workloads); wl;
          wl = zhashx_next (self->workloads))
-        dlb_workload_pack (wl, &w.pk);
+        dlb_workload_pack (wl, &w);
     dlb_writer_send (&w, self->bus);
     self->last_publish = zclock_mono ();
     self->dirty = false;
@@ -290,8 +290,8 @@ static void s_finish (worker_t *self, dlb_workload_t *wl)
     s_publish (self);
 }
 
-//  Stores one result at its origin (this node). Returns true if that
-//  completed its workload (finish it after syncing). Takes ownership.
+//  Stores one result at its origin (this node). Returns its workload if
+//  that completed it (finish it after syncing), else NULL. Takes ownership.
 static dlb_workload_t *s_store_result (worker_t *self, dlb_job_t **job_p,
                                        const char *source)
 {

@@ -102,25 +102,14 @@ static int s_alloc (dlb_workload_t *self)
     return self->result && self->have && self->holder && self->until ? 0 : -1;
 }
 
-//  Writes an msgpack-encoded record.
-static int s_append_packed (dlb_workload_t *self, uint8_t type, msgpack_sbuffer *buffer)
+//  Appends the record w holds, and frees it. 0, or -1 with errno set.
+static int s_append_record (dlb_workload_t *self, uint8_t type, dlb_writer_t *w)
 {
-    int rc = self->journal
-                 ? dlb_journal_append (self->journal, type, buffer->data, buffer->size)
-                 : -1;
-    msgpack_sbuffer_destroy (buffer);
+    int rc = self->journal ? dlb_journal_append (self->journal, type, w->buffer.data,
+                                                 w->buffer.size)
+                           : -1;
+    dlb_writer_destroy (w);
     return rc;
-}
-
-static void s_pack_str (msgpack_packer *pk, const char *key, const char *value)
-{
-    msgpack_pack_str_with_body (pk, key, strlen (key));
-    msgpack_pack_str_with_body (pk, value, strlen (value));
-}
-
-static void s_pack_key (msgpack_packer *pk, const char *key)
-{
-    msgpack_pack_str_with_body (pk, key, strlen (key));
 }
 
 //  Writes a file whole and durably: PATH.tmp, fsync, rename, fsync of the
@@ -197,27 +186,17 @@ dlb_workload_t *dlb_workload_new (const char *dir, const char *id, uint64_t elem
     }
     s_path (path, dir, id, "wal");
     self->journal = dlb_journal_open (path);
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 7);
-    s_pack_str (&pk, "id", id);
-    s_pack_key (&pk, "elements");
-    msgpack_pack_uint64 (&pk, elements);
-    s_pack_key (&pk, "jobs");
-    msgpack_pack_uint64 (&pk, jobs);
-    s_pack_key (&pk, "reps");
-    msgpack_pack_uint32 (&pk, reps);
-    s_pack_str (&pk, "output", output);
-    s_pack_key (&pk, "input");
-    if (self->input)
-        msgpack_pack_true (&pk);
-    else
-        msgpack_pack_false (&pk);
-    s_pack_key (&pk, "start");
-    msgpack_pack_double (&pk, self->start);
-    if (!self->journal || s_append_packed (self, 'W', &buffer) ||
+    dlb_writer_t w;
+    dlb_writer_init_bare (&w);
+    msgpack_pack_map (&w.pk, 7);
+    dlb_writer_str (&w, "id", id);
+    dlb_writer_u64 (&w, "elements", elements);
+    dlb_writer_u64 (&w, "jobs", jobs);
+    dlb_writer_u64 (&w, "reps", reps);
+    dlb_writer_str (&w, "output", output);
+    dlb_writer_bool (&w, "input", self->input != NULL);
+    dlb_writer_double (&w, "start", self->start);
+    if (!self->journal || s_append_record (self, 'W', &w) ||
         dlb_journal_sync (self->journal)) {
         snprintf (err, err_size, "cannot write the journal %s: %s", path,
                   strerror (errno));
@@ -347,22 +326,20 @@ static void s_journal_give (dlb_workload_t *self, const char *holder, const uint
     size_t ranges = 1;
     for (size_t i = 1; i < count; i++)
         ranges += ids[i] != ids[i - 1] + 1;
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 2);
-    s_pack_str (&pk, "to", holder);
-    s_pack_key (&pk, "ids");
-    msgpack_pack_array (&pk, ranges * 2);
+    dlb_writer_t w;
+    dlb_writer_init_bare (&w);
+    msgpack_pack_map (&w.pk, 2);
+    dlb_writer_str (&w, "to", holder);
+    dlb_writer_key (&w, "ids");
+    msgpack_pack_array (&w.pk, ranges * 2);
     size_t start = 0;
     for (size_t i = 1; i <= count; i++)
         if (i == count || ids[i] != ids[i - 1] + 1) {
-            msgpack_pack_uint64 (&pk, ids[start]);
-            msgpack_pack_uint64 (&pk, ids[i - 1] + 1);
+            msgpack_pack_uint64 (&w.pk, ids[start]);
+            msgpack_pack_uint64 (&w.pk, ids[i - 1] + 1);
             start = i;
         }
-    if (s_append_packed (self, 'G', &buffer))
+    if (s_append_record (self, 'G', &w))
         dlb_warn ("workload %s: cannot journal a hand-over: %s", self->id,
                   strerror (errno));
 }
@@ -456,37 +433,27 @@ static void s_verify (dlb_workload_t *self)
                   (unsigned long long) bad, (unsigned long long) first_bad);
 }
 
-void dlb_workload_pack (dlb_workload_t *self, msgpack_packer *pk)
+void dlb_workload_pack (dlb_workload_t *self, dlb_writer_t *w)
 {
     double elapsed =
         self->state == DLB_WORKLOAD_RUNNING ? dlb_now () - self->start : self->elapsed;
-    msgpack_pack_map (pk, 12);
-    s_pack_str (pk, "id", self->id);
-    s_pack_str (pk, "state", s_state_names[self->state]);
-    s_pack_key (pk, "jobs");
-    msgpack_pack_uint64 (pk, self->jobs);
-    s_pack_key (pk, "completed");
-    msgpack_pack_uint64 (pk, self->completed);
-    s_pack_key (pk, "elements");
-    msgpack_pack_uint64 (pk, self->elements);
-    s_pack_key (pk, "duplicates");
-    msgpack_pack_uint64 (pk, self->duplicates);
-    s_pack_key (pk, "elapsed_s");
-    msgpack_pack_double (pk, elapsed);
-    s_pack_key (pk, "verified");
-    if (self->verified)
-        msgpack_pack_true (pk);
-    else
-        msgpack_pack_false (pk);
-    s_pack_str (pk, "output", self->output);
-    s_pack_str (pk, "error", self->error);
-    s_pack_key (pk, "reps");
-    msgpack_pack_uint64 (pk, self->reps);
-    s_pack_key (pk, "ran");
-    msgpack_pack_map (pk, self->ran_count);
+    msgpack_pack_map (&w->pk, 12);
+    dlb_writer_str (w, "id", self->id);
+    dlb_writer_str (w, "state", s_state_names[self->state]);
+    dlb_writer_u64 (w, "jobs", self->jobs);
+    dlb_writer_u64 (w, "completed", self->completed);
+    dlb_writer_u64 (w, "elements", self->elements);
+    dlb_writer_u64 (w, "duplicates", self->duplicates);
+    dlb_writer_double (w, "elapsed_s", elapsed);
+    dlb_writer_bool (w, "verified", self->verified);
+    dlb_writer_str (w, "output", self->output);
+    dlb_writer_str (w, "error", self->error);
+    dlb_writer_u64 (w, "reps", self->reps);
+    dlb_writer_key (w, "ran");
+    msgpack_pack_map (&w->pk, self->ran_count);
     for (size_t i = 0; i < self->ran_count; i++) {
-        msgpack_pack_str_with_body (pk, self->ran[i].node, strlen (self->ran[i].node));
-        msgpack_pack_uint64 (pk, self->ran[i].jobs);
+        dlb_writer_string (w, self->ran[i].node);
+        msgpack_pack_uint64 (&w->pk, self->ran[i].jobs);
     }
 }
 
@@ -515,17 +482,15 @@ dlb_workload_state_t dlb_workload_finish (dlb_workload_t *self)
                    self->elapsed, ran, self->error);
     //  The end is recorded before the journal goes: a crash in between
     //  leaves both, and recovery prefers the record.
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
-    dlb_workload_pack (self, &pk);
+    dlb_writer_t w;
+    dlb_writer_init_bare (&w);
+    dlb_workload_pack (self, &w);
     char path[S_PATH_MAX];
     s_path (path, self->dir, self->id, "done");
-    if (s_write_file (self->dir, path, buffer.data, buffer.size))
+    if (s_write_file (self->dir, path, w.buffer.data, w.buffer.size))
         dlb_warn ("workload %s: cannot record its end in %s: %s", self->id, path,
                   strerror (errno));
-    msgpack_sbuffer_destroy (&buffer);
+    dlb_writer_destroy (&w);
     s_free_arrays (self);
     s_path (path, self->dir, self->id, "wal");
     unlink (path);

@@ -103,7 +103,7 @@ size_t dlb_workload_tail (dlb_workload_t *self, uint64_t *ids, size_t max);
 dlb_workload_state_t dlb_workload_finish (dlb_workload_t *self);
 
 //  Packs the 12-key status map of proto/README.md section 7.2.
-void dlb_workload_pack (dlb_workload_t *self, msgpack_packer *pk);
+void dlb_workload_pack (dlb_workload_t *self, dlb_writer_t *writer);
 
 void dlb_workload_test (bool verbose);
 
