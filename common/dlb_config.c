@@ -43,8 +43,9 @@ static const char *s_usage =
     "                                          the leases of jobs held here (1000)\n"
     "  --lease MS           DLB_LEASE          silence after which an origin re-issues\n"
     "                                          the jobs a holder had (6000)\n"
-    "  --data-dir DIR       DLB_DATA_DIR       the node's data: journals of running\n"
-    "                                          workloads (~/.local/state/dlb/NODE)\n"
+    "  --data-dir DIR       DLB_DATA_DIR       the node's data directory: workload\n"
+    "                                          files, and in DIR/.dlb/NODE the node's\n"
+    "                                          own state (~/.local/state/dlb/NODE)\n"
     "  --help                                  this text\n";
 
 static void s_print_usage (FILE *out, const char *program, const char *summary)
@@ -330,6 +331,11 @@ int dlb_config_parse (dlb_config_t *cfg, int argc, char *argv[], const char *pro
         else
             snprintf (cfg->data_dir, sizeof cfg->data_dir, "%s/.local/state/dlb/%s",
                       home && *home ? home : "/tmp", cfg->node);
+    }
+    if (snprintf (cfg->state_dir, sizeof cfg->state_dir, "%s/%s/%s", cfg->data_dir,
+                  DLB_STATE_SUBDIR, cfg->node) >= (int) sizeof cfg->state_dir) {
+        fprintf (stderr, "error: --data-dir '%s' is too long\n", cfg->data_dir);
+        return 2;
     }
     if (cfg->threshold < 0)
         cfg->threshold = streq (cfg->metric, "queue") ? DLB_DEFAULT_QUEUE_THRESHOLD

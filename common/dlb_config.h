@@ -30,6 +30,10 @@
 #define DLB_DEFAULT_ETA_THRESHOLD   0.05 //  secs of expected-finish difference
 #define DLB_DEFAULT_QUEUE_THRESHOLD 30   //  jobs of queue difference (the seed's rule)
 #define DLB_ADDR_MAX                128  //  bytes, host or host:port with NUL
+//  The node's own state (journal, runtime settings) lives in
+//  <data-dir>/DLB_STATE_SUBDIR/<node>, so that nodes may share a data
+//  directory; workload files may not name anything under it.
+#define DLB_STATE_SUBDIR ".dlb"
 
 enum { DLB_PORT_CONTROL = 0, DLB_PORT_STATE = 1, DLB_PORT_TRANSFER = 2 };
 enum {
@@ -65,7 +69,8 @@ typedef struct {
     int ack_timeout;         //  --ack-timeout / DLB_ACK_TIMEOUT, msecs
     int heartbeat;           //  --heartbeat / DLB_HEARTBEAT, msecs between HOLDs
     int lease;               //  --lease / DLB_LEASE, msecs a job stays leased
-    char data_dir[DLB_TEXT_MAX]; //  --data-dir / DLB_DATA_DIR, the node's journal
+    char data_dir[DLB_TEXT_MAX]; //  --data-dir / DLB_DATA_DIR, the node's files
+    char state_dir[DLB_TEXT_MAX]; //  <data-dir>/.dlb/<node>: journal, runtime settings
 } dlb_config_t;
 
 //  Fills cfg from defaults, then the environment, then argv (which wins).

@@ -21,12 +21,12 @@
 
 static size_t s_malformed = 0;
 
-#define S_RUNTIME_DIR "runtime" //  under --data-dir
+#define S_RUNTIME_DIR "runtime" //  under the state directory
 
 static void s_setting_path (const dlb_config_t *cfg, const char *name, char *buf,
                             size_t size)
 {
-    snprintf (buf, size, "%s/%s/%s", cfg->data_dir, S_RUNTIME_DIR, name);
+    snprintf (buf, size, "%s/%s/%s", cfg->state_dir, S_RUNTIME_DIR, name);
 }
 
 int dlb_service_setting_load (const dlb_config_t *cfg, const char *name, char *value,
@@ -44,15 +44,31 @@ int dlb_service_setting_load (const dlb_config_t *cfg, const char *name, char *v
     return ok && *value ? 0 : -1;
 }
 
+int dlb_service_mkdirs (const char *path)
+{
+    char buf[DLB_TEXT_MAX + 64];
+    if (snprintf (buf, sizeof buf, "%s", path) >= (int) sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir (buf, 0700) && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir (buf, 0700) && errno != EEXIST ? -1 : 0;
+}
+
 void dlb_service_setting_save (const dlb_config_t *cfg, const char *name,
                                const char *value)
 {
     char dir[DLB_TEXT_MAX + 16], path[DLB_TEXT_MAX + 64], tmp[DLB_TEXT_MAX + 72];
-    snprintf (dir, sizeof dir, "%s/%s", cfg->data_dir, S_RUNTIME_DIR);
+    snprintf (dir, sizeof dir, "%s/%s", cfg->state_dir, S_RUNTIME_DIR);
     s_setting_path (cfg, name, path, sizeof path);
     snprintf (tmp, sizeof tmp, "%s.tmp", path);
-    mkdir (cfg->data_dir, 0700);
-    mkdir (dir, 0700);
+    dlb_service_mkdirs (dir);
     int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     bool ok = fd >= 0 && dprintf (fd, "%s\n", value) > 0;
     if (fd >= 0)

@@ -56,6 +56,10 @@ void dlb_service_setting_save (const dlb_config_t *cfg, const char *name,
                                const char *value);
 void dlb_service_setting_clear (const dlb_config_t *cfg, const char *name);
 
+//  Makes a directory and its missing parents (mode 0700). Returns 0 if it
+//  exists afterwards, else -1 with errno set.
+int dlb_service_mkdirs (const char *path);
+
 //  Seconds since the epoch as a double. Cannot fail.
 double dlb_now (void);
 

@@ -26,7 +26,7 @@
     others are counted as duplicates. Results from peers are written to
     the workload's journal and synced before they are acknowledged; a
     restarted worker rebuilds its workloads from the journals in
-    <data-dir>/journal and carries on.                                    */
+    <data-dir>/.dlb/<node>/journal and carries on.                                    */
 #include "dlb_worker.h"
 #include "dlb_kernel.h"
 #include "dlb_npy.h"
@@ -48,7 +48,7 @@
 #define DLB_RATE_TRUSTED   5    //  jobs timed before the rate is published
 #define DLB_THROTTLE_SCALE 1000000
 #define DLB_RECLAIM_CHUNK  4096      //  job ids taken back per pass of the ledger
-#define DLB_JOURNAL_DIR    "journal" //  under --data-dir
+#define DLB_JOURNAL_DIR    "journal" //  under the state directory
 
 typedef struct {
     zactor_t *actor;
@@ -71,7 +71,7 @@ typedef struct {
     zhashx_t *workloads;        //  id -> dlb_workload_t *, owned
     zlistx_t *finished;         //  ids of finished workloads, oldest first
     zlistx_t *results;          //  dlb_job_t * results waiting to go to their origin
-    char journal[DLB_TEXT_MAX]; //  <data-dir>/journal
+    char journal[DLB_TEXT_MAX + 16]; //  <state-dir>/journal
     uint64_t boot;              //  usecs since the epoch at start: our incarnation
     double throttle;
     double unit_cost;   //  secs of wall time per job per thread at throttle 1
@@ -877,20 +877,6 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
 //  Start: the data directory, and the workloads of an earlier run.
 
 //  Creates path and its parents (mode 0700). Returns 0 or -1 (errno set).
-static int s_mkdirs (const char *path)
-{
-    char buf[DLB_TEXT_MAX];
-    snprintf (buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir (buf, 0700) && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir (buf, 0700) && errno != EEXIST ? -1 : 0;
-}
-
 static int s_by_start (const void *item1, const void *item2)
 {
     double a = dlb_workload_started ((dlb_workload_t *) item1),
@@ -915,9 +901,9 @@ static void s_seen_id (worker_t *self, const char *id)
 //  Returns 0, or -1 if the data directory cannot be used.
 static int s_recover (worker_t *self)
 {
-    snprintf (self->journal, sizeof self->journal, "%s/%s", self->cfg.data_dir,
+    snprintf (self->journal, sizeof self->journal, "%s/%s", self->cfg.state_dir,
               DLB_JOURNAL_DIR);
-    if (s_mkdirs (self->journal)) {
+    if (dlb_service_mkdirs (self->journal)) {
         dlb_error ("cannot use the data directory %s: %s", self->journal,
                    strerror (errno));
         return -1;
@@ -1353,9 +1339,9 @@ void dlb_worker_test (bool verbose)
     free (values);
     //  Its journal is gone; its end record stays (for status).
     char path[DLB_TEXT_MAX];
-    snprintf (path, sizeof path, "%s/journal/%s.wal", data, id);
+    snprintf (path, sizeof path, "%s/journal/%s.wal", cfg.state_dir, id);
     assert (access (path, F_OK) != 0);
-    snprintf (path, sizeof path, "%s/journal/%s.done", data, id);
+    snprintf (path, sizeof path, "%s/journal/%s.done", cfg.state_dir, id);
     assert (access (path, F_OK) == 0);
 
     zactor_destroy (&worker);
