@@ -1338,7 +1338,7 @@ void dlb_worker_test (bool verbose)
         assert (values[i] == expected);
     free (values);
     //  Its journal is gone; its end record stays (for status).
-    char path[DLB_TEXT_MAX];
+    char path[DLB_TEXT_MAX + 64];
     snprintf (path, sizeof path, "%s/journal/%s.wal", cfg.state_dir, id);
     assert (access (path, F_OK) != 0);
     snprintf (path, sizeof path, "%s/journal/%s.done", cfg.state_dir, id);
