@@ -61,8 +61,8 @@ for run in $(seq "$runs"); do
         rm -rf "$dir/run"
         # shellcheck disable=SC2086
         "$build/dlb-cluster" up --nodes 2 --throttle "$throttles" --port "$port" \
-            --dir "$dir/run" $options >/dev/null
-        a="tcp://127.0.0.1:$port" b="tcp://127.0.0.1:$((port + 100))"
+            --dir "$dir/run" $options >"$dir/nodes"
+        a=$(awk '$1 == "a" { print $2 }' "$dir/nodes") b=$(awk '$1 == "b" { print $2 }' "$dir/nodes")
         id=$("$build/dlbctl" --node "$a" submit --output "$dir/run/out.npy")
         "$build/dlbctl" --node "$a" wait "$id" --timeout 300 >/dev/null 2>&1 \
             || { echo "balance.sh: $name run $run did not verify" >&2; exit 1; }

@@ -11,12 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#define S_PORT_SPAN DLB_PORT_SPAN
+#define S_PORT_SPAN     DLB_PORT_SPAN
+#define S_IPC_PATH_MAX  108 //  sizeof (struct sockaddr_un).sun_path
 
 static const char *s_usage =
     "Options (each also read from the environment variable shown):\n"
     "  --node NAME          DLB_NODE           node name (default: host name)\n"
-    "  --port N             DLB_PORT           base port; the node uses N..N+24 (7100)\n"
+    "  --port N             DLB_PORT           base port; the node uses N..N+2 (7100)\n"
     "  --bind ADDR          DLB_BIND           address for control, state and transfer\n"
     "                                          sockets (127.0.0.1; 0.0.0.0 for all)\n"
     "  --advertise HOST     DLB_ADVERTISE      address peers use to reach this node\n"
@@ -46,7 +47,18 @@ static const char *s_usage =
     "  --data-dir DIR       DLB_DATA_DIR       the node's data directory: workload\n"
     "                                          files, and in DIR/.dlb/NODE the node's\n"
     "                                          own state (~/.local/state/dlb/NODE)\n"
+    "  --keys DIR           DLB_KEYS           the node's key pair and trusted/ keys\n"
+    "                                          (DIR/.dlb/NODE/keys of the data dir)\n"
+    "  --insecure           DLB_INSECURE=1     no keys: anyone who reaches the ports\n"
+    "                                          controls the node; only with a\n"
+    "                                          loopback --bind, for development\n"
     "  --help                                  this text\n";
+
+static bool s_loopback (const char *host)
+{
+    return strncmp (host, "127.", 4) == 0 || streq (host, "localhost") ||
+           streq (host, "::1");
+}
 
 static void s_print_usage (FILE *out, const char *program, const char *summary)
 {
@@ -175,6 +187,14 @@ static int s_apply (dlb_config_t *cfg, const char *name, const char *value)
         }
         snprintf (cfg->data_dir, sizeof cfg->data_dir, "%s", value);
     }
+    else if (streq (name, "keys")) {
+        if (!*value || strlen (value) >= sizeof cfg->keys) {
+            fprintf (stderr, "error: --keys '%s': a directory path (< %d bytes)\n", value,
+                     DLB_TEXT_MAX);
+            return -1;
+        }
+        snprintf (cfg->keys, sizeof cfg->keys, "%s", value);
+    }
     else if (streq (name, "metric")) {
         dlb_metric_t metric;
         if (dlb_metric_parse (value, &metric)) {
@@ -244,6 +264,8 @@ static const struct option s_options[] = {{"node", required_argument, 0, 0},
                                           {"heartbeat", required_argument, 0, 0},
                                           {"lease", required_argument, 0, 0},
                                           {"data-dir", required_argument, 0, 0},
+                                          {"keys", required_argument, 0, 0},
+                                          {"insecure", no_argument, 0, 'i'},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
 
@@ -285,6 +307,8 @@ int dlb_config_parse (dlb_config_t *cfg, int argc, char *argv[], const char *pro
             return 2;
         }
     }
+    const char *insecure = getenv ("DLB_INSECURE");
+    cfg->insecure = insecure && (streq (insecure, "1") || streq (insecure, "yes"));
     optind = 1;
     opterr = 0;
     int index = 0, c;
@@ -292,6 +316,10 @@ int dlb_config_parse (dlb_config_t *cfg, int argc, char *argv[], const char *pro
         if (c == 'h') {
             s_print_usage (stdout, program, summary);
             return 1;
+        }
+        if (c == 'i') {
+            cfg->insecure = true;
+            continue;
         }
         if (c == '?') {
             fprintf (stderr, "error: unknown or incomplete option '%s'\n",
@@ -337,6 +365,25 @@ int dlb_config_parse (dlb_config_t *cfg, int argc, char *argv[], const char *pro
         fprintf (stderr, "error: --data-dir '%s' is too long\n", cfg->data_dir);
         return 2;
     }
+    char endpoint[DLB_TEXT_MAX + 64];
+    dlb_config_bind (cfg, DLB_PORT_INBOX (DLB_SVC_TRANSFER), endpoint, sizeof endpoint);
+    if (strlen (endpoint) - strlen ("ipc://") >= S_IPC_PATH_MAX) {
+        fprintf (stderr,
+                 "error: --data-dir '%s' is too long for the node's private sockets "
+                 "(%s has more than %d bytes): give a shorter one\n",
+                 cfg->data_dir, endpoint + strlen ("ipc://"), S_IPC_PATH_MAX - 1);
+        return 2;
+    }
+    if (!*cfg->keys)
+        snprintf (cfg->keys, sizeof cfg->keys, "%.*s/keys", DLB_TEXT_MAX - 8,
+                  cfg->state_dir);
+    if (cfg->insecure && !s_loopback (cfg->bind)) {
+        fprintf (stderr,
+                 "error: --insecure with --bind %s: a node without keys may only listen "
+                 "on a loopback address (127.0.0.1)\n",
+                 cfg->bind);
+        return 2;
+    }
     if (cfg->threshold < 0)
         cfg->threshold = streq (cfg->metric, "queue") ? DLB_DEFAULT_QUEUE_THRESHOLD
                                                       : DLB_DEFAULT_ETA_THRESHOLD;
@@ -349,9 +396,29 @@ static bool s_external (int offset)
            offset == DLB_PORT_TRANSFER;
 }
 
+void dlb_config_run_dir (const dlb_config_t *cfg, char *buf, size_t size)
+{
+    snprintf (buf, size, "%s/run", cfg->state_dir);
+}
+
+//  A private endpoint: ipc://RUN/BASE.bus.SERVICE or RUN/BASE.in.SERVICE.
+static void s_private (const dlb_config_t *cfg, int offset, char *buf, size_t size)
+{
+    static const char *names[] = {"monitor", "worker", "state", "transfer", "adaptor"};
+    bool bus = offset < DLB_PORT_INBOX (0);
+    int k = offset - (bus ? DLB_PORT_BUS (0) : DLB_PORT_INBOX (0));
+    assert (k >= 0 && k < 5);
+    snprintf (buf, size, "ipc://%s/run/%d.%s.%s", cfg->state_dir, cfg->port,
+              bus ? "bus" : "in", names[k]);
+}
+
 void dlb_config_bind (const dlb_config_t *cfg, int offset, char *buf, size_t size)
 {
-    const char *host = s_external (offset) ? cfg->bind : "127.0.0.1";
+    if (!s_external (offset)) {
+        s_private (cfg, offset, buf, size);
+        return;
+    }
+    const char *host = cfg->bind;
     if (streq (host, "0.0.0.0"))
         host = "*";
     snprintf (buf, size, "tcp://%s:%d", host, cfg->port + offset);
@@ -359,8 +426,12 @@ void dlb_config_bind (const dlb_config_t *cfg, int offset, char *buf, size_t siz
 
 void dlb_config_local (const dlb_config_t *cfg, int offset, char *buf, size_t size)
 {
+    if (!s_external (offset)) {
+        s_private (cfg, offset, buf, size);
+        return;
+    }
     const char *host = cfg->bind;
-    if (!s_external (offset) || streq (host, "0.0.0.0") || streq (host, "*"))
+    if (streq (host, "0.0.0.0") || streq (host, "*"))
         host = "127.0.0.1";
     snprintf (buf, size, "tcp://%s:%d", host, cfg->port + offset);
 }
@@ -403,11 +474,16 @@ void dlb_config_test (bool verbose)
     assert (streq (cfg.node, "a") && cfg.port == 7200 && cfg.peer_count == 2);
     assert (cfg.throttle == 0.5 && streq (cfg.policy, "sender"));
     assert (cfg.threshold == DLB_DEFAULT_QUEUE_THRESHOLD);
-    char ep[256];
+    char ep[DLB_TEXT_MAX + 64], expected[DLB_TEXT_MAX + 64];
     dlb_config_bind (&cfg, DLB_PORT_STATE, ep, sizeof ep);
     assert (streq (ep, "tcp://127.0.0.1:7201"));
     dlb_config_bind (&cfg, DLB_PORT_BUS (DLB_SVC_WORKER), ep, sizeof ep);
-    assert (streq (ep, "tcp://127.0.0.1:7211"));
+    snprintf (expected, sizeof expected, "ipc://%s/run/7200.bus.worker", cfg.state_dir);
+    assert (streq (ep, expected));
+    dlb_config_local (&cfg, DLB_PORT_INBOX (DLB_SVC_ADAPTOR), ep, sizeof ep);
+    snprintf (expected, sizeof expected, "ipc://%s/run/7200.in.adaptor", cfg.state_dir);
+    assert (streq (ep, expected));
+    assert (strstr (cfg.keys, "/.dlb/a/keys"));
     assert (dlb_config_peer (&cfg, 1, DLB_PORT_STATE, ep, sizeof ep) == 0);
     assert (streq (ep, "tcp://b:7401"));
     dlb_config_advertised (&cfg, DLB_PORT_TRANSFER, ep, sizeof ep);
@@ -422,6 +498,17 @@ void dlb_config_test (bool verbose)
         {"x", "--node", "a b"},     {"x", "--bogus", "1"},      {"x", "--fraction", "0"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert (dlb_config_parse (&cfg, 3, bad[i], "x", "test") == 2);
+    //  Without keys only on loopback; private sockets need a short path.
+    char *open_insecure[] = {"x", "--insecure", "--bind", "0.0.0.0"};
+    assert (dlb_config_parse (&cfg, 4, open_insecure, "x", "test") == 2);
+    char *local_insecure[] = {"x", "--insecure", "--bind", "127.0.0.1"};
+    assert (dlb_config_parse (&cfg, 4, local_insecure, "x", "test") == 0 && cfg.insecure);
+    char deep[300];
+    memset (deep, 'd', sizeof deep - 1);
+    deep[0] = '/';
+    deep[sizeof deep - 1] = 0;
+    char *long_dir[] = {"x", "--data-dir", deep};
+    assert (dlb_config_parse (&cfg, 3, long_dir, "x", "test") == 2);
     fclose (stderr);
     stderr = saved;
 

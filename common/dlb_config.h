@@ -1,16 +1,20 @@
 /*  dlb_config: the options every node service shares, from the command line
     or the environment (DLB_*), and the node's port map.
 
-    One node uses the ports BASE .. BASE+24 (BASE = --port, default 7100):
+    One node uses the ports BASE .. BASE+2 (BASE = --port, default 7100),
+    bound to --bind, each keyed (dlb_keys.h), and a private bus of ipc://
+    endpoints in RUN = <data-dir>/.dlb/<node>/run (mode 0700, so that no
+    other local user reaches them):
 
-        BASE+0        control      ROUTER  monitor    (dlbctl talks here)   external
-        BASE+1        state        PUB     state      (peers subscribe)     external
-        BASE+2        transfer     PULL    transfer   (peers push jobs)     external
-        BASE+10+k     bus          PUB     service k  (STATUS reports)      127.0.0.1
-        BASE+20+k     inbox        PULL    service k  (work for k)          127.0.0.1
+        BASE+0          control  ROUTER  monitor    (dlbctl talks here)
+        BASE+1          state    PUB     state      (peers subscribe)
+        BASE+2          transfer PULL    transfer   (peers push jobs)
+        RUN/BASE.bus.S  bus      PUB     service S  (STATUS reports)
+        RUN/BASE.in.S   inbox    PULL    service S  (work for S)
 
-    with k = 0 monitor, 1 worker, 2 state, 3 transfer, 4 adaptor. External
-    sockets bind to --bind; the bus and inboxes to loopback only.        */
+    with S the service's name. The offsets DLB_PORT_BUS (k) and
+    DLB_PORT_INBOX (k), k = 0 monitor, 1 worker, 2 state, 3 transfer,
+    4 adaptor, name the private endpoints in this API.                   */
 #ifndef DLB_CONFIG_H_INCLUDED
 #define DLB_CONFIG_H_INCLUDED
 
@@ -45,7 +49,7 @@ enum {
 };
 #define DLB_PORT_BUS(k)   (10 + (k))
 #define DLB_PORT_INBOX(k) (20 + (k))
-#define DLB_PORT_SPAN     25 //  ports a node uses: BASE .. BASE+24
+#define DLB_PORT_SPAN     3 //  ports a node uses: BASE .. BASE+2
 
 typedef struct {
     char node[DLB_NAME_MAX];      //  --node / DLB_NODE, default the host name
@@ -71,6 +75,8 @@ typedef struct {
     int lease;               //  --lease / DLB_LEASE, msecs a job stays leased
     char data_dir[DLB_TEXT_MAX]; //  --data-dir / DLB_DATA_DIR, the node's files
     char state_dir[DLB_TEXT_MAX]; //  <data-dir>/.dlb/<node>: journal, runtime settings
+    char keys[DLB_TEXT_MAX];      //  --keys / DLB_KEYS, default <state-dir>/keys
+    bool insecure;                //  --insecure / DLB_INSECURE=1: no keys (loopback only)
 } dlb_config_t;
 
 //  Fills cfg from defaults, then the environment, then argv (which wins).
@@ -79,10 +85,13 @@ typedef struct {
 int dlb_config_parse (dlb_config_t *cfg, int argc, char *argv[], const char *program,
                       const char *summary);
 
-//  Endpoint to bind port BASE+offset: external offsets use --bind,
-//  the others loopback. Cannot fail (truncates to size).
+//  Endpoint to bind port BASE+offset: external offsets use --bind, the
+//  others are ipc:// endpoints in the node's run directory. Cannot fail
+//  (dlb_config_parse checked that the longest fits).
 void dlb_config_bind (const dlb_config_t *cfg, int offset, char *buf, size_t size);
 //  Endpoint to connect to this node's port BASE+offset from this machine.
+//  The run directory of the private endpoints.
+void dlb_config_run_dir (const dlb_config_t *cfg, char *buf, size_t size);
 void dlb_config_local (const dlb_config_t *cfg, int offset, char *buf, size_t size);
 //  Endpoint peers use to reach this node's port BASE+offset.
 void dlb_config_advertised (const dlb_config_t *cfg, int offset, char *buf, size_t size);

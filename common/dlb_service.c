@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 
 #define S_WARN_BURST 20   //  malformed messages logged in full
@@ -134,7 +135,10 @@ int dlb_service_main (int argc, char *argv[], const char *service, const char *s
         dlb_error ("could not start; see the messages above");
         return 1;
     }
-    dlb_info ("started (pid %d, base port %d)", getpid (), cfg.port);
+    dlb_info ("started (pid %d, base port %d, %s)", getpid (), cfg.port,
+              cfg.insecure ? "WITHOUT KEYS (--insecure): any local user can control "
+                             "this node and pose as a peer; for development only"
+                           : "keys in the keys directory");
     zpoller_t *poller = zpoller_new (self, NULL);
     int exit_code = 0;
     while (!zsys_interrupted) {
@@ -151,13 +155,51 @@ int dlb_service_main (int argc, char *argv[], const char *service, const char *s
     return exit_code;
 }
 
-static zsock_t *s_socket (const dlb_config_t *cfg, int type, int offset, bool bind)
+//  Makes the node's run directory, private to this user (0700), for a
+//  private endpoint. Returns 0, or -1 with an error logged.
+static int s_private_dir (const dlb_config_t *cfg)
 {
-    char endpoint[256];
+    char dir[DLB_TEXT_MAX + 16];
+    dlb_config_run_dir (cfg, dir, sizeof dir);
+    struct stat st;
+    if (dlb_service_mkdirs (dir) || chmod (dir, 0700) || stat (dir, &st)) {
+        dlb_error ("cannot make the private directory %s: %s", dir, strerror (errno));
+        return -1;
+    }
+    return 0;
+}
+
+//  Whether something listens at ipc://PATH: binding would silently take
+//  the path over (libzmq removes the old socket file), so a second copy of
+//  a service is refused here as a TCP bind would refuse it.
+static bool s_ipc_in_use (const char *endpoint)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf (addr.sun_path, sizeof addr.sun_path, "%s", endpoint + strlen ("ipc://"));
+    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool used = fd >= 0 && connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0;
+    if (fd >= 0)
+        close (fd);
+    return used;
+}
+
+static zsock_t *s_socket (const dlb_config_t *cfg, dlb_keys_t *keys, int type, int offset,
+                          bool bind)
+{
+    char endpoint[DLB_TEXT_MAX + 64];
     if (bind)
         dlb_config_bind (cfg, offset, endpoint, sizeof endpoint);
     else
         dlb_config_local (cfg, offset, endpoint, sizeof endpoint);
+    bool private = strncmp (endpoint, "ipc://", 6) == 0;
+    if (private && bind && s_private_dir (cfg))
+        return NULL;
+    if (private && bind && s_ipc_in_use (endpoint)) {
+        dlb_error ("cannot bind %s: another process of this node (same --node, --port "
+                   "and --data-dir) listens there",
+                   endpoint);
+        return NULL;
+    }
     zsock_t *sock = zsock_new (type);
     assert (sock);
     zsock_set_linger (sock, 0);
@@ -166,6 +208,11 @@ static zsock_t *s_socket (const dlb_config_t *cfg, int type, int offset, bool bi
     zsock_set_maxmsgsize (sock, offset == DLB_PORT_CONTROL || offset == DLB_PORT_STATE
                                     ? DLB_SMALL_MAX_SIZE
                                     : DLB_MSG_MAX_SIZE);
+    if (keys)
+        dlb_keys_server (keys, sock, offset == DLB_PORT_CONTROL ? "client" : "node",
+                         offset == DLB_PORT_CONTROL ? "control"
+                         : offset == DLB_PORT_STATE ? "state"
+                                                    : "transfer");
     if (type == ZMQ_SUB)
         zsock_set_subscribe (sock, "");
     int rc =
@@ -258,17 +305,33 @@ int dlb_service_pipe (zloop_t *loop, zsock_t *pipe, void *arg)
 
 zsock_t *dlb_service_bind (const dlb_config_t *cfg, int type, int offset)
 {
-    return s_socket (cfg, type, offset, true);
+    return s_socket (cfg, NULL, type, offset, true);
+}
+
+zsock_t *dlb_service_listen (const dlb_config_t *cfg, dlb_keys_t *keys, int type,
+                             int offset)
+{
+    return s_socket (cfg, keys, type, offset, true);
 }
 
 zsock_t *dlb_service_connect (const dlb_config_t *cfg, int type, int offset)
 {
-    return s_socket (cfg, type, offset, false);
+    return s_socket (cfg, NULL, type, offset, false);
 }
 
 zsock_t *dlb_service_sub (const dlb_config_t *cfg, int service)
 {
-    return s_socket (cfg, ZMQ_SUB, DLB_PORT_BUS (service), false);
+    return s_socket (cfg, NULL, ZMQ_SUB, DLB_PORT_BUS (service), false);
+}
+
+dlb_keys_t *dlb_service_keys (const dlb_config_t *cfg, bool *failed)
+{
+    *failed = false;
+    if (cfg->insecure)
+        return NULL;
+    dlb_keys_t *keys = dlb_keys_new (cfg);
+    *failed = keys == NULL;
+    return keys;
 }
 
 int dlb_service_recv (zsock_t *socket, const char *what, dlb_msg_t *msg)

@@ -11,6 +11,7 @@
 #define DLB_SERVICE_H_INCLUDED
 
 #include "dlb_config.h"
+#include "dlb_keys.h"
 #include "dlb_log.h"
 #include "dlb_proto.h"
 #include <czmq.h>
@@ -24,14 +25,23 @@ int dlb_service_main (int argc, char *argv[], const char *service, const char *s
 //  actor, or NULL if it could not start (the reason is in the log).
 zactor_t *dlb_service_start (zactor_fn *actor, dlb_config_t *cfg);
 
-//  New sockets bound or connected to this node's port BASE+offset, or NULL
-//  (with an error logged) if the bind fails. Their largest inbound message
-//  is DLB_SMALL_MAX_SIZE on the control and state ports, DLB_MSG_MAX_SIZE
-//  on the others.
+//  New sockets bound or connected to this node's endpoint BASE+offset, or
+//  NULL (with an error logged) if the bind fails. Their largest inbound
+//  message is DLB_SMALL_MAX_SIZE on the control and state ports,
+//  DLB_MSG_MAX_SIZE on the others. A private endpoint's bind makes the run
+//  directory (0700) and fails if another process listens there. listen
+//  binds an external port as a CURVE server (keys NULL: --insecure) that
+//  admits trusted clients on the control port, trusted nodes on the others.
 zsock_t *dlb_service_bind (const dlb_config_t *cfg, int type, int offset);
+zsock_t *dlb_service_listen (const dlb_config_t *cfg, dlb_keys_t *keys, int type,
+                             int offset);
 zsock_t *dlb_service_connect (const dlb_config_t *cfg, int type, int offset);
 //  A SUB socket subscribed to everything on service k's bus.
 zsock_t *dlb_service_sub (const dlb_config_t *cfg, int service);
+
+//  The node's keys, or NULL: with *failed false under --insecure, with
+//  *failed true (the reason logged) when they cannot be used.
+dlb_keys_t *dlb_service_keys (const dlb_config_t *cfg, bool *failed);
 
 //  Receives one message; on a malformed one logs a warning naming the
 //  sender (its address when the transport tells it) and the reason, and

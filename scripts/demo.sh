@@ -21,13 +21,14 @@ done
 echo "== building"
 "$top/scripts/build.sh" "$top/build" >/dev/null
 bin="$top/build"
-a="tcp://127.0.0.1:$port" b="tcp://127.0.0.1:$((port + 100))"
-
 echo "== starting two nodes (throttles $throttles, policy $policy); logs in $dir"
 "$bin/dlb-cluster" down --dir "$dir" >/dev/null 2>&1 || true
 rm -rf "$dir"
-"$bin/dlb-cluster" up --nodes 2 --throttle "$throttles" --policy "$policy" \
-    --port "$port" --dir "$dir"
+nodes=$("$bin/dlb-cluster" up --nodes 2 --throttle "$throttles" --policy "$policy" \
+    --port "$port" --dir "$dir") || exit 1
+echo "$nodes"
+#  What dlbctl takes as --node: each node's node file (endpoint and keys).
+a=$(echo "$nodes" | awk '$1 == "a" { print $2 }') b=$(echo "$nodes" | awk '$1 == "b" { print $2 }')
 trap '"$bin/dlb-cluster" down --dir "$dir" >/dev/null 2>&1 || true' EXIT INT TERM
 echo "   (watch the story: tail -f $dir/*.log)"
 

@@ -25,3 +25,16 @@ require() {
     done
     command -v jq >/dev/null || { echo "$name: jq not installed; skipping" >&2; exit 77; }
 }
+
+#  control_of NODE: the control endpoint tcp://HOST:PORT of a node, from what
+#  `dlb-cluster up` printed for it (a node file, or the endpoint without keys).
+control_of() {
+    if [ -f "$1" ]; then sed -n 's/^ *control = "\(.*\)"/\1/p' "$1"; else echo "$1"; fi
+}
+
+#  control_port NODE: the port of control_of NODE.
+control_port() {
+    local control
+    control=$(control_of "$1")
+    echo "${control##*:}"
+}

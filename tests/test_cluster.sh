@@ -2,12 +2,14 @@
 #  Integration test: a real two-node cluster on loopback (ten processes),
 #  one node throttled. Checks that the result is exactly right, that jobs
 #  moved and both nodes ran some, that every service is its own process,
-#  that garbage at the peer-facing endpoints does not stop a run, and that
+#  that garbage and plaintext peers at the keyed peer-facing endpoints are
+#  refused (logged with their address) and do not stop a run, and that
 #  a throttle set through dlbctl bounds the worker's CPU time and releasing
 #  it lifts the bound (checked so that a busy machine does not fail it).
 #  Usage: tests/test_cluster.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "${1:?usage: test_cluster.sh BUILD_DIR}" && pwd)
+source "$(dirname "$0")/lib.bash"
 dir=$(mktemp -d /tmp/dlb-test-cluster.XXXXXX)
 ctl() { "$build/dlbctl" --timeout 5 "$@"; }
 fail() {
@@ -18,22 +20,13 @@ fail() {
 cleanup() { "$build/dlb-cluster" down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"; }
 trap cleanup EXIT
 
-#  Polls a command until it succeeds or the deadline (seconds) passes.
-wait_for() {
-    local deadline=$(( $(date +%s) + $1 )); shift
-    until "$@"; do
-        [ "$(date +%s)" -lt "$deadline" ] || return 1
-        sleep 0.2
-    done
-}
-
 #  --port 0: dlb-cluster picks free ports and prints each node's endpoint.
 "$build/dlb-cluster" up --nodes 2 --throttle 1.0,0.5 --policy symmetric --port 0 \
     --dir "$dir" > "$dir/endpoints" || fail "cluster did not start"
 a=$(awk '$1 == "a" { print $2 }' "$dir/endpoints")
 b=$(awk '$1 == "b" { print $2 }' "$dir/endpoints")
 [ -n "$a" ] && [ -n "$b" ] || fail "up printed no endpoints"
-port=${a##*:}
+port=$(control_port "$a")
 
 echo "1. every service is its own process"
 "$build/dlb-cluster" pids --dir "$dir" > "$dir/pids.now"
@@ -44,7 +37,7 @@ while read -r pid node service; do
     grep -q "dlb-$service" "/proc/$pid/cmdline" || fail "pid $pid is not dlb-$service"
 done < "$dir/pids.now"
 
-echo "2. garbage at the peer-facing endpoints, then a run that must finish correctly"
+echo "2. plaintext peers and garbage at the keyed endpoints, then a run that must finish correctly"
 "$build/dlb_inject" "tcp://127.0.0.1:$((port + 2))" || fail "inject to transfer"
 "$build/dlb_inject" "tcp://127.0.0.1:$((port + 1))" || fail "inject to state"
 for p in $((port + 1)) $((port + 2)) $((port + 101)) $((port + 102)); do
@@ -55,7 +48,10 @@ done
 id=$(ctl --node "$a" submit --elements 262144 --jobs 256 --reps 50000 \
         --output "$dir/result.npy") || fail "submit"
 ctl --node "$a" wait "$id" --timeout 120 >/dev/null || fail "workload $id not complete and verified"
-wait_for 10 grep -q "dropped" "$dir/a-transfer.log" || fail "the transfer service did not report the garbage"
+for service in transfer state; do
+    wait_for 10 grep -q "refused 127.0.0.1:[0-9]* on the $service port" "$dir/a-$service.log" ||
+        fail "a's $service service did not report the plaintext peers it refused"
+done
 status=$(ctl --node "$a" status --json) || fail "status"
 
 echo "3. the result is exactly right"

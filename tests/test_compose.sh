@@ -6,8 +6,11 @@
 #  each with its own address and data directory, as README.md "Three
 #  machines" does on three machines. Then, with docker-compose (v1) and with
 #  `docker compose` (v2) where installed:
-#    1. every container is healthy and runs as the unprivileged user, and
-#       `dlbctl status` inside node a (no --node: DLB_CONTROL) shows 3 live nodes;
+#    1. every container is healthy and runs as the unprivileged user; once
+#       each node's node.cert (made on its first start) is in the others'
+#       trusted keys, `dlbctl status` inside node a (no --node: DLB_CONTROL
+#       and the admin key) shows 3 live nodes; a dlbctl without a trusted
+#       key is refused;
 #    2. a workload submitted with `exec -T monitor dlbctl submit` completes
 #       and verifies without faults, its output lands in a's data directory,
 #       and the file is still there after `down` and `up` of node a;
@@ -231,7 +234,22 @@ for compose in "${composers[@]}"; do
             { fail "$compose up of node $node: $(tail -n 5 "$work/up.err")"; }
     done
 
-    echo "1. healthy containers, unprivileged, a cluster of three" >&2
+    #  As on three machines: each node made its key pair on its first start;
+    #  each node's node.cert goes into the others' trusted keys.
+    for node in "${NODES[@]}"; do
+        wait_for "$HEALTHY_TIMEOUT" test -s "$work/$node/.dlb/keys/node.cert" ||
+            fail "node $node made no key pair in $work/$node/.dlb/keys"
+    done
+    for node in "${NODES[@]}"; do
+        for other in "${NODES[@]}"; do
+            [ "$other" = "$node" ] && continue
+            cp "$work/$other/.dlb/keys/node.cert" "$work/$node/.dlb/keys/trusted/$other.cert" &&
+                chown "$data_uid:$data_gid" "$work/$node/.dlb/keys/trusted/$other.cert" ||
+                fail "cannot give $other's node.cert to $node"
+        done
+    done
+
+    echo "1. healthy containers, unprivileged, keyed, a cluster of three" >&2
     wait_for "$HEALTHY_TIMEOUT" all_healthy || fail "not all 15 containers healthy in ${HEALTHY_TIMEOUT} s"
     for service in "${SERVICES[@]}"; do
         id=$(containers a "$service")
@@ -241,6 +259,13 @@ for compose in "${composers[@]}"; do
     wait_for "$CLUSTER_TIMEOUT" live_nodes a 3 || fail "node a does not see 3 live nodes: $(status a | jq -c '[.nodes[] | {node, stale}]' 2>/dev/null)"
     dc a exec -T monitor dlbctl status >"$work/status.out" 2>&1 ||
         fail "dlbctl status through DLB_CONTROL: $(head -n 3 "$work/status.out")"
+    if dc a exec -T -e DLB_KEY=/data/.dlb/keys/stranger.cert monitor \
+        sh -c 'dlbctl keygen --client --out /data/.dlb/keys/stranger.cert >/dev/null && dlbctl --timeout 5 status' \
+        >"$work/stranger.out" 2>&1; then
+        fail "a dlbctl with an untrusted key controlled node a"
+    fi
+    grep -q "refused the key" "$work/stranger.out" ||
+        fail "an untrusted key was not told it was refused: $(head -n 3 "$work/stranger.out")"
 
     echo "2. a workload without faults; its output survives down and up" >&2
     if id=$(dc a exec -T monitor dlbctl submit --elements 65536 --jobs 64 --reps 20000 \

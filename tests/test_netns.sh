@@ -64,8 +64,9 @@ a=$(awk '$1 == "a" { print $2 }' "$top/endpoints")
 b=$(awk '$1 == "b" { print $2 }' "$top/endpoints")
 echo "   a $a, b $b"
 [ "$a" = "$(ep a)" ] && [ "$b" = "$(ep b)" ] || fail "endpoint differs from what up printed"
-[ "${a##*:}" = "${b##*:}" ] || fail "the nodes have different ports: $a $b"
-ip_a=${a#tcp://} ip_a=${ip_a%:*} ip_b=${b#tcp://} ip_b=${ip_b%:*}
+[ "$(control_port "$a")" = "$(control_port "$b")" ] || fail "the nodes have different ports: $a $b"
+ip_a=$(control_of "$a") ip_b=$(control_of "$b")
+ip_a=${ip_a#tcp://} ip_a=${ip_a%:*} ip_b=${ip_b#tcp://} ip_b=${ip_b%:*}
 [ "$ip_a" != "$ip_b" ] && [ "${ip_a%.*}" = "${ip_b%.*}" ] || fail "addresses $ip_a $ip_b"
 ip -o addr | grep -q " $ip_a/" && fail "$ip_a is an address of the root namespace"
 id=$(awk '$1 == "netns" { print $2 }' "$run/cluster")

@@ -61,7 +61,7 @@ echo "1. up --port 0: two nodes on ports dlb-cluster picked"
 a=$(awk '$1 == "a" { print $2 }' "$top/endpoints")
 b=$(awk '$1 == "b" { print $2 }' "$top/endpoints")
 [ -n "$a" ] && [ -n "$b" ] || fail "up printed no endpoints: $(cat "$top/endpoints")"
-port_a=${a##*:} port_b=${b##*:}
+port_a=$(control_port "$a") port_b=$(control_port "$b")
 echo "   a $a, b $b"
 [ $((port_b - port_a)) -eq 100 ] || fail "node b's base is not a's + 100"
 read -r eph_low eph_high </proc/sys/net/ipv4/ip_local_port_range

@@ -37,6 +37,7 @@ typedef struct {
 typedef struct {
     dlb_config_t cfg;
     zsock_t *control, *bus, *inbox, *buses, *worker, *adaptor;
+    dlb_keys_t *keys; //  NULL under --insecure
     zloop_t *loop;
     dlb_sampler_t *sampler;
     zframe_t *cache[S_SERVICES]; //  latest STATUS of each service
@@ -491,7 +492,12 @@ void dlb_monitor_actor (zsock_t *pipe, void *args)
         dlb_info ("throttle %.2f, as set before this monitor was restarted", value);
         self->throttle = value;
     }
-    self->control = dlb_service_bind (&self->cfg, ZMQ_ROUTER, DLB_PORT_CONTROL);
+    bool failed;
+    self->keys = dlb_service_keys (&self->cfg, &failed);
+    if (failed)
+        goto cleanup;
+    self->control =
+        dlb_service_listen (&self->cfg, self->keys, ZMQ_ROUTER, DLB_PORT_CONTROL);
     self->bus = dlb_service_bind (&self->cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_MONITOR));
     self->inbox =
         dlb_service_bind (&self->cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_MONITOR));
@@ -519,7 +525,8 @@ void dlb_monitor_actor (zsock_t *pipe, void *args)
     zloop_timer (self->loop, DLB_PENDING_TICK, 0, s_expire_timer, self);
     char endpoint[256];
     dlb_config_bind (&self->cfg, DLB_PORT_CONTROL, endpoint, sizeof endpoint);
-    dlb_info ("monitor ready: control socket %s, throttle %.2f", endpoint,
+    dlb_info ("monitor ready: control socket %s (%s), throttle %.2f", endpoint,
+              self->keys ? "trusted client keys only" : "open to local users",
               self->throttle);
     zsock_signal (pipe, 0);
     zloop_start (self->loop);
@@ -542,6 +549,7 @@ cleanup:
     zsock_destroy (&self->buses);
     zsock_destroy (&self->worker);
     zsock_destroy (&self->adaptor);
+    dlb_keys_destroy (&self->keys);
     free (self);
 }
 

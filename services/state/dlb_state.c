@@ -2,7 +2,9 @@
 
     Sockets
         out     PUB  BASE+1       STATE to peers                 external
-        in      SUB  peers' +1    STATE from peers
+        in[i]   SUB  peer i's +1  STATE from peer i (one socket per peer, so
+                                  that a STATE is known to come from the
+                                  key that peer i's address is trusted with)
         bus     PUB  BASE+12      STATUS {local, peers: [...]} for this node
         local   SUB  BASE+10,11,14  monitor, worker and adaptor STATUS
 
@@ -19,16 +21,29 @@
 #include "dlb_service.h"
 
 #define DLB_STATE_MIN_GAP 20  //  msecs between change-driven publications
-#define DLB_LIVENESS_TICK 100 //  msecs between stale checks
+#define DLB_LIVENESS_TICK 100  //  msecs between stale checks
+#define DLB_TRUST_TICK    1000 //  msecs between looks for the keys of unheard peers
 
 typedef struct {
     dlb_state_t state;
     int64_t heard; //  zclock_mono of the last STATE
 } peer_t;
 
+//  A subscription to one peer of --peers: its STATE must name the node
+//  that the trusted key of its address belongs to.
 typedef struct {
+    struct _state_t *owner;
+    zsock_t *sock;           //  NULL until a trusted key has the address
+    char name[DLB_NAME_MAX]; //  "" under --insecure: any name
+    char address[DLB_ADDR_MAX];
+    bool warned;             //  that no trusted key has the address
+} subscription_t;
+
+typedef struct _state_t {
     dlb_config_t cfg;
-    zsock_t *out, *in, *bus, *local;
+    dlb_keys_t *keys; //  NULL under --insecure
+    zsock_t *out, *bus, *local;
+    subscription_t in[DLB_PEERS_MAX];
     zloop_t *loop;
     dlb_state_t me;
     dlb_state_t last_sent;
@@ -172,7 +187,8 @@ static int s_local_event (zloop_t *loop, zsock_t *reader, void *arg)
 static int s_peer_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
-    state_t *self = arg;
+    subscription_t *from = arg;
+    state_t *self = from->owner;
     dlb_msg_t msg;
     int rc = dlb_service_recv (reader, "the peers' state", &msg);
     if (rc == -1)
@@ -185,6 +201,10 @@ static int s_peer_event (zloop_t *loop, zsock_t *reader, void *arg)
         dlb_warn ("dropped a %s on the state subscription", dlb_msg_type_name (msg.type));
     else if (dlb_state_decode (msg.body, &state, reason, sizeof reason))
         dlb_warn ("dropped a malformed STATE: %s", reason);
+    else if (*from->name && !streq (state.node, from->name))
+        dlb_warn ("dropped a STATE from %s that claims to come from %s: the key of %s "
+                  "is %s's",
+                  from->address, state.node, from->address, from->name);
     else if (streq (state.node, self->cfg.node))
         dlb_warn (
             "dropped a STATE that claims to come from this node (%s): check the peer "
@@ -226,6 +246,55 @@ static int s_peer_event (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
+//  Subscribes to peer i of --peers, under the key trusted for its address;
+//  if no trusted key has that address yet, says so once and tries again
+//  every DLB_TRUST_TICK (a key added to trusted/ takes effect then).
+static void s_subscribe (state_t *self, size_t i)
+{
+    subscription_t *in = &self->in[i];
+    in->owner = self;
+    memcpy (in->address, self->cfg.peers[i], sizeof in->address); //  both DLB_ADDR_MAX
+    const char *name = self->keys ? dlb_keys_name_at (self->keys, in->address) : "";
+    if (!name) {
+        if (!in->warned)
+            dlb_warn ("no trusted key has the address %s (of --peers): listening to it "
+                      "once its node.cert (address = \"%s\") is in the trusted keys",
+                      in->address, in->address);
+        in->warned = true;
+        return;
+    }
+    char endpoint[DLB_ENDPOINT_MAX];
+    dlb_config_peer (&self->cfg, i, DLB_PORT_STATE, endpoint, sizeof endpoint);
+    in->sock = zsock_new (ZMQ_SUB);
+    zsock_set_linger (in->sock, 0);
+    zsock_set_maxmsgsize (in->sock, DLB_SMALL_MAX_SIZE); //  before connecting
+    zsock_set_subscribe (in->sock, "");
+    snprintf (in->name, sizeof in->name, "%s", name);
+    if (self->keys)
+        dlb_keys_client (self->keys, in->sock, name);
+    if (zsock_connect (in->sock, "%s", endpoint)) {
+        dlb_warn ("cannot subscribe to peer %s: %s", endpoint,
+                  zmq_strerror (zmq_errno ()));
+        zsock_destroy (&in->sock);
+        return;
+    }
+    dlb_info ("subscribed to peer state at %s%s%s", endpoint,
+              *name ? ", the key of " : "", name);
+    if (self->loop)
+        zloop_reader (self->loop, in->sock, s_peer_event, in);
+}
+
+static int s_trust_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    state_t *self = arg;
+    for (size_t i = 0; i < self->cfg.peer_count; i++)
+        if (!self->in[i].sock)
+            s_subscribe (self, i);
+    return 0;
+}
+
 void dlb_state_actor (zsock_t *pipe, void *args)
 {
     state_t *self = calloc (1, sizeof *self);
@@ -239,24 +308,15 @@ void dlb_state_actor (zsock_t *pipe, void *args)
     me->throttle = self->cfg.throttle;
     me->threads = self->cfg.threads;
     snprintf (me->policy, sizeof me->policy, "%s", self->cfg.policy);
-    self->out = dlb_service_bind (&self->cfg, ZMQ_PUB, DLB_PORT_STATE);
+    bool failed;
+    self->keys = dlb_service_keys (&self->cfg, &failed);
+    if (failed)
+        goto cleanup;
+    self->out = dlb_service_listen (&self->cfg, self->keys, ZMQ_PUB, DLB_PORT_STATE);
     self->bus = dlb_service_bind (&self->cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_STATE));
     self->local = dlb_service_sub (&self->cfg, DLB_SVC_WORKER);
-    self->in = zsock_new (ZMQ_SUB);
-    if (!self->out || !self->bus || !self->local || !self->in)
+    if (!self->out || !self->bus || !self->local)
         goto cleanup;
-    zsock_set_linger (self->in, 0);
-    zsock_set_maxmsgsize (self->in, DLB_SMALL_MAX_SIZE); //  before connecting
-    zsock_set_subscribe (self->in, "");
-    for (size_t i = 0; i < self->cfg.peer_count; i++) {
-        char endpoint[256];
-        dlb_config_peer (&self->cfg, i, DLB_PORT_STATE, endpoint, sizeof endpoint);
-        if (zsock_connect (self->in, "%s", endpoint))
-            dlb_warn ("cannot subscribe to peer %s: %s", endpoint,
-                      zmq_strerror (zmq_errno ()));
-        else
-            dlb_info ("subscribed to peer state at %s", endpoint);
-    }
     int services[] = {DLB_SVC_MONITOR, DLB_SVC_ADAPTOR};
     for (int k = 0; k < 2; k++) {
         char endpoint[256];
@@ -267,7 +327,9 @@ void dlb_state_actor (zsock_t *pipe, void *args)
     self->loop = zloop_new ();
     zloop_reader (self->loop, pipe, dlb_service_pipe, self);
     zloop_reader (self->loop, self->local, s_local_event, self);
-    zloop_reader (self->loop, self->in, s_peer_event, self);
+    for (size_t i = 0; i < self->cfg.peer_count; i++)
+        s_subscribe (self, i);
+    zloop_timer (self->loop, DLB_TRUST_TICK, 0, s_trust_timer, self);
     zloop_timer (self->loop, self->cfg.state_period, 0, s_publish_timer, self);
     zloop_timer (self->loop, DLB_LIVENESS_TICK, 0, s_liveness_timer, self);
     dlb_info (
@@ -279,7 +341,9 @@ void dlb_state_actor (zsock_t *pipe, void *args)
 cleanup:
     zloop_destroy (&self->loop);
     zsock_destroy (&self->out);
-    zsock_destroy (&self->in);
+    for (size_t i = 0; i < DLB_PEERS_MAX; i++)
+        zsock_destroy (&self->in[i].sock);
+    dlb_keys_destroy (&self->keys);
     zsock_destroy (&self->bus);
     zsock_destroy (&self->local);
     free (self);

@@ -37,6 +37,7 @@ typedef struct {
     char node[DLB_NAME_MAX];
     char endpoint[DLB_ENDPOINT_MAX];
     bool stale;
+    bool warned; //  that no trusted key has its name
     zsock_t *push;
 } peer_t;
 
@@ -59,6 +60,7 @@ typedef struct {
 typedef struct {
     dlb_config_t cfg;
     zsock_t *ext, *inbox, *worker, *adaptor, *state, *bus;
+    dlb_keys_t *keys; //  NULL under --insecure
     zloop_t *loop;
     peer_t peers[DLB_PEERS_MAX];
     size_t peer_count;
@@ -224,8 +226,16 @@ static int s_ext_event (zloop_t *loop, zsock_t *reader, void *arg)
     const char *address = zframe_meta (msg.frame, "Peer-Address");
     dlb_obj_str (msg.body, "from", from, sizeof from);
     peer_t *peer = s_peer (self, from);
+    const char *sender = dlb_keys_sender (msg.frame);
     uint64_t batch = 0;
-    if (!peer) {
+    if (self->keys && (!sender || !streq (sender, from))) {
+        dlb_warn ("dropped a %s that claims to come from %s but came with the key of %s "
+                  "(%s)",
+                  dlb_msg_type_name (msg.type), *from ? from : "nobody",
+                  sender ? sender : "nobody", address ? address : "?");
+        self->stats.dropped++;
+    }
+    else if (!peer) {
         dlb_warn ("dropped a %s from %s (%s): not a known peer",
                   dlb_msg_type_name (msg.type), *from ? from : "an unnamed sender",
                   address ? address : "?");
@@ -351,12 +361,23 @@ static int s_state_event (zloop_t *loop, zsock_t *reader, void *arg)
             if (!peer)
                 continue;
             peer->stale = state.stale;
-            if (!streq (peer->endpoint, state.transfer) && *state.transfer) {
+            //  A new endpoint, or one we could not reach before (its key
+            //  was not trusted yet).
+            if (*state.transfer &&
+                (!streq (peer->endpoint, state.transfer) || !peer->push)) {
                 zsock_destroy (&peer->push);
                 snprintf (peer->endpoint, sizeof peer->endpoint, "%s", state.transfer);
                 peer->push = zsock_new (ZMQ_PUSH);
                 zsock_set_linger (peer->push, 0);
-                if (zsock_connect (peer->push, "%s", peer->endpoint)) {
+                if (self->keys && dlb_keys_client (self->keys, peer->push, peer->node)) {
+                    if (!peer->warned)
+                        dlb_warn ("no trusted key of %s: sending it nothing until its "
+                                  "node.cert is in the trusted keys",
+                                  peer->node);
+                    peer->warned = true;
+                    zsock_destroy (&peer->push);
+                }
+                else if (zsock_connect (peer->push, "%s", peer->endpoint)) {
                     dlb_warn ("cannot connect to %s's transfer endpoint %s", peer->node,
                               peer->endpoint);
                     zsock_destroy (&peer->push);
@@ -430,7 +451,11 @@ void dlb_transfer_actor (zsock_t *pipe, void *args)
     transfer_t *self = calloc (1, sizeof *self);
     assert (self);
     self->cfg = *(dlb_config_t *) args;
-    self->ext = dlb_service_bind (&self->cfg, ZMQ_PULL, DLB_PORT_TRANSFER);
+    bool failed;
+    self->keys = dlb_service_keys (&self->cfg, &failed);
+    if (failed)
+        goto cleanup;
+    self->ext = dlb_service_listen (&self->cfg, self->keys, ZMQ_PULL, DLB_PORT_TRANSFER);
     self->inbox =
         dlb_service_bind (&self->cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_TRANSFER));
     self->bus = dlb_service_bind (&self->cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_TRANSFER));
@@ -478,6 +503,7 @@ cleanup:
     zsock_destroy (&self->worker);
     zsock_destroy (&self->adaptor);
     zsock_destroy (&self->state);
+    dlb_keys_destroy (&self->keys);
     free (self);
 }
 

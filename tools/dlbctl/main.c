@@ -12,8 +12,10 @@
     stderr). --help anywhere prints the usage on stdout and exits 0.    */
 #include "dlb_config.h"
 #include "dlb_kernel.h"
+#include "dlb_keys.h"
 #include "dlb_policy.h"
 #include "dlb_proto.h"
+#include "dlb_service.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DLBCTL_DEFAULT_ENDPOINT "tcp://127.0.0.1:7100"
@@ -47,8 +50,13 @@ typedef struct {
     const char *endpoint_text;   //  as given (--node, DLB_CONTROL or the default)
     const char *endpoint_source; //  where it came from, for messages
     const char *timeout_text;    //  --timeout as given, NULL for the default
+    const char *key_text;        //  --key / DLB_KEY: this user's cert, or NULL
+    const char *node_key_text;   //  --node-key / DLB_NODE_KEY: the node's cert, or NULL
     char endpoint[DLB_TEXT_MAX]; //  normalised: tcp://HOST:PORT or another URL
     double timeout;              //  secs
+    char node_key[41];           //  the node's public key (Z85), "" for none
+    char public_key[41], secret_key[41]; //  this user's pair, if node_key
+    char key_path[DLB_TEXT_MAX];         //  where the pair came from
 } client_t;
 
 typedef struct command_s command_t;
@@ -58,6 +66,7 @@ struct command_s {
     const char *help;             //  what it does and its options
     void (*defaults) (FILE *out); //  prints the options' defaults, or NULL
     int (*run) (client_t *client, const command_t *command, int argc, char **argv);
+    bool local;                   //  works on this machine only: no node, no keys
 };
 
 //  A command's option: a flag (flag set) or an option with a value.
@@ -141,14 +150,118 @@ static int s_normalise_endpoint (const char *text, char *buf, size_t size)
     return 0;
 }
 
+//  PATH, relative to the directory of FILE if it is relative.
+static void s_path_beside (const char *file, const char *path, char *buf, size_t size)
+{
+    const char *slash = strrchr (file, '/');
+    if (*path == '/' || !slash)
+        snprintf (buf, size, "%s", path);
+    else
+        snprintf (buf, size, "%.*s/%s", (int) (slash - file), file, path);
+}
+
+//  Reads a node file (what dlb-cluster writes for each node):
+//      node
+//          control = "tcp://HOST:PORT"
+//          key = "PATH"          the node's public cert
+//          client-key = "PATH"   the cert of the key to use (optional)
+//  Returns 0, or -1 with the reason in err.
+static int s_node_file (client_t *client, const char *file, char *err, size_t size)
+{
+    static char endpoint[DLB_TEXT_MAX], node_key[DLB_TEXT_MAX], client_key[DLB_TEXT_MAX];
+    zconfig_t *root = zconfig_load (file);
+    const char *control = root ? zconfig_get (root, "node/control", "") : "";
+    if (!*control) {
+        snprintf (err, size, "%s is not a node file (no node/control in it)", file);
+        zconfig_destroy (&root);
+        return -1;
+    }
+    snprintf (endpoint, sizeof endpoint, "%s", control);
+    client->endpoint_text = endpoint;
+    const char *key = zconfig_get (root, "node/key", "");
+    if (*key && !client->node_key_text) {
+        s_path_beside (file, key, node_key, sizeof node_key);
+        client->node_key_text = node_key;
+    }
+    key = zconfig_get (root, "node/client-key", "");
+    if (*key && !client->key_text) {
+        s_path_beside (file, key, client_key, sizeof client_key);
+        client->key_text = client_key;
+    }
+    zconfig_destroy (&root);
+    return 0;
+}
+
+//  This user's default key: $XDG_CONFIG_HOME/dlb/client.cert, else
+//  ~/.config/dlb/client.cert. Cannot fail (truncates).
+static void s_default_key (char *buf, size_t size)
+{
+    const char *config = getenv ("XDG_CONFIG_HOME"), *home = getenv ("HOME");
+    if (config && *config)
+        snprintf (buf, size, "%s/dlb/client.cert", config);
+    else
+        snprintf (buf, size, "%s/.config/dlb/client.cert", home && *home ? home : ".");
+}
+
+//  Loads the node's public key and, with it, this user's pair. Returns 0,
+//  or -1 with the reason printed.
+static int s_client_keys (client_t *client)
+{
+    if (!client->node_key_text)
+        return 0; //  no keys: a node started with --insecure
+    zconfig_t *root = zconfig_load (client->node_key_text);
+    const char *key = root ? zconfig_get (root, "curve/public-key", "") : "";
+    if (strlen (key) == 40)
+        snprintf (client->node_key, sizeof client->node_key, "%s", key);
+    else if (strlen (client->node_key_text) == 40)
+        snprintf (client->node_key, sizeof client->node_key, "%s", client->node_key_text);
+    zconfig_destroy (&root);
+    if (!*client->node_key) {
+        fprintf (stderr, "error: --node-key '%s': not a node's public cert nor a key\n",
+                 client->node_key_text);
+        return -1;
+    }
+    if (client->key_text)
+        snprintf (client->key_path, sizeof client->key_path, "%s", client->key_text);
+    else
+        s_default_key (client->key_path, sizeof client->key_path);
+    char err[DLB_TEXT_MAX * 2];
+    zcert_t *cert = dlb_keys_load_secret (client->key_path, err, sizeof err);
+    if (!cert) {
+        fprintf (stderr,
+                 "error: %s\n(the node takes commands only from trusted keys: make "
+                 "yours with `dlbctl keygen --client`, then add its .cert to the "
+                 "node's trusted keys; or give --key)\n",
+                 err);
+        return -1;
+    }
+    snprintf (client->public_key, sizeof client->public_key, "%s",
+              zcert_public_txt (cert));
+    snprintf (client->secret_key, sizeof client->secret_key, "%s",
+              zcert_secret_txt (cert));
+    zcert_destroy (&cert);
+    return 0;
+}
+
 //  Checks and normalises the client options once all are known. Returns
-//  0, or EXIT_USAGE with a message and the usage printed.
+//  0, or EXIT_USAGE with a message and the usage printed (or 1 if the
+//  keys cannot be used).
 static int s_client_ready (client_t *client, const command_t *command)
 {
+    struct stat st;
+    if (!strstr (client->endpoint_text, "://") && stat (client->endpoint_text, &st) == 0 &&
+        S_ISREG (st.st_mode)) {
+        char err[DLB_TEXT_MAX * 2];
+        if (s_node_file (client, client->endpoint_text, err, sizeof err))
+            return s_usage_error (command, "%s: %s", client->endpoint_source, err);
+    }
     if (s_normalise_endpoint (client->endpoint_text, client->endpoint,
                               sizeof client->endpoint))
-        return s_usage_error (command, "%s '%s': expected tcp://HOST:PORT or HOST:PORT",
+        return s_usage_error (command,
+                              "%s '%s': expected tcp://HOST:PORT, HOST:PORT or a node file",
                               client->endpoint_source, client->endpoint_text);
+    if (s_client_keys (client))
+        return EXIT_FAILURE;
     if (client->timeout_text) {
         double secs;
         if (dlb_config_number (client->timeout_text, 0, DLBCTL_MAX_TIMEOUT, &secs) ||
@@ -180,6 +293,8 @@ static int s_parse_command (client_t *client, const command_t *command, int argc
 {
     const option_t common[] = {{"--node", &client->endpoint_text, NULL},
                                {"--timeout", &client->timeout_text, NULL},
+                               {"--key", &client->key_text, NULL},
+                               {"--node-key", &client->node_key_text, NULL},
                                {NULL, NULL, NULL}};
     const char *node_given = NULL;
     int seen = 0;
@@ -232,11 +347,49 @@ static int s_parse_command (client_t *client, const command_t *command, int argc
         return s_usage_error (command, "%s: missing %s", command->name, names[seen]);
     if (node_given)
         client->endpoint_source = "--node";
-    return s_client_ready (client, command);
+    return command->local ? 0 : s_client_ready (client, command);
 }
 
 //  ---------------------------------------------------------------------
 //  Requests
+
+//  Waits up to msecs for the answer on socket, or a failed handshake on
+//  watch. Returns what dlb_msg_recv returns, or -3 if the handshake
+//  failed (the reason printed).
+static int s_receive (const client_t *client, zsock_t *socket, zsock_t *watch, int msecs,
+                      dlb_msg_t *reply, char *reason, size_t size)
+{
+    zpoller_t *poller = zpoller_new (socket, watch, NULL);
+    void *which = zpoller_wait (poller, msecs);
+    zpoller_destroy (&poller);
+    if (which == socket)
+        return dlb_msg_recv (socket, reply, reason, size);
+    if (!which) {
+        errno = EAGAIN; //  zmq_errno () is errno: "no answer in time"
+        return -1;
+    }
+    zframe_t *event = zframe_recv (watch);
+    uint16_t id = 0;
+    if (event && zframe_size (event) >= 2)
+        memcpy (&id, zframe_data (event), 2);
+    zframe_destroy (&event);
+    if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        fprintf (stderr,
+                 "error: %s refused the key %s: it is not among the node's trusted keys "
+                 "(add %s to the trusted/ directory of the node's keys)\n",
+                 client->endpoint, client->key_path, client->key_path);
+    else if (!*client->node_key)
+        fprintf (stderr,
+                 "error: %s requires keys: give --node-key (the node's node.cert) and "
+                 "--key, or a node file as --node\n",
+                 client->endpoint);
+    else
+        fprintf (stderr,
+                 "error: handshake with %s failed: the node there does not hold the key "
+                 "of %s, or runs without keys (--insecure)\n",
+                 client->endpoint, client->node_key_text);
+    return -3;
+}
 
 //  Sends the request (consumed in every case) and waits for the answer.
 //  Returns 0 with a REPLY whose ok is true in *reply (release it with
@@ -256,6 +409,18 @@ static int s_request (const client_t *client, dlb_writer_t *request, dlb_msg_t *
     zsock_set_linger (socket, 0);
     zsock_set_rcvtimeo (socket, msecs);
     zsock_set_sndtimeo (socket, msecs);
+    if (*client->node_key) {
+        zsock_set_curve_serverkey (socket, client->node_key);
+        zsock_set_curve_publickey (socket, client->public_key);
+        zsock_set_curve_secretkey (socket, client->secret_key);
+    }
+    //  A refused handshake ends the request at once, with the reason.
+    zsock_t *watch = NULL;
+    if (zmq_socket_monitor (zsock_resolve (socket), "inproc://dlbctl-handshake",
+                            ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                                ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) == 0)
+        watch = zsock_new_pair (">inproc://dlbctl-handshake");
     int rc = -1;
     if (zsock_connect (socket, "%s", client->endpoint)) {
         fprintf (stderr, "error: cannot connect to '%s': %s\n", client->endpoint,
@@ -269,7 +434,9 @@ static int s_request (const client_t *client, dlb_writer_t *request, dlb_msg_t *
         goto cleanup;
     }
     char reason[DLBCTL_ERROR_MAX] = "";
-    int received = dlb_msg_recv (socket, reply, reason, sizeof reason);
+    int received = s_receive (client, socket, watch, msecs, reply, reason, sizeof reason);
+    if (received == -3)
+        goto cleanup;
     if (received == -1) {
         if (zmq_errno () == EAGAIN)
             fprintf (stderr,
@@ -306,6 +473,7 @@ static int s_request (const client_t *client, dlb_writer_t *request, dlb_msg_t *
     if (rc)
         dlb_msg_release (reply);
 cleanup:
+    zsock_destroy (&watch);
     zsock_destroy (&socket);
     return rc;
 }
@@ -1157,6 +1325,99 @@ static int s_cmd_help (client_t *client, const command_t *command, int argc, cha
     return s_usage_error (NULL, "help: unknown command '%s'", argv[1]);
 }
 
+//  Copies the public cert FROM to TO (made 0644). Returns 0, or -1.
+static int s_copy_cert (const char *from, const char *to)
+{
+    zconfig_t *root = zconfig_load (from);
+    int rc = root ? zconfig_save (root, to) : -1;
+    zconfig_destroy (&root);
+    return rc == 0 ? chmod (to, 0644) : -1;
+}
+
+static int s_keygen_pair (const char *path, const char *name, const char *role,
+                          const char *address)
+{
+    char err[DLB_TEXT_MAX * 2], secret[DLB_TEXT_MAX + 16];
+    snprintf (secret, sizeof secret, "%s_secret", path);
+    if (access (secret, F_OK) == 0) {
+        printf ("kept the existing %s key pair %s\n", role, path);
+        return 0;
+    }
+    if (dlb_keys_generate (path, name, role, address, err, sizeof err)) {
+        if (errno == EEXIST) { //  made meanwhile by another keygen
+            printf ("kept the existing %s key pair %s\n", role, path);
+            return 0;
+        }
+        fprintf (stderr, "error: %s\n", err);
+        return -1;
+    }
+    printf ("made the %s key pair %s (secret: %s, mode 600)\n", role, path, secret);
+    return 0;
+}
+
+static int s_cmd_keygen (client_t *client, const command_t *command, int argc,
+                         char **argv)
+{
+    const char *node = NULL, *address = NULL, *keys = getenv ("DLB_KEYS"), *name = NULL,
+               *out = NULL;
+    bool as_client = false;
+    const option_t options[] = {{"--node", &node, NULL},       {"--address", &address, NULL},
+                                {"--keys", &keys, NULL},       {"--client", NULL, &as_client},
+                                {"--name", &name, NULL},       {"--out", &out, NULL},
+                                {NULL, NULL, NULL}};
+    int rc = s_parse_command (client, command, argc, argv, options, NULL, NULL, 0);
+    if (rc)
+        return rc == 1 ? EXIT_SUCCESS : rc;
+    if (as_client == (node != NULL))
+        return s_usage_error (command, "keygen: give either --node NAME or --client");
+    if (node && (!*node || strlen (node) >= DLB_NODE_NAME_MAX || strpbrk (node, ". /:")))
+        return s_usage_error (command, "keygen: --node '%s': a node name", node);
+    if (as_client) {
+        char path[DLB_TEXT_MAX], host[64] = "", user[128];
+        if (out)
+            snprintf (path, sizeof path, "%s", out);
+        else
+            s_default_key (path, sizeof path);
+        gethostname (host, sizeof host);
+        snprintf (user, sizeof user, "%s@%s", getenv ("USER") ? getenv ("USER") : "user",
+                  host);
+        char dir[DLB_TEXT_MAX];
+        snprintf (dir, sizeof dir, "%s", path);
+        if (strrchr (dir, '/')) {
+            *strrchr (dir, '/') = 0;
+            if (*dir)
+                dlb_service_mkdirs (dir);
+        }
+        if (s_keygen_pair (path, name ? name : user, "client", NULL))
+            return EXIT_FAILURE;
+        printf ("to control a node, add %s to the trusted/ directory of its keys\n", path);
+        return EXIT_SUCCESS;
+    }
+    if (!keys || !*keys)
+        return s_usage_error (command, "keygen: --keys DIR (or DLB_KEYS) is needed with "
+                                       "--node");
+    char path[DLB_TEXT_MAX + 64], admin[DLB_TEXT_MAX + 64], trusted[DLB_TEXT_MAX + 64];
+    snprintf (trusted, sizeof trusted, "%s/%s", keys, DLB_KEYS_TRUSTED);
+    if (dlb_service_mkdirs (trusted)) {
+        fprintf (stderr, "error: cannot make %s: %s\n", trusted, strerror (errno));
+        return EXIT_FAILURE;
+    }
+    snprintf (path, sizeof path, "%s/%s", keys, DLB_KEYS_NODE);
+    snprintf (admin, sizeof admin, "%s/%s", keys, DLB_KEYS_ADMIN);
+    if (s_keygen_pair (path, node, "node", address) ||
+        s_keygen_pair (admin, "admin", "client", NULL))
+        return EXIT_FAILURE;
+    snprintf (trusted, sizeof trusted, "%s/%s/admin.cert", keys, DLB_KEYS_TRUSTED);
+    if (access (trusted, F_OK) && s_copy_cert (admin, trusted)) {
+        fprintf (stderr, "error: cannot write %s: %s\n", trusted, strerror (errno));
+        return EXIT_FAILURE;
+    }
+    printf ("node %s: give %s to every peer (into its keys' trusted/ directory), and put "
+            "theirs in %s/%s/\n",
+            node, path, keys, DLB_KEYS_TRUSTED);
+    return EXIT_SUCCESS;
+}
+
 static void s_submit_defaults (FILE *out)
 {
     fprintf (out, "Defaults: --elements %d --jobs %d --reps %d\n", DLB_DEFAULT_ELEMENTS,
@@ -1169,15 +1430,15 @@ static const command_t s_commands[] = {
      "One row per node (the node answering is marked *): queue, throughput,\n"
      "throttle, policy, peers; one row per workload; then the transfer counters.\n"
      "  --json   one JSON object instead of the tables, for scripts\n",
-     NULL, s_cmd_status},
+     NULL, s_cmd_status, false},
     {"throttle", "VALUE",
      "Sets the node's duty cycle, 0 < VALUE <= 1.\n"
      "Its workers then compute at most VALUE of the time.\n",
-     NULL, s_cmd_throttle},
+     NULL, s_cmd_throttle, false},
     {"policy", "NAME",
      "Sets the node's transfer policy.\n"
      "NAME: none (initial split only), sender, receiver or symmetric.\n",
-     NULL, s_cmd_policy},
+     NULL, s_cmd_policy, false},
     {"submit", "[--elements N --jobs J --reps R | --input FILE] --output FILE",
      "Starts a workload on the node and prints its id alone on stdout.\n"
      "  --elements N  float64 elements of a generated vector\n"
@@ -1187,18 +1448,32 @@ static const command_t s_commands[] = {
      "  --output FILE where the node writes the result (.npy)\n"
      "A relative path is made absolute here; an absolute path is a path on the\n"
      "node's machine, passed as it is.\n",
-     s_submit_defaults, s_cmd_submit},
+     s_submit_defaults, s_cmd_submit, false},
     {"wait", "ID [--timeout SECS]",
      "Waits until workload ID ends, showing its progress on stderr.\n"
      "Exits 0 only if it completed and its results verified; 1 if it failed, did\n"
      "not verify, the node stopped answering, or SECS passed (default: no limit).\n",
-     NULL, s_cmd_wait},
-    {"help", "[COMMAND]", "Describes dlbctl or one of its commands.\n", NULL, s_cmd_help},
-    {NULL, NULL, NULL, NULL, NULL}};
+     NULL, s_cmd_wait, false},
+    {"keygen", "--node NAME --keys DIR [--address HOST:PORT] | --client [--out FILE]",
+     "Makes a key pair (CURVE), unless one is there already.\n"
+     "  --node NAME     a node's pair, DIR/node.cert and DIR/node.cert_secret, and an\n"
+     "                  admin pair for dlbctl on that machine (DIR/admin.cert, trusted\n"
+     "                  by the node). Peers trust the node by its node.cert.\n"
+     "  --keys DIR      the node's --keys directory (environment DLB_KEYS)\n"
+     "  --address H:P   how peers list the node in --peers (goes in node.cert)\n"
+     "  --client        your own pair, ~/.config/dlb/client.cert (or --out FILE),\n"
+     "                  which dlbctl uses by default; a node takes your commands once\n"
+     "                  that .cert is in its trusted/ directory\n"
+     "  --name NAME     the client key's name in the nodes' logs (USER@HOST)\n"
+     "The _secret file gets mode 600 and never leaves its machine.\n",
+     NULL, s_cmd_keygen, true},
+    {"help", "[COMMAND]", "Describes dlbctl or one of its commands.\n", NULL, s_cmd_help, true},
+    {NULL, NULL, NULL, NULL, NULL, false}};
 
 static void s_usage (FILE *out)
 {
-    fprintf (out, "Usage: dlbctl [--node ENDPOINT] [--timeout SECS] COMMAND [ARGS]\n"
+    fprintf (out, "Usage: dlbctl [--node ENDPOINT|FILE] [--node-key FILE] [--key FILE]\n"
+                  "              [--timeout SECS] COMMAND [ARGS]\n"
                   "Talks to a dlb node's control socket (served by dlb-monitor).\n\n"
                   "Commands:\n");
     for (const command_t *c = s_commands; c->name; c++) {
@@ -1209,8 +1484,13 @@ static void s_usage (FILE *out)
     fprintf (
         out,
         "\nOptions (also accepted after the command):\n"
-        "  --node ENDPOINT  the node's control endpoint, tcp://HOST:PORT or HOST:PORT\n"
-        "                   (environment DLB_CONTROL, default %s)\n"
+        "  --node ENDPOINT  the node's control endpoint, tcp://HOST:PORT or HOST:PORT,\n"
+        "                   or a node file (dlb-cluster writes DIR/NODE.node) naming the\n"
+        "                   endpoint and keys (environment DLB_CONTROL, default %s)\n"
+        "  --node-key FILE  the node's public cert (its keys' node.cert): talk to it\n"
+        "                   over CURVE (environment DLB_NODE_KEY)\n"
+        "  --key FILE       your key pair's cert, FILE_secret beside it (environment\n"
+        "                   DLB_KEY, default ~/.config/dlb/client.cert)\n"
         "  --timeout SECS   how long to wait for each answer (default %g); after\n"
         "                   `wait`, how long to wait for the workload instead\n"
         "  --help           this text; COMMAND --help describes a command\n"
@@ -1229,6 +1509,10 @@ int main (int argc, char *argv[])
         client.endpoint_text = env;
         client.endpoint_source = "DLB_CONTROL";
     }
+    env = getenv ("DLB_KEY");
+    client.key_text = env && *env ? env : NULL;
+    env = getenv ("DLB_NODE_KEY");
+    client.node_key_text = env && *env ? env : NULL;
     int i = 1;
     for (; i < argc && s_is_option (argv[i]); i++) {
         const char *arg = argv[i];
@@ -1246,6 +1530,10 @@ int main (int argc, char *argv[])
             field = &client.endpoint_text;
         else if (strncmp (arg, "--timeout", 9) == 0 && (arg[9] == 0 || arg[9] == '='))
             field = &client.timeout_text;
+        else if (strncmp (arg, "--key", 5) == 0 && (arg[5] == 0 || arg[5] == '='))
+            field = &client.key_text;
+        else if (strncmp (arg, "--node-key", 10) == 0 && (arg[10] == 0 || arg[10] == '='))
+            field = &client.node_key_text;
         else
             return s_usage_error (NULL, "unknown option '%s'", arg);
         const char *eq = strchr (arg, '=');
