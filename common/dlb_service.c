@@ -208,6 +208,12 @@ static zsock_t *s_socket (const dlb_config_t *cfg, dlb_keys_t *keys, int type, i
     zsock_set_maxmsgsize (sock, offset == DLB_PORT_CONTROL || offset == DLB_PORT_STATE
                                     ? DLB_SMALL_MAX_SIZE
                                     : DLB_MSG_MAX_SIZE);
+    //  What one connection may queue here before libzmq stops reading it:
+    //  a bound on memory (with the size limit) whatever a peer sends.
+    if (offset == DLB_PORT_CONTROL)
+        zsock_set_rcvhwm (sock, DLB_CONTROL_HWM);
+    else if (offset == DLB_PORT_TRANSFER)
+        zsock_set_rcvhwm (sock, DLB_TRANSFER_HWM);
     if (keys)
         dlb_keys_server (keys, sock, offset == DLB_PORT_CONTROL ? "client" : "node",
                          offset == DLB_PORT_CONTROL ? "control"

@@ -33,6 +33,8 @@ zactor_t *dlb_service_start (zactor_fn *actor, dlb_config_t *cfg);
 //  binds an external port as a CURVE server (keys NULL: --insecure) that
 //  admits trusted clients on the control port, trusted nodes on the others.
 zsock_t *dlb_service_bind (const dlb_config_t *cfg, int type, int offset);
+#define DLB_CONTROL_HWM  64 //  requests one control connection may queue
+#define DLB_TRANSFER_HWM 8  //  messages one peer connection may queue (x 256 MiB)
 zsock_t *dlb_service_listen (const dlb_config_t *cfg, dlb_keys_t *keys, int type,
                              int offset);
 zsock_t *dlb_service_connect (const dlb_config_t *cfg, int type, int offset);

@@ -23,6 +23,7 @@
 #define DLB_STATE_MIN_GAP 20  //  msecs between change-driven publications
 #define DLB_LIVENESS_TICK 100  //  msecs between stale checks
 #define DLB_TRUST_TICK    1000 //  msecs between looks for the keys of unheard peers
+#define DLB_STATE_HWM     64   //  STATEs queued from one peer (x 64 KiB at most)
 
 typedef struct {
     dlb_state_t state;
@@ -268,6 +269,7 @@ static void s_subscribe (state_t *self, size_t i)
     in->sock = zsock_new (ZMQ_SUB);
     zsock_set_linger (in->sock, 0);
     zsock_set_maxmsgsize (in->sock, DLB_SMALL_MAX_SIZE); //  before connecting
+    zsock_set_rcvhwm (in->sock, DLB_STATE_HWM); //  only the newest STATE matters
     zsock_set_subscribe (in->sock, "");
     snprintf (in->name, sizeof in->name, "%s", name);
     if (self->keys)
