@@ -13,15 +13,19 @@
 #  of the kernel alone at 1.0 (CPU 0) plus that of the concurrent kernel at
 #  0.5 (CPU 1), pauses included. On this VM a duty-cycled thread needs more
 #  CPU per job than a busy one, so this is the tighter, physical limit.
-#  Usage: bench/balance.sh [--runs N] [--build DIR] [--port BASE]
+#  The row "receiver, no keys" runs the nodes without CURVE (--insecure),
+#  beside "receiver" with keys: the cost of authentication and encryption.
+#  Usage: bench/balance.sh [--runs N] [--build DIR] [--port BASE] [--only REGEX]
+#  (--only: just the rows whose name matches REGEX, e.g. '^receiver')
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-runs=3 build="$top/build" port=26000
+runs=3 build="$top/build" port=26000 only=.
 while [ $# -gt 0 ]; do
     case "$1" in
         --runs) runs=$2; shift 2 ;;
         --build) build=$2; shift 2 ;;
         --port) port=$2; shift 2 ;;
+        --only) only=$2; shift 2 ;;
         -h|--help) sed -n '2,/^[^#]/{/^#/s/^#  \{0,1\}//p}' "$0"; exit 0 ;;
         *) echo "balance.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -50,9 +54,14 @@ measure_cost() {
 configs=("none|--policy none"
          "sender|--policy sender"
          "receiver|--policy receiver"
+         "receiver, no keys|--policy receiver --insecure"
          "symmetric|--policy symmetric"
          "seed: sender, queue>30|--policy sender -- --metric queue"
          "receiver, pinned|--pin --policy receiver")
+selected=()
+for config in "${configs[@]}"; do [[ ${config%%|*} =~ $only ]] && selected+=("$config"); done
+((${#selected[@]})) || { echo "balance.sh: no row matches --only '$only'" >&2; exit 2; }
+configs=("${selected[@]}")
 declare -A makespan moved raw wire
 for run in $(seq "$runs"); do
     for config in "${configs[@]}"; do
