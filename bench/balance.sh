@@ -63,7 +63,7 @@ for run in $(seq "$runs"); do
         "$build/dlb-cluster" up --nodes 2 --throttle "$throttles" --port "$port" \
             --dir "$dir/run" $options >/dev/null
         a="tcp://127.0.0.1:$port" b="tcp://127.0.0.1:$((port + 100))"
-        id=$("$build/dlbctl" --node "$a" submit --output "$dir/run/out.npy")
+        id=$("$build/dlbctl" --node "$a" submit --output out.npy)
         "$build/dlbctl" --node "$a" wait "$id" --timeout 300 >/dev/null 2>&1 \
             || { echo "balance.sh: $name run $run did not verify" >&2; exit 1; }
         sa=$("$build/dlbctl" --node "$a" status --json)

@@ -79,11 +79,13 @@ if [[ -x $dlbctl ]]; then
     run 2 "$dlbctl" wait && expect_in "$err" 'missing workload ID' "wait without id"
     run 2 "$dlbctl" wait a-1 --timeout -3 && expect_in "$err" "--timeout '-3'" \
         "wait bad timeout"
-    #  An absolute path is the node's business: it reaches the (absent) node.
+    #  Paths are the node's business (in its data directory): absolute or
+    #  relative, they reach the (absent) node as given.
     run 1 "$dlbctl" --node 127.0.0.1:1 --timeout 0.5 submit --output /no-such-dir-dlb/x.npy &&
         expect_in "$err" 'no answer' "submit with an absolute output path"
-    run 1 "$dlbctl" submit --output no-such-dir-dlb/x.npy &&
-        expect_in "$err" "no-such-dir-dlb" "submit relative output in a missing directory"
+    run 1 "$dlbctl" --node 127.0.0.1:1 --timeout 0.5 submit --output no-such-dir-dlb/x.npy &&
+        expect_in "$err" 'no answer' "submit relative output in a missing directory"
+    run 2 "$dlbctl" submit --output '' && expect_in "$err" "--output ''" "submit empty output"
 
     #  No node: a clear "no answer" within about the timeout, exit 1.
     start=$(date +%s%N)

@@ -28,13 +28,14 @@
     restarted worker rebuilds its workloads from the journals in
     <data-dir>/.dlb/<node>/journal and carries on.                                    */
 #include "dlb_worker.h"
+#include "dlb_confine.h"
 #include "dlb_kernel.h"
 #include "dlb_npy.h"
 #include "dlb_service.h"
 #include "dlb_workload.h"
 
 #include <dirent.h>
-#include <libgen.h>
+#include <fcntl.h>
 #include <math.h>
 #include <sys/stat.h>
 
@@ -64,15 +65,16 @@ typedef struct {
 
 typedef struct {
     dlb_config_t cfg;
+    dlb_confine_t confine; //  the data directory, where workload files may be
     zsock_t *pipe, *bus, *inbox, *monitor, *out, *reply;
     zloop_t *loop;
     zlistx_t *queue; //  dlb_job_t *, owned
     thread_t *threads;
-    zhashx_t *workloads;        //  id -> dlb_workload_t *, owned
-    zlistx_t *finished;         //  ids of finished workloads, oldest first
-    zlistx_t *results;          //  dlb_job_t * results waiting to go to their origin
+    zhashx_t *workloads;             //  id -> dlb_workload_t *, owned
+    zlistx_t *finished;              //  ids of finished workloads, oldest first
+    zlistx_t *results;               //  dlb_job_t * results waiting to go to their origin
     char journal[DLB_TEXT_MAX + 16]; //  <state-dir>/journal
-    uint64_t boot;              //  usecs since the epoch at start: our incarnation
+    uint64_t boot;                   //  usecs since the epoch at start: our incarnation
     double throttle;
     double unit_cost;   //  secs of wall time per job per thread at throttle 1
     uint64_t timed;     //  jobs that went into unit_cost
@@ -285,7 +287,7 @@ static void s_keep_finished (worker_t *self, const char *id)
 
 static void s_finish (worker_t *self, dlb_workload_t *wl)
 {
-    dlb_workload_finish (wl);
+    dlb_workload_finish (wl, &self->confine);
     s_keep_finished (self, dlb_workload_id (wl));
     s_publish (self);
 }
@@ -655,6 +657,24 @@ static void s_reply (worker_t *self, uint64_t req, const char *error, const char
     dlb_writer_send (&w, self->reply);
 }
 
+//  Checks, for a submit, that the output can be written where it names:
+//  in the data directory (the check is made again when it is written).
+//  Returns 0, or -1 with the reason in err.
+static int s_check_output (worker_t *self, const char *output, char *err, size_t err_size)
+{
+    char name[DLB_TEXT_MAX];
+    int dir = dlb_confine_open_dir (&self->confine, "--output", output, name, sizeof name,
+                                    err, err_size);
+    if (dir < 0)
+        return -1;
+    int rc = faccessat (dir, ".", W_OK, AT_EACCESS);
+    if (rc)
+        snprintf (err, err_size, "--output '%s': cannot write in its directory: %s",
+                  output, strerror (errno));
+    close (dir);
+    return rc ? -1 : 0;
+}
+
 static void s_submit (worker_t *self, const msgpack_object *body, uint64_t req)
 {
     uint64_t elements = DLB_DEFAULT_ELEMENTS, jobs = DLB_DEFAULT_JOBS,
@@ -664,22 +684,21 @@ static void s_submit (worker_t *self, const msgpack_object *body, uint64_t req)
     dlb_obj_u64 (body, "jobs", &jobs);
     dlb_obj_u64 (body, "reps", &reps);
     dlb_obj_str (body, "input", input, sizeof input);
-    if (dlb_obj_str (body, "output", output, sizeof output) || output[0] != '/') {
-        s_reply (self, req, "submit needs an absolute output path", NULL);
+    if (dlb_obj_str (body, "output", output, sizeof output) || !*output) {
+        s_reply (self, req, "submit needs an output path", NULL);
         return;
     }
-    char dir[DLB_TEXT_MAX];
-    snprintf (dir, sizeof dir, "%s", output);
-    if (access (dirname (dir), W_OK) != 0) {
-        snprintf (error, sizeof error, "cannot write in the directory of %s: %s", output,
-                  strerror (errno));
+    if (s_check_output (self, output, error, sizeof error)) {
         s_reply (self, req, error, NULL);
         return;
     }
     double *values = NULL;
     if (*input) {
         size_t count;
-        if (dlb_npy_load (input, &values, &count, error, sizeof error)) {
+        int fd =
+            dlb_confine_open_read (&self->confine, "--input", input, error, sizeof error);
+        if (fd < 0 || dlb_npy_read (fd, input, DLB_NPY_MAX_ELEMS, &values, &count, error,
+                                    sizeof error)) {
             s_reply (self, req, error, NULL);
             return;
         }
@@ -908,6 +927,11 @@ static int s_recover (worker_t *self)
                    strerror (errno));
         return -1;
     }
+    if (dlb_confine_init (&self->confine, self->cfg.data_dir)) {
+        dlb_error ("cannot resolve the data directory %s: %s", self->cfg.data_dir,
+                   strerror (errno));
+        return -1;
+    }
     DIR *dir = opendir (self->journal);
     if (!dir) {
         dlb_error ("cannot read %s: %s", self->journal, strerror (errno));
@@ -1124,34 +1148,86 @@ static int64_t s_wait_workload (zsock_t *bus, const char *id, const char *state,
     return -1;
 }
 
-//  Submits a generated workload as the monitor relays it. Returns 0 with
-//  its id, or -1 if the worker refused it or did not answer in 5 s.
+//  Submits a workload as the monitor relays it: generated, or read from
+//  input if not NULL. Returns 0 with its id in text, 1 if the worker
+//  refused it (the error in text), or -1 if it did not answer in 5 s.
 static int s_test_submit (zsock_t *inbox, zsock_t *replies, uint64_t req,
                           uint64_t elements, uint64_t jobs, uint64_t reps,
-                          const char *output, char *id)
+                          const char *input, const char *output, char *text)
 {
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_COMMAND);
-    msgpack_pack_map (&w.pk, 6);
+    msgpack_pack_map (&w.pk, input ? 7 : 6);
     dlb_writer_str (&w, "cmd", "submit");
     dlb_writer_u64 (&w, "req", req);
     dlb_writer_u64 (&w, "elements", elements);
     dlb_writer_u64 (&w, "jobs", jobs);
     dlb_writer_u64 (&w, "reps", reps);
     dlb_writer_str (&w, "output", output);
+    if (input)
+        dlb_writer_str (&w, "input", input);
     dlb_writer_send (&w, inbox);
     dlb_msg_t msg;
     if (s_expect (replies, DLB_MSG_REPLY, 5000, &msg))
         return -1;
     bool ok = false;
     uint64_t echoed = 0;
-    int rc = dlb_obj_bool (msg.body, "ok", &ok) == 0 && ok &&
+    int rc = dlb_obj_bool (msg.body, "ok", &ok) == 0 &&
                      dlb_obj_u64 (msg.body, "req", &echoed) == 0 && echoed == req &&
-                     dlb_obj_str (msg.body, "id", id, DLB_NAME_MAX) == 0
-                 ? 0
+                     dlb_obj_str (msg.body, ok ? "id" : "error", text,
+                                  ok ? DLB_NAME_MAX : DLB_TEXT_MAX) == 0
+                 ? !ok
                  : -1;
     dlb_msg_release (&msg);
     return rc;
+}
+
+//  Files outside the data directory, or in its .dlb, are refused for
+//  --input and --output alike, with one text whether they exist or not;
+//  a relative path is in the data directory.
+static void s_test_confined (zsock_t *inbox, zsock_t *replies, const char *data)
+{
+    char outside[] = "/tmp/dlb_worker_outside_XXXXXX";
+    int fd = mkstemp (outside);
+    assert (fd >= 0 && write (fd, "12345678", 8) == 8);
+    close (fd);
+    char missing[64], link[DLB_TEXT_MAX + 16], journal[DLB_TEXT_MAX];
+    snprintf (missing, sizeof missing, "%s.missing", outside);
+    snprintf (link, sizeof link, "%s/link", data);
+    assert (symlink (outside, link) == 0);
+    snprintf (journal, sizeof journal, "%s/t/%s", DLB_STATE_SUBDIR, DLB_JOURNAL_DIR);
+    char up[DLB_TEXT_MAX];
+    snprintf (up, sizeof up, "../%s", strrchr (outside, '/') + 1);
+    const char *refused[] = {outside, missing, up, "link", journal, "../no/such"};
+    char first[DLB_TEXT_MAX], text[DLB_TEXT_MAX];
+    for (int input = 0; input < 2; input++)
+        for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+            char output[DLB_TEXT_MAX];
+            snprintf (output, sizeof output, "%s/x.npy", refused[i]);
+            assert (s_test_submit (inbox, replies, 50 + i, 8, 1, 1,
+                                   input ? refused[i] : NULL, input ? "x.npy" : output,
+                                   i ? text : first) == 1);
+            assert (streq (i ? text : first, first));
+            assert (!strstr (first, "tmp") && !strstr (first, "exist"));
+            assert (strstr (first, input ? "--input: no such file in the node's data"
+                                         : "--output: no such directory in the node's"));
+        }
+    //  Nothing was written outside, nor in .dlb.
+    struct stat st;
+    assert (stat (outside, &st) == 0 && st.st_size == 8);
+    assert (access (missing, F_OK) != 0);
+    //  A relative input is read from the data directory; errors about a
+    //  file there are helpful.
+    snprintf (link, sizeof link, "%s/odd.f64", data);
+    FILE *file = fopen (link, "w");
+    assert (file && fputs ("123", file) >= 0);
+    fclose (file);
+    assert (s_test_submit (inbox, replies, 60, 8, 1, 1, "odd.f64", "x.npy", text) == 1);
+    assert (strstr (text, "odd.f64: raw float64 file size 3 is not a multiple of 8"));
+    unlink (link);
+    snprintf (link, sizeof link, "%s/link", data);
+    unlink (link);
+    unlink (outside);
 }
 
 void dlb_worker_test (bool verbose)
@@ -1189,21 +1265,23 @@ void dlb_worker_test (bool verbose)
     zstr_send (inbox, "garbage");
     zsock_send (inbox, "ss", "two", "frames");
 
-    //  Submit a small workload; it runs here and is verified.
-    char output[] = "/tmp/dlb_worker_test_XXXXXX.npy";
-    int fd = mkstemps (output, 4);
-    assert (fd >= 0);
-    close (fd);
-    char id[DLB_NAME_MAX];
+    s_test_confined (inbox, replies, data);
+
+    //  Submit a small workload; it runs here and is verified. Its output,
+    //  a relative path, is in the data directory.
+    const char *output = "out.npy";
+    char result[sizeof data + 16];
+    snprintf (result, sizeof result, "%s/%s", data, output);
+    char id[DLB_TEXT_MAX];
     //  (sizes that do not divide evenly)
-    assert (s_test_submit (inbox, replies, 7, 4000, 7, 100, output, id) == 0);
+    assert (s_test_submit (inbox, replies, 7, 4000, 7, 100, NULL, output, id) == 0);
     dlb_writer_t w;
     bool ok = false;
     assert (s_wait_workload (bus, id, "complete", 10000) == 0);
     double *values;
     size_t count;
     char err[256];
-    assert (dlb_npy_load (output, &values, &count, err, sizeof err) == 0 &&
+    assert (dlb_npy_load (result, &values, &count, err, sizeof err) == 0 &&
             count == 4000);
     double expected = dlb_kernel_expected (DLB_KERNEL_INITIAL, 100);
     for (size_t i = 0; i < count; i++)
@@ -1225,7 +1303,8 @@ void dlb_worker_test (bool verbose)
     dlb_msg_release (&msg);
 
     //  TAKE: a slow workload's queued jobs go out to the transfer service.
-    assert (s_test_submit (inbox, replies, 9, 1024 * 20, 20, 50000, output, id) == 0);
+    assert (s_test_submit (inbox, replies, 9, 1024 * 20, 20, 50000, NULL, output, id) ==
+            0);
     dlb_writer_init (&w, DLB_MSG_TAKE);
     msgpack_pack_map (&w.pk, 3);
     dlb_writer_str (&w, "to", "peer");
@@ -1263,7 +1342,7 @@ void dlb_worker_test (bool verbose)
     }
     dlb_batch_free (&jobs, count);
     assert (s_wait_workload (bus, id, "complete", 60000) == 5); //  valgrind: slow
-    assert (dlb_npy_load (output, &values, &count, err, sizeof err) == 0 &&
+    assert (dlb_npy_load (result, &values, &count, err, sizeof err) == 0 &&
             count == 20480);
     expected = dlb_kernel_expected (DLB_KERNEL_INITIAL, 50000);
     for (size_t i = 0; i < count; i++)
@@ -1271,7 +1350,7 @@ void dlb_worker_test (bool verbose)
     free (values);
     //  Finished workloads are kept (and reported) up to DLB_WORKLOADS_KEPT.
     for (int k = 0; k < DLB_WORKLOADS_KEPT + 6; k++) {
-        assert (s_test_submit (inbox, replies, 100 + k, 8, 1, 1, output, id) == 0);
+        assert (s_test_submit (inbox, replies, 100 + k, 8, 1, 1, NULL, output, id) == 0);
     }
     assert (s_wait_workload (bus, id, "complete", 10000) >= 0);
     assert (s_expect (bus, DLB_MSG_STATUS, 5000, &msg) == 0);
@@ -1308,7 +1387,8 @@ void dlb_worker_test (bool verbose)
     //  peer that then goes silent. The restarted worker finds it in its
     //  journal, runs the jobs it had at once and takes back the peer's
     //  when their lease lapses: complete, exact, nothing run twice here.
-    assert (s_test_submit (inbox, replies, 10, 1024 * 20, 20, 50000, output, id) == 0);
+    assert (s_test_submit (inbox, replies, 10, 1024 * 20, 20, 50000, NULL, output, id) ==
+            0);
     dlb_writer_init (&w, DLB_MSG_TAKE);
     msgpack_pack_map (&w.pk, 2);
     dlb_writer_str (&w, "to", "peer");
@@ -1317,7 +1397,7 @@ void dlb_worker_test (bool verbose)
     assert (s_expect (transfer, DLB_MSG_JOBS, 5000, &msg) == 0);
     dlb_msg_release (&msg);
     zactor_destroy (&worker); //  the peer jobs queued first: this one is unfinished
-    unlink (output);
+    unlink (result);
     //  The restarted worker gets fresh ports: the old ones are released
     //  asynchronously ('Address already in use' on a busy machine).
     zsock_destroy (&bus);
@@ -1332,7 +1412,7 @@ void dlb_worker_test (bool verbose)
     assert (worker);
     bus = dlb_service_sub (&cfg, DLB_SVC_WORKER);
     assert (s_wait_workload (bus, id, "complete", 60000) == 0);
-    assert (dlb_npy_load (output, &values, &count, err, sizeof err) == 0 &&
+    assert (dlb_npy_load (result, &values, &count, err, sizeof err) == 0 &&
             count == 20480);
     for (size_t i = 0; i < count; i++)
         assert (values[i] == expected);
@@ -1349,7 +1429,7 @@ void dlb_worker_test (bool verbose)
     zsock_destroy (&bus);
     zsock_destroy (&replies);
     zsock_destroy (&transfer);
-    unlink (output);
+    unlink (result);
     zdir_t *tree = zdir_new (data, NULL);
     zdir_remove (tree, true);
     zdir_destroy (&tree);

@@ -457,12 +457,28 @@ void dlb_workload_pack (dlb_workload_t *self, dlb_writer_t *w)
     }
 }
 
-dlb_workload_state_t dlb_workload_finish (dlb_workload_t *self)
+//  Writes the result to the output, in the data directory. 0, or -1 with
+//  the reason in err.
+static int s_write_output (dlb_workload_t *self, const dlb_confine_t *confine, char *err,
+                           size_t err_size)
+{
+    char name[DLB_TEXT_MAX];
+    int dir = dlb_confine_open_dir (confine, "--output", self->output, name, sizeof name,
+                                    err, err_size);
+    if (dir < 0)
+        return -1;
+    int rc = dlb_npy_save (dir, name, self->result, self->elements, err, err_size);
+    close (dir);
+    return rc;
+}
+
+dlb_workload_state_t dlb_workload_finish (dlb_workload_t *self,
+                                          const dlb_confine_t *confine)
 {
     self->elapsed = dlb_now () - self->start;
     s_verify (self);
     char err[DLB_TEXT_MAX];
-    if (dlb_npy_save (self->output, self->result, self->elements, err, sizeof err)) {
+    if (s_write_output (self, confine, err, sizeof err)) {
         snprintf (self->error, sizeof self->error, "cannot write the result: %s", err);
         self->verified = false;
     }
@@ -725,6 +741,8 @@ void dlb_workload_test (bool verbose)
     assert (mkdtemp (dir));
     char output[S_PATH_MAX], err[DLB_TEXT_MAX];
     snprintf (output, sizeof output, "%s/out.npy", dir);
+    dlb_confine_t confine; //  the test directory is the data directory too
+    assert (dlb_confine_init (&confine, dir) == 0);
 
     //  A workload of 7 uneven jobs read from a "file".
     double *input = malloc (1000 * sizeof (double));
@@ -801,7 +819,7 @@ void dlb_workload_test (bool verbose)
         dlb_job_destroy (&job);
     }
     assert (dlb_workload_done (w));
-    assert (dlb_workload_finish (w) == DLB_WORKLOAD_COMPLETE);
+    assert (dlb_workload_finish (w, &confine) == DLB_WORKLOAD_COMPLETE);
     assert (access (path, F_OK) != 0); //  the journal is gone
     s_path (path, dir, "t-1", "input");
     assert (access (path, F_OK) != 0);

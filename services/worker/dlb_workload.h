@@ -35,6 +35,7 @@
 #ifndef DLB_WORKLOAD_H_INCLUDED
 #define DLB_WORKLOAD_H_INCLUDED
 
+#include "dlb_confine.h"
 #include "dlb_proto.h"
 #include <czmq.h>
 #include <stdbool.h>
@@ -98,9 +99,11 @@ size_t dlb_workload_reclaim (dlb_workload_t *self, int64_t now, uint64_t *ids, s
 //  (the workload's tail); they are marked held here. Returns the count.
 size_t dlb_workload_tail (dlb_workload_t *self, uint64_t *ids, size_t max);
 
-//  Writes the output, verifies it, records the end (ID.done) and removes
+//  Writes the output (a path in the data directory that confine names,
+//  checked again now), verifies it, records the end (ID.done) and removes
 //  the journal. Returns the final state. Logs the outcome.
-dlb_workload_state_t dlb_workload_finish (dlb_workload_t *self);
+dlb_workload_state_t dlb_workload_finish (dlb_workload_t *self,
+                                          const dlb_confine_t *confine);
 
 //  Packs the 12-key status map of proto/README.md section 7.2.
 void dlb_workload_pack (dlb_workload_t *self, dlb_writer_t *writer);
