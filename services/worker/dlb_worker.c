@@ -657,6 +657,19 @@ static void s_reply (worker_t *self, uint64_t req, const char *error, const char
     dlb_writer_send (&w, self->reply);
 }
 
+//  The cap (its option) that a workload of these sizes exceeds, or NULL.
+//  A job from a peer is a workload of one job.
+static const char *s_over_cap (const dlb_config_t *cfg, uint64_t elements, uint64_t jobs,
+                               uint64_t reps)
+{
+    uint64_t per_job = (elements + jobs - 1) / jobs;
+    return elements > cfg->max_elements                 ? "--max-elements"
+           : jobs > cfg->max_jobs                       ? "--max-jobs"
+           : reps > cfg->max_reps                       ? "--max-reps"
+           : reps && per_job > cfg->max_job_work / reps ? "--max-job-work"
+                                                        : NULL;
+}
+
 //  Checks, for a submit, that the output can be written where it names:
 //  in the data directory (the check is made again when it is written).
 //  Returns 0, or -1 with the reason in err.
@@ -697,8 +710,14 @@ static void s_submit (worker_t *self, const msgpack_object *body, uint64_t req)
         size_t count;
         int fd =
             dlb_confine_open_read (&self->confine, "--input", input, error, sizeof error);
-        if (fd < 0 || dlb_npy_read (fd, input, DLB_NPY_MAX_ELEMS, &values, &count, error,
-                                    sizeof error)) {
+        int rc = fd < 0 ? -1
+                        : dlb_npy_read (fd, input, self->cfg.max_elements, &values,
+                                        &count, error, sizeof error);
+        if (rc == -2)
+            snprintf (error, sizeof error,
+                      "--input '%s': %zu elements, over this node's --max-elements %llu",
+                      input, count, (unsigned long long) self->cfg.max_elements);
+        if (rc) {
             s_reply (self, req, error, NULL);
             return;
         }
@@ -706,14 +725,28 @@ static void s_submit (worker_t *self, const msgpack_object *body, uint64_t req)
         if (jobs > elements)
             jobs = elements;
     }
-    if (elements < 1 || elements > DLB_NPY_MAX_ELEMS || jobs < 1 || jobs > elements ||
-        reps < 1 || reps > UINT32_MAX ||
-        (elements + jobs - 1) / jobs > DLB_JOB_MAX_ELEMS) {
+    const char *cap = NULL;
+    if (elements < 1 || jobs < 1 || jobs > elements || reps < 1 || reps > UINT32_MAX ||
+        (elements + jobs - 1) / jobs > DLB_JOB_MAX_ELEMS)
         snprintf (error, sizeof error,
                   "bad sizes: elements %llu, jobs %llu, reps %llu (need 1 <= jobs <= "
                   "elements, reps >= 1, at most %d elements a job)",
                   (unsigned long long) elements, (unsigned long long) jobs,
                   (unsigned long long) reps, DLB_JOB_MAX_ELEMS);
+    else if ((cap = s_over_cap (&self->cfg, elements, jobs, reps)))
+        snprintf (
+            error, sizeof error,
+            "over this node's %s: %llu elements in %llu jobs of %llu reps (its caps: "
+            "--max-elements %llu, --max-jobs %llu, --max-reps %llu, --max-job-work "
+            "%llu elements x reps a job)",
+            cap, (unsigned long long) elements, (unsigned long long) jobs,
+            (unsigned long long) reps, (unsigned long long) self->cfg.max_elements,
+            (unsigned long long) self->cfg.max_jobs,
+            (unsigned long long) self->cfg.max_reps,
+            (unsigned long long) self->cfg.max_job_work);
+    else
+        *error = 0;
+    if (*error) {
         free (values);
         s_reply (self, req, error, NULL);
         return;
@@ -825,10 +858,23 @@ static void s_jobs (worker_t *self, const char *from, const char *to, dlb_job_t 
         self->received += count;
         s_count (self->recv_from, from, count);
     }
+    size_t refused = 0;
     for (size_t i = 0; i < count; i++) {
-        zlistx_add_end (self->queue, jobs[i]);
-        jobs[i] = NULL;
+        const char *cap = streq (from, self->cfg.node)
+                              ? NULL
+                              : s_over_cap (&self->cfg, jobs[i]->elems, 1, jobs[i]->reps);
+        if (cap && refused++ == 0)
+            dlb_warn ("dropped job %s/%llu from %s: %u elements x %u reps is over this "
+                      "node's %s; its origin takes it back when its lease lapses",
+                      jobs[i]->workload, (unsigned long long) jobs[i]->id, from,
+                      jobs[i]->elems, jobs[i]->reps, cap);
+        if (!cap) {
+            zlistx_add_end (self->queue, jobs[i]);
+            jobs[i] = NULL;
+        }
     }
+    if (refused > 1)
+        dlb_warn ("dropped %zu jobs over this node's caps from %s in all", refused, from);
     s_dispatch (self);
 }
 
@@ -1230,6 +1276,39 @@ static void s_test_confined (zsock_t *inbox, zsock_t *replies, const char *data)
     unlink (outside);
 }
 
+//  The self-test's caps: above every workload it runs, below those it
+//  must refuse.
+#define S_TEST_CAPS                                                                      \
+    "--max-elements", "30000", "--max-jobs", "100", "--max-reps", "2000000",             \
+        "--max-job-work", "2100000000"
+
+//  Over each cap, a submit is refused with an error naming it, before
+//  anything is allocated; an input file too.
+static void s_test_caps (zsock_t *inbox, zsock_t *replies, const char *data)
+{
+    struct {
+        uint64_t elements, jobs, reps;
+        const char *cap;
+    } over[] = {{30001, 30, 10, "over this node's --max-elements"},
+                {2000, 101, 10, "over this node's --max-jobs"},
+                {2000, 10, 2000001, "over this node's --max-reps"},
+                {20000, 1, 200000, "over this node's --max-job-work"}};
+    char text[DLB_TEXT_MAX];
+    for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
+        assert (s_test_submit (inbox, replies, 20 + i, over[i].elements, over[i].jobs,
+                               over[i].reps, NULL, "x.npy", text) == 1);
+        assert (strstr (text, over[i].cap));
+    }
+    char path[DLB_TEXT_MAX + 16];
+    snprintf (path, sizeof path, "%s/big.f64", data);
+    FILE *file = fopen (path, "w");
+    assert (file && ftruncate (fileno (file), 30001 * sizeof (double)) == 0);
+    fclose (file);
+    assert (s_test_submit (inbox, replies, 30, 0, 10, 10, "big.f64", "x.npy", text) == 1);
+    assert (strstr (text, "30001 elements, over this node's --max-elements 30000"));
+    unlink (path);
+}
+
 void dlb_worker_test (bool verbose)
 {
     if (!verbose)
@@ -1242,10 +1321,10 @@ void dlb_worker_test (bool verbose)
     dlb_config_t cfg;
     char data[] = "/tmp/dlb_worker_test_XXXXXX";
     assert (mkdtemp (data));
-    char *args[] = {"t",    "--node",     "t",  "--port",      port,  "--state-period",
-                    "50",   "--data-dir", data, "--heartbeat", "100", "--lease",
-                    "60000"};
-    assert (dlb_config_parse (&cfg, 13, args, "t", "test") == 0);
+    char *args[] = {"t",     "--node",     "t",  "--port",      port,  "--state-period",
+                    "50",    "--data-dir", data, "--heartbeat", "100", "--lease",
+                    "60000", S_TEST_CAPS};
+    assert (dlb_config_parse (&cfg, 21, args, "t", "test") == 0);
     //  (a bind that fails here or in the actor is logged, and asserted)
     zsock_t *replies =
         dlb_service_bind (&cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_MONITOR));
@@ -1266,6 +1345,7 @@ void dlb_worker_test (bool verbose)
     zsock_send (inbox, "ss", "two", "frames");
 
     s_test_confined (inbox, replies, data);
+    s_test_caps (inbox, replies, data);
 
     //  Submit a small workload; it runs here and is verified. Its output,
     //  a relative path, is in the data directory.
@@ -1360,21 +1440,22 @@ void dlb_worker_test (bool verbose)
     dlb_msg_release (&msg);
 
     //  Jobs of another origin: queued here, and reported to it in HOLDs
-    //  (as half-open ranges) until they are done.
-    jobs = calloc (3, sizeof *jobs);
-    for (size_t i = 0; i < 3; i++) {
-        jobs[i] = dlb_job_new (1024);
+    //  (as half-open ranges) until they are done. The last two are over
+    //  this node's caps (--max-reps; --max-job-work): dropped, never held.
+    jobs = calloc (5, sizeof *jobs);
+    for (size_t i = 0; i < 5; i++) {
+        jobs[i] = dlb_job_new (i == 4 ? 2048 : 1024);
         snprintf (jobs[i]->workload, DLB_NAME_MAX, "peer-1");
         snprintf (jobs[i]->origin, DLB_NAME_MAX, "peer");
-        jobs[i]->id = 3 + i;
-        jobs[i]->reps = 2000000; //  long enough to be held for a while
-        jobs[i]->offset = 1024 * (3 + i);
+        jobs[i]->id = i < 3 ? 3 + i : 10 + i;
+        jobs[i]->reps = i == 3 ? 2000001 : 2000000; //  long enough to be held a while
+        jobs[i]->offset = 1024 * jobs[i]->id;
     }
     dlb_batch_stats_t stats;
     dlb_writer_init (&w, DLB_MSG_JOBS);
-    dlb_batch_encode (&w, DLB_MSG_JOBS, "peer", "t", 2, jobs, 3, &stats);
+    dlb_batch_encode (&w, DLB_MSG_JOBS, "peer", "t", 2, jobs, 5, &stats);
     dlb_writer_send (&w, inbox);
-    dlb_batch_free (&jobs, 3);
+    dlb_batch_free (&jobs, 5);
     assert (s_expect (transfer, DLB_MSG_HOLD, 5000, &msg) == 0);
     const msgpack_object *held = dlb_obj_get (msg.body, "held");
     assert (dlb_obj_str (msg.body, "to", to, sizeof to) == 0 && streq (to, "peer"));
@@ -1404,10 +1485,10 @@ void dlb_worker_test (bool verbose)
     base = dlb_service_free_base (DLB_PORT_SPAN);
     assert (base > 0);
     snprintf (port, sizeof port, "%d", base);
-    char *again[] = {"t",  "--node",     "t",  "--port",      port,  "--state-period",
-                     "50", "--data-dir", data, "--heartbeat", "100", "--lease",
-                     "300"};
-    assert (dlb_config_parse (&cfg, 13, again, "t", "test") == 0);
+    char *again[] = {"t",   "--node",     "t",  "--port",      port,  "--state-period",
+                     "50",  "--data-dir", data, "--heartbeat", "100", "--lease",
+                     "300", S_TEST_CAPS};
+    assert (dlb_config_parse (&cfg, 21, again, "t", "test") == 0);
     worker = dlb_service_start (dlb_worker_actor, &cfg);
     assert (worker);
     bus = dlb_service_sub (&cfg, DLB_SVC_WORKER);
