@@ -70,9 +70,11 @@ typedef struct {
     zloop_t *loop;
     zlistx_t *queue; //  dlb_job_t *, owned
     thread_t *threads;
-    zhashx_t *workloads;             //  id -> dlb_workload_t *, owned
-    zlistx_t *finished;              //  ids of finished workloads, oldest first
-    zlistx_t *results;               //  dlb_job_t * results waiting to go to their origin
+    zhashx_t *workloads; //  id -> dlb_workload_t *, owned
+    zlistx_t *finished;  //  ids of finished workloads, oldest first
+    zlistx_t *results;   //  dlb_job_t * results waiting to go to their origin
+    zlistx_t *audits;    //  dlb_job_t *, owned: peers' jobs run again here, first
+    uint64_t rejected;   //  results from nodes never given their job (logs sampled)
     char journal[DLB_TEXT_MAX + 16]; //  <state-dir>/journal
     uint64_t boot;                   //  usecs since the epoch at start: our incarnation
     double throttle;
@@ -252,14 +254,22 @@ static void s_changed (worker_t *self)
         self->dirty = true;
 }
 
-//  Hands queued jobs to idle threads.
+//  Jobs waiting here: audits, then the queue.
+static size_t s_waiting (worker_t *self)
+{
+    return zlistx_size (self->audits) + zlistx_size (self->queue);
+}
+
+//  Hands waiting jobs to idle threads, audits first: they hold up the end
+//  of a workload, and stay here (no TAKE sees them).
 static void s_dispatch (worker_t *self)
 {
-    for (int i = 0; i < self->cfg.threads && zlistx_size (self->queue); i++) {
+    for (int i = 0; i < self->cfg.threads && s_waiting (self); i++) {
         thread_t *t = &self->threads[i];
         if (t->job)
             continue;
-        t->job = zlistx_detach (self->queue, NULL);
+        t->job =
+            zlistx_detach (zlistx_size (self->audits) ? self->audits : self->queue, NULL);
         t->started = dlb_wall_ns ();
         if (self->busy_since == 0) { //  idle until now
             self->busy_since = t->started;
@@ -292,22 +302,50 @@ static void s_finish (worker_t *self, dlb_workload_t *wl)
     s_publish (self);
 }
 
-//  Stores one result at its origin (this node). Returns its workload if
-//  that completed it (finish it after syncing), else NULL. Takes ownership.
+//  After a result of wl was stored: once every result is in, queues the
+//  audits of a workload read from a file. Returns wl if it is done
+//  (finish it after syncing), else NULL.
+static dlb_workload_t *s_settle (worker_t *self, dlb_workload_t *wl)
+{
+    uint64_t *ids;
+    size_t count = dlb_workload_audit (wl, &ids);
+    for (size_t i = 0; i < count; i++) {
+        dlb_job_t *job = dlb_workload_job (wl, ids[i], self->cfg.node);
+        if (job)
+            zlistx_add_end (self->audits, job);
+        else //  its audit never ends: the workload waits, and says so
+            dlb_error ("out of memory auditing job %llu of %s",
+                       (unsigned long long) ids[i], dlb_workload_id (wl));
+    }
+    if (count)
+        dlb_info ("workload %s: every result is in; running %zu of the peers' jobs "
+                  "again here to check them",
+                  dlb_workload_id (wl), count);
+    free (ids);
+    return dlb_workload_done (wl) ? wl : NULL;
+}
+
+//  Stores one result at its origin (this node): from the peer `from`, or
+//  computed here (NULL). Returns its workload if that completed it
+//  (finish it after syncing), else NULL. Takes ownership.
 static dlb_workload_t *s_store_result (worker_t *self, dlb_job_t **job_p,
-                                       const char *source)
+                                       const char *from)
 {
     dlb_job_t *job = *job_p;
     dlb_workload_t *wl = zhashx_lookup (self->workloads, job->workload);
     char reason[DLB_TEXT_MAX];
-    int rc = wl ? dlb_workload_store (wl, job, reason, sizeof reason) : -1;
+    int rc = wl ? dlb_workload_store (wl, job, from, reason, sizeof reason) : -1;
     if (!wl)
         snprintf (reason, sizeof reason, "unknown workload");
-    if (rc < 0)
+    if (rc == -2 && dlb_log_sampled (++self->rejected))
+        dlb_warn ("rejected a result for %s job %llu: %s (%llu rejected so far)",
+                  job->workload, (unsigned long long) job->id, reason,
+                  (unsigned long long) self->rejected);
+    else if (rc == -1)
         dlb_warn ("dropped a result for %s job %llu from %s: %s", job->workload,
-                  (unsigned long long) job->id, source, reason);
+                  (unsigned long long) job->id, from ? from : "this node", reason);
     dlb_job_destroy (job_p);
-    return rc == 1 && dlb_workload_done (wl) ? wl : NULL;
+    return rc == 1 || rc == 2 ? s_settle (self, wl) : NULL;
 }
 
 //  Sends a batch of jobs or results through the transfer service and
@@ -620,7 +658,7 @@ static int s_thread_event (zloop_t *loop, zsock_t *reader, void *arg)
     snprintf (job->ran_on, DLB_NAME_MAX, "%s", self->cfg.node);
     job->crc = dlb_job_crc (job);
     if (streq (job->origin, self->cfg.node)) {
-        dlb_workload_t *complete = s_store_result (self, &job, "this node");
+        dlb_workload_t *complete = s_store_result (self, &job, NULL);
         if (complete)
             s_finish (self, complete);
     }
@@ -629,7 +667,7 @@ static int s_thread_event (zloop_t *loop, zsock_t *reader, void *arg)
     if (zlistx_size (self->results) >= (size_t) self->cfg.batch)
         s_flush_results (self);
     s_dispatch (self);
-    if (zlistx_size (self->queue) == 0 && s_running (self) == 0) {
+    if (s_waiting (self) == 0 && s_running (self) == 0) {
         dlb_info (
             "drained: ran %llu jobs in %.3f s since the queue last filled; idle now",
             (unsigned long long) (self->done - self->busy_done),
@@ -828,7 +866,8 @@ static void s_results (worker_t *self, const char *from, uint64_t batch, dlb_job
     dlb_workload_t *complete[DLB_BATCH_MAX_JOBS];
     size_t completed = 0;
     for (size_t i = 0; i < count; i++) {
-        dlb_workload_t *wl = s_store_result (self, &jobs[i], from);
+        dlb_workload_t *wl =
+            s_store_result (self, &jobs[i], streq (from, self->cfg.node) ? NULL : from);
         if (wl)
             complete[completed++] = wl;
     }
@@ -837,6 +876,7 @@ static void s_results (worker_t *self, const char *from, uint64_t batch, dlb_job
         s_ack (self, from, batch, count);
     for (size_t i = 0; i < completed; i++)
         s_finish (self, complete[i]);
+    s_dispatch (self); //  the audits, once a workload's last result is in
 }
 
 static void s_jobs (worker_t *self, const char *from, const char *to, dlb_job_t **jobs,
@@ -859,6 +899,7 @@ static void s_jobs (worker_t *self, const char *from, const char *to, dlb_job_t 
         s_count (self->recv_from, from, count);
     }
     size_t refused = 0;
+    bool passed_on = false; //  by a node that is not their origin
     for (size_t i = 0; i < count; i++) {
         const char *cap = streq (from, self->cfg.node)
                               ? NULL
@@ -869,12 +910,20 @@ static void s_jobs (worker_t *self, const char *from, const char *to, dlb_job_t 
                       jobs[i]->workload, (unsigned long long) jobs[i]->id, from,
                       jobs[i]->elems, jobs[i]->reps, cap);
         if (!cap) {
+            passed_on |= !streq (jobs[i]->origin, from) &&
+                         !streq (jobs[i]->origin, self->cfg.node);
             zlistx_add_end (self->queue, jobs[i]);
             jobs[i] = NULL;
         }
     }
     if (refused > 1)
         dlb_warn ("dropped %zu jobs over this node's caps from %s in all", refused, from);
+    //  Jobs a node passed on from their origin: the origin hears at once
+    //  that they are here, before any of their results (which take the
+    //  same path, in order), or it would reject those as from a node it
+    //  never gave them to.
+    if (passed_on)
+        s_send_holds (self);
     s_dispatch (self);
 }
 
@@ -1022,17 +1071,19 @@ static int s_recover (worker_t *self)
     for (dlb_workload_t *wl = zlistx_first (finished); wl; wl = zlistx_next (finished))
         s_keep_finished (self, dlb_workload_id (wl));
     zlistx_destroy (&finished);
-    //  Running workloads whose last result was in: finish them (finishing
-    //  may forget old finished ones, so not while walking the table).
+    //  Running workloads whose last result was in: audit or finish them
+    //  (finishing may forget old finished ones, so not while walking the
+    //  table).
     zlistx_t *complete = zlistx_new ();
     for (dlb_workload_t *wl = zhashx_first (self->workloads); wl;
          wl = zhashx_next (self->workloads))
-        if (dlb_workload_state (wl) == DLB_WORKLOAD_RUNNING && dlb_workload_done (wl))
+        if (dlb_workload_state (wl) == DLB_WORKLOAD_RUNNING && s_settle (self, wl))
             zlistx_add_end (complete, wl);
     for (dlb_workload_t *wl = zlistx_first (complete); wl; wl = zlistx_next (complete))
         s_finish (self, wl);
     zlistx_destroy (&complete);
     s_check_leases (self);
+    s_dispatch (self); //  the audits of workloads whose last result was in
     return 0;
 }
 
@@ -1091,6 +1142,8 @@ void dlb_worker_actor (zsock_t *pipe, void *args)
     zlistx_set_destructor (self->queue, s_job_destructor);
     self->results = zlistx_new ();
     zlistx_set_destructor (self->results, s_job_destructor);
+    self->audits = zlistx_new ();
+    zlistx_set_destructor (self->audits, s_job_destructor);
     self->workloads = zhashx_new ();
     zhashx_set_destructor (self->workloads, s_workload_destructor);
     self->finished = zlistx_new ();
@@ -1130,6 +1183,7 @@ cleanup:
     zloop_destroy (&self->loop);
     zlistx_destroy (&self->queue);
     zlistx_destroy (&self->results);
+    zlistx_destroy (&self->audits);
     zhashx_destroy (&self->workloads);
     zlistx_destroy (&self->finished);
     zsock_destroy (&self->bus);
@@ -1166,30 +1220,34 @@ static int s_expect (zsock_t *socket, int type, int timeout, dlb_msg_t *msg)
 }
 
 //  Waits for a worker STATUS in which workload `id` is in `state`; returns
-//  its duplicate count then, or -1 on timeout.
+//  its count `key` then (and its error in error, if not NULL), or -1 on
+//  timeout.
 static int64_t s_wait_workload (zsock_t *bus, const char *id, const char *state,
-                                int timeout)
+                                const char *key, char *error, int timeout)
 {
     int64_t deadline = zclock_mono () + timeout;
     dlb_msg_t msg;
     while (zclock_mono () < deadline &&
            s_expect (bus, DLB_MSG_STATUS, (int) (deadline - zclock_mono ()), &msg) == 0) {
         const msgpack_object_array *workloads;
-        int64_t duplicates = -1;
+        int64_t found = -1;
         if (dlb_obj_array (msg.body, "workloads", &workloads) == 0)
             for (uint32_t i = 0; i < workloads->size; i++) {
+                const msgpack_object *wl = &workloads->ptr[i];
                 char found_id[DLB_NAME_MAX] = "", found_state[16] = "";
-                uint64_t dups = 0;
-                dlb_obj_str (&workloads->ptr[i], "id", found_id, sizeof found_id);
-                dlb_obj_str (&workloads->ptr[i], "state", found_state,
-                             sizeof found_state);
-                dlb_obj_u64 (&workloads->ptr[i], "duplicates", &dups);
-                if (streq (found_id, id) && streq (found_state, state))
-                    duplicates = (int64_t) dups;
+                uint64_t value = 0;
+                dlb_obj_str (wl, "id", found_id, sizeof found_id);
+                dlb_obj_str (wl, "state", found_state, sizeof found_state);
+                dlb_obj_u64 (wl, key, &value);
+                if (streq (found_id, id) && streq (found_state, state)) {
+                    found = (int64_t) value;
+                    if (error)
+                        dlb_obj_str (wl, "error", error, DLB_TEXT_MAX);
+                }
             }
         dlb_msg_release (&msg);
-        if (duplicates >= 0)
-            return duplicates;
+        if (found >= 0)
+            return found;
     }
     return -1;
 }
@@ -1276,6 +1334,92 @@ static void s_test_confined (zsock_t *inbox, zsock_t *replies, const char *data)
     unlink (outside);
 }
 
+//  Asks the worker, as its adaptor would, to give count jobs to "peer".
+static void s_test_take (zsock_t *inbox, uint64_t count)
+{
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_TAKE);
+    msgpack_pack_map (&w.pk, 2);
+    dlb_writer_str (&w, "to", "peer");
+    dlb_writer_u64 (&w, "count", count);
+    dlb_writer_send (&w, inbox);
+}
+
+//  Sends RESULTS of jobs[0..count) from `from`, computed, with element
+//  `wrong` (if < count x elements) off by a little; expects their ACK.
+static void s_test_results (zsock_t *inbox, zsock_t *transfer, const char *from,
+                            dlb_job_t **jobs, size_t count, size_t wrong)
+{
+    dlb_job_t **copies = calloc (count, sizeof *copies);
+    for (size_t i = 0; i < count; i++) {
+        copies[i] = dlb_job_new (jobs[i]->elems);
+        double *values = copies[i]->data;
+        *copies[i] = *jobs[i];
+        copies[i]->data = values;
+        memcpy (values, jobs[i]->data, jobs[i]->elems * sizeof (double));
+        dlb_kernel_apply (copies[i]->data, copies[i]->elems, copies[i]->reps);
+        if (wrong / jobs[i]->elems == i)
+            copies[i]->data[wrong % jobs[i]->elems] += 1e-9;
+        snprintf (copies[i]->ran_on, DLB_NAME_MAX, "%s", from);
+        copies[i]->crc = dlb_job_crc (copies[i]);
+    }
+    dlb_writer_t w;
+    dlb_batch_stats_t stats;
+    dlb_writer_init (&w, DLB_MSG_RESULTS);
+    dlb_batch_encode (&w, DLB_MSG_RESULTS, from, "t", 7, copies, count, &stats);
+    dlb_writer_send (&w, inbox);
+    dlb_batch_free (&copies, count);
+    dlb_msg_t msg;
+    char to[DLB_NAME_MAX];
+    assert (s_expect (transfer, DLB_MSG_ACK, 5000, &msg) == 0);
+    assert (dlb_obj_str (msg.body, "to", to, sizeof to) == 0 && streq (to, from));
+    dlb_msg_release (&msg);
+}
+
+//  "Verified" means verified. A workload read from a file gives half its
+//  jobs to a peer; mallory, never given one, sends results for them too:
+//  rejected (and acknowledged). The peer's results are right but for one
+//  element of one random job, or (trial 0) all right. Every trial with a
+//  wrong element must fail: all the peer's jobs are small enough to be
+//  run again in full. Returns the number of forgeries caught.
+static int s_test_forger (zsock_t *inbox, zsock_t *replies, zsock_t *transfer,
+                          zsock_t *bus, const char *data, int trial)
+{
+    char path[DLB_TEXT_MAX + 16], id[DLB_TEXT_MAX], error[DLB_TEXT_MAX] = "";
+    snprintf (path, sizeof path, "%s/in.f64", data);
+    FILE *file = fopen (path, "w");
+    for (int i = 0; file && i < 64 * 64; i++) {
+        double value = i * 0.25 + trial;
+        fwrite (&value, sizeof value, 1, file);
+    }
+    assert (file && fclose (file) == 0);
+    assert (s_test_submit (inbox, replies, 200 + trial, 0, 64, 1000, "in.f64", "f.npy",
+                           id) == 0);
+    s_test_take (inbox, 32);
+    dlb_msg_t msg;
+    assert (s_expect (transfer, DLB_MSG_JOBS, 5000, &msg) == 0);
+    dlb_job_t **jobs;
+    size_t count;
+    char from[DLB_NAME_MAX], to[DLB_NAME_MAX];
+    uint64_t batch;
+    assert (dlb_batch_decode (&msg, from, to, &batch, &jobs, &count, error,
+                              sizeof error) == 0);
+    dlb_msg_release (&msg);
+    s_test_results (inbox, transfer, "mallory", jobs, count, SIZE_MAX);
+    size_t wrong = trial ? (size_t) rand () % (count * 64) : SIZE_MAX;
+    s_test_results (inbox, transfer, "peer", jobs, count, wrong);
+    dlb_batch_free (&jobs, count);
+    int caught = 0;
+    if (trial) {
+        assert (s_wait_workload (bus, id, "failed", "rejected", error, 10000) == 32);
+        caught = strstr (error, "differs from the origin's own run in 1 of 64") != NULL;
+    }
+    else //  every job of the peer run again, every one right
+        assert (s_wait_workload (bus, id, "complete", "audited", NULL, 10000) == 32);
+    unlink (path);
+    return caught;
+}
+
 //  The self-test's caps: above every workload it runs, below those it
 //  must refuse.
 #define S_TEST_CAPS                                                                      \
@@ -1357,7 +1501,7 @@ void dlb_worker_test (bool verbose)
     assert (s_test_submit (inbox, replies, 7, 4000, 7, 100, NULL, output, id) == 0);
     dlb_writer_t w;
     bool ok = false;
-    assert (s_wait_workload (bus, id, "complete", 10000) == 0);
+    assert (s_wait_workload (bus, id, "complete", "duplicates", NULL, 10000) == 0);
     double *values;
     size_t count;
     char err[256];
@@ -1421,18 +1565,25 @@ void dlb_worker_test (bool verbose)
         dlb_msg_release (&msg);
     }
     dlb_batch_free (&jobs, count);
-    assert (s_wait_workload (bus, id, "complete", 60000) == 5); //  valgrind: slow
+    assert (s_wait_workload (bus, id, "complete", "duplicates", NULL, 60000) ==
+            5); //  valgrind: slow
     assert (dlb_npy_load (result, &values, &count, err, sizeof err) == 0 &&
             count == 20480);
     expected = dlb_kernel_expected (DLB_KERNEL_INITIAL, 50000);
     for (size_t i = 0; i < count; i++)
         assert (values[i] == expected);
     free (values);
+    //  Results only from the holder; a wrong element in a random job of a
+    //  file workload caught (all five times here: by construction).
+    int caught = 0;
+    for (int trial = 0; trial <= 5; trial++)
+        caught += s_test_forger (inbox, replies, transfer, bus, data, trial);
+    assert (caught >= 4);
     //  Finished workloads are kept (and reported) up to DLB_WORKLOADS_KEPT.
     for (int k = 0; k < DLB_WORKLOADS_KEPT + 6; k++) {
         assert (s_test_submit (inbox, replies, 100 + k, 8, 1, 1, NULL, output, id) == 0);
     }
-    assert (s_wait_workload (bus, id, "complete", 10000) >= 0);
+    assert (s_wait_workload (bus, id, "complete", "duplicates", NULL, 10000) >= 0);
     assert (s_expect (bus, DLB_MSG_STATUS, 5000, &msg) == 0);
     const msgpack_object_array *listed;
     assert (dlb_obj_array (msg.body, "workloads", &listed) == 0);
@@ -1470,11 +1621,7 @@ void dlb_worker_test (bool verbose)
     //  when their lease lapses: complete, exact, nothing run twice here.
     assert (s_test_submit (inbox, replies, 10, 1024 * 20, 20, 50000, NULL, output, id) ==
             0);
-    dlb_writer_init (&w, DLB_MSG_TAKE);
-    msgpack_pack_map (&w.pk, 2);
-    dlb_writer_str (&w, "to", "peer");
-    dlb_writer_u64 (&w, "count", 5);
-    dlb_writer_send (&w, inbox);
+    s_test_take (inbox, 5);
     assert (s_expect (transfer, DLB_MSG_JOBS, 5000, &msg) == 0);
     dlb_msg_release (&msg);
     zactor_destroy (&worker); //  the peer jobs queued first: this one is unfinished
@@ -1492,7 +1639,7 @@ void dlb_worker_test (bool verbose)
     worker = dlb_service_start (dlb_worker_actor, &cfg);
     assert (worker);
     bus = dlb_service_sub (&cfg, DLB_SVC_WORKER);
-    assert (s_wait_workload (bus, id, "complete", 60000) == 0);
+    assert (s_wait_workload (bus, id, "complete", "duplicates", NULL, 60000) == 0);
     assert (dlb_npy_load (result, &values, &count, err, sizeof err) == 0 &&
             count == 20480);
     for (size_t i = 0; i < count; i++)
