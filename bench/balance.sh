@@ -72,7 +72,7 @@ for run in $(seq "$runs"); do
         "$build/dlb-cluster" up --nodes 2 --throttle "$throttles" --port "$port" \
             --dir "$dir/run" $options >"$dir/nodes"
         a=$(awk '$1 == "a" { print $2 }' "$dir/nodes") b=$(awk '$1 == "b" { print $2 }' "$dir/nodes")
-        id=$("$build/dlbctl" --node "$a" submit --output "$dir/run/out.npy")
+        id=$("$build/dlbctl" --node "$a" submit --output out.npy)
         "$build/dlbctl" --node "$a" wait "$id" --timeout 300 >/dev/null 2>&1 \
             || { echo "balance.sh: $name run $run did not verify" >&2; exit 1; }
         sa=$("$build/dlbctl" --node "$a" status --json)

@@ -83,7 +83,7 @@ for round in $(seq "$rounds"); do
     delay_ms=$((300 + RANDOM % 1500))
     start=$(ms)
     id=$(ctl_on "$origin" submit --elements $((jobs * 512)) --jobs "$jobs" --reps "$reps" \
-        --output "$dir/out-$round.npy") || { echo "chaos.sh: submit failed" >&2; exit 1; }
+        --output "out-$round.npy") || { echo "chaos.sh: submit failed" >&2; exit 1; }
     sleep "$(awk -v m="$delay_ms" 'BEGIN { print m / 1000 }')"
     fault_at=$(ms)
     target=-

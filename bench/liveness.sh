@@ -46,9 +46,9 @@ for _ in $(seq "$busy"); do
     loops+=($!)
 done
 #  A workload far longer than the measurement; policy none gives b half of
-#  it at the start and moves nothing after.
-"$build/dlbctl" --node "$a" submit --elements $((100000 * 64)) --jobs 100000 --reps 200000 \
-    --output "$dir/out.npy" >/dev/null || { echo "liveness.sh: submit failed" >&2; exit 1; }
+#  it at the start and moves nothing after (65536 jobs: the default --max-jobs).
+"$build/dlbctl" --node "$a" submit --elements $((65536 * 64)) --jobs 65536 --reps 300000 \
+    --output out.npy >/dev/null || { echo "liveness.sh: submit failed" >&2; exit 1; }
 sleep "$seconds"
 
 #  gaps PATTERN: ms between successive log lines of a-* matching PATTERN.

@@ -1,5 +1,6 @@
 /*  dlb_config: shared options of the node services and the port map.     */
 #include "dlb_config.h"
+#include "dlb_npy.h"
 #include "dlb_policy.h"
 
 #include <assert.h>
@@ -52,6 +53,13 @@ static const char *s_usage =
     "  --insecure           DLB_INSECURE=1     no keys: anyone who reaches the ports\n"
     "                                          controls the node; only with a\n"
     "                                          loopback --bind, for development\n"
+    "  --max-elements N     DLB_MAX_ELEMENTS   float64 elements a submit may have\n"
+    "                                          (16777216: 128 MiB)\n"
+    "  --max-jobs N         DLB_MAX_JOBS       jobs a submit may be split into (65536)\n"
+    "  --max-reps N         DLB_MAX_REPS       repetitions of a submit's or a peer's\n"
+    "                                          job (10000000)\n"
+    "  --max-job-work N     DLB_MAX_JOB_WORK   elements x repetitions of one job,\n"
+    "                                          submitted or from a peer (68719476736)\n"
     "  --help                                  this text\n";
 
 static bool s_loopback (const char *host)
@@ -219,6 +227,23 @@ static int s_apply (dlb_config_t *cfg, const char *name, const char *value)
         }
         cfg->threshold = v;
     }
+    else if (strncmp (name, "max-", 4) == 0) {
+        uint64_t *field = streq (name, "max-elements") ? &cfg->max_elements
+                          : streq (name, "max-jobs")   ? &cfg->max_jobs
+                          : streq (name, "max-reps")   ? &cfg->max_reps
+                                                       : &cfg->max_job_work;
+        //  Up to what the node could ever take: a job's elements times
+        //  2^32-1 repetitions; the largest vector it reads.
+        double high = field == &cfg->max_reps ? UINT32_MAX
+                      : field == &cfg->max_job_work
+                          ? (double) DLB_JOB_MAX_ELEMS * UINT32_MAX
+                          : (double) DLB_NPY_MAX_ELEMS;
+        if (dlb_config_number (value, 1, high, &v) || v != floor (v)) {
+            fprintf (stderr, "error: --%s '%s': an integer 1..%.0f\n", name, value, high);
+            return -1;
+        }
+        *field = (uint64_t) v;
+    }
     else {
         int *field = streq (name, "port")            ? &cfg->port
                      : streq (name, "threads")       ? &cfg->threads
@@ -266,6 +291,10 @@ static const struct option s_options[] = {{"node", required_argument, 0, 0},
                                           {"data-dir", required_argument, 0, 0},
                                           {"keys", required_argument, 0, 0},
                                           {"insecure", no_argument, 0, 'i'},
+                                          {"max-elements", required_argument, 0, 0},
+                                          {"max-jobs", required_argument, 0, 0},
+                                          {"max-reps", required_argument, 0, 0},
+                                          {"max-job-work", required_argument, 0, 0},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
 
@@ -292,6 +321,10 @@ int dlb_config_parse (dlb_config_t *cfg, int argc, char *argv[], const char *pro
     cfg->ack_timeout = DLB_DEFAULT_ACK_TIMEOUT;
     cfg->heartbeat = DLB_DEFAULT_HEARTBEAT;
     cfg->lease = DLB_DEFAULT_LEASE;
+    cfg->max_elements = DLB_DEFAULT_MAX_ELEMENTS;
+    cfg->max_jobs = DLB_DEFAULT_MAX_JOBS;
+    cfg->max_reps = DLB_DEFAULT_MAX_REPS;
+    cfg->max_job_work = DLB_DEFAULT_MAX_JOB_WORK;
 
     //  Environment first: DLB_STATE_PERIOD for --state-period, and so on.
     for (const struct option *o = s_options; o->name; o++) {
@@ -492,10 +525,12 @@ void dlb_config_test (bool verbose)
     //  Bad values are refused (the messages go to stderr).
     FILE *saved = stderr;
     stderr = fopen ("/dev/null", "w");
-    char *bad[][3] = {
-        {"x", "--throttle", "0"},   {"x", "--throttle", "1.5"}, {"x", "--port", "70000"},
-        {"x", "--peers", "nohost"}, {"x", "--policy", "magic"}, {"x", "--threads", "2.5"},
-        {"x", "--node", "a b"},     {"x", "--bogus", "1"},      {"x", "--fraction", "0"}};
+    char *bad[][3] = {{"x", "--throttle", "0"},   {"x", "--throttle", "1.5"},
+                      {"x", "--port", "70000"},   {"x", "--peers", "nohost"},
+                      {"x", "--policy", "magic"}, {"x", "--threads", "2.5"},
+                      {"x", "--node", "a b"},     {"x", "--bogus", "1"},
+                      {"x", "--fraction", "0"},   {"x", "--max-reps", "0"},
+                      {"x", "--max-jobs", "1.5"}, {"x", "--max-reps", "5e9"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert (dlb_config_parse (&cfg, 3, bad[i], "x", "test") == 2);
     //  Without keys only on loopback; private sockets need a short path.
@@ -525,4 +560,13 @@ void dlb_config_test (bool verbose)
     assert (dlb_config_parse (&cfg, 1, none, "x", "test") == 0);
     assert (cfg.throttle == 0.25);
     unsetenv ("DLB_THROTTLE");
+    //  The caps on one request: defaults, and set.
+    assert (cfg.max_elements == DLB_DEFAULT_MAX_ELEMENTS &&
+            cfg.max_job_work == DLB_DEFAULT_MAX_JOB_WORK);
+    setenv ("DLB_MAX_JOB_WORK", "1000000000000", 1);
+    char *caps[] = {"x", "--max-elements", "1000", "--max-reps", "4294967295"};
+    assert (dlb_config_parse (&cfg, 5, caps, "x", "test") == 0);
+    assert (cfg.max_elements == 1000 && cfg.max_reps == UINT32_MAX &&
+            cfg.max_job_work == 1000000000000ULL && cfg.max_jobs == DLB_DEFAULT_MAX_JOBS);
+    unsetenv ("DLB_MAX_JOB_WORK");
 }

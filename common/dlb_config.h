@@ -22,6 +22,7 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define DLB_DEFAULT_PORT            7100
 #define DLB_DEFAULT_STATE_PERIOD    250  //  msecs between state publications
@@ -34,6 +35,12 @@
 #define DLB_DEFAULT_ETA_THRESHOLD   0.05 //  secs of expected-finish difference
 #define DLB_DEFAULT_QUEUE_THRESHOLD 30   //  jobs of queue difference (the seed's rule)
 #define DLB_ADDR_MAX                128  //  bytes, host or host:port with NUL
+//  What one request may make a node allocate or run (README, Bad input).
+#define DLB_DEFAULT_MAX_ELEMENTS (1 << 24) //  float64 elements a workload has (128 MiB)
+#define DLB_DEFAULT_MAX_JOBS     65536     //  jobs a workload is split into
+#define DLB_DEFAULT_MAX_REPS     10000000  //  kernel repetitions a job runs
+#define DLB_DEFAULT_MAX_JOB_WORK                                                         \
+    ((uint64_t) 1 << 36) //  additions (elements x reps) in one job: ~18 s of a core
 //  The node's own state (journal, runtime settings) lives in
 //  <data-dir>/DLB_STATE_SUBDIR/<node>, so that nodes may share a data
 //  directory; workload files may not name anything under it.
@@ -73,10 +80,14 @@ typedef struct {
     int ack_timeout;         //  --ack-timeout / DLB_ACK_TIMEOUT, msecs
     int heartbeat;           //  --heartbeat / DLB_HEARTBEAT, msecs between HOLDs
     int lease;               //  --lease / DLB_LEASE, msecs a job stays leased
-    char data_dir[DLB_TEXT_MAX]; //  --data-dir / DLB_DATA_DIR, the node's files
+    char data_dir[DLB_TEXT_MAX];  //  --data-dir / DLB_DATA_DIR, the node's files
     char state_dir[DLB_TEXT_MAX]; //  <data-dir>/.dlb/<node>: journal, runtime settings
     char keys[DLB_TEXT_MAX];      //  --keys / DLB_KEYS, default <state-dir>/keys
     bool insecure;                //  --insecure / DLB_INSECURE=1: no keys (loopback only)
+    uint64_t max_elements;        //  --max-elements / DLB_MAX_ELEMENTS, per workload
+    uint64_t max_jobs;            //  --max-jobs / DLB_MAX_JOBS, per workload
+    uint64_t max_reps;            //  --max-reps / DLB_MAX_REPS, per job
+    uint64_t max_job_work;        //  --max-job-work / DLB_MAX_JOB_WORK, elements x reps
 } dlb_config_t;
 
 //  Fills cfg from defaults, then the environment, then argv (which wins).

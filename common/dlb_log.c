@@ -47,6 +47,11 @@ void dlb_log (dlb_log_level_t level, const char *format, ...)
              s_service, s_level_names[level], message);
 }
 
+bool dlb_log_sampled (uint64_t count)
+{
+    return count <= DLB_LOG_BURST || count % DLB_LOG_EVERY == 0;
+}
+
 void dlb_log_test (bool verbose)
 {
     dlb_log_init ("test-node", "log");
@@ -56,5 +61,7 @@ void dlb_log_test (bool verbose)
     dlb_debug ("hidden unless DLB_DEBUG=1");
     assert (strcmp (s_node, "test-node") == 0);
     assert (strcmp (s_service, "log") == 0);
+    assert (dlb_log_sampled (1) && dlb_log_sampled (DLB_LOG_BURST));
+    assert (!dlb_log_sampled (DLB_LOG_BURST + 1) && dlb_log_sampled (DLB_LOG_EVERY));
     dlb_log_set_level (DLB_LOG_INFO);
 }

@@ -7,6 +7,7 @@
 #define DLB_LOG_H_INCLUDED
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef enum { DLB_LOG_DEBUG, DLB_LOG_INFO, DLB_LOG_WARN, DLB_LOG_ERROR } dlb_log_level_t;
 
@@ -25,6 +26,12 @@ void dlb_log (dlb_log_level_t level, const char *format, ...)
 #define dlb_info(...)  dlb_log (DLB_LOG_INFO, __VA_ARGS__)
 #define dlb_warn(...)  dlb_log (DLB_LOG_WARN, __VA_ARGS__)
 #define dlb_error(...) dlb_log (DLB_LOG_ERROR, __VA_ARGS__)
+
+//  For warnings about repeated bad input: true for the count-th event if
+//  it is among the first DLB_LOG_BURST, or one in DLB_LOG_EVERY after.
+#define DLB_LOG_BURST 20
+#define DLB_LOG_EVERY 1000
+bool dlb_log_sampled (uint64_t count);
 
 void dlb_log_test (bool verbose);
 

@@ -7,12 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define S_MAGIC     "\x93NUMPY"
-#define S_MAGIC_LEN 6
-#define S_ALIGN     64 //  bytes, numpy pads the header to this
+#define S_MAGIC      "\x93NUMPY"
+#define S_MAGIC_LEN  6
+#define S_ALIGN      64  //  bytes, numpy pads the header to this
+#define S_TEMP_TRIES 100 //  random names tried for a temporary file
 
 static bool s_ends_with (const char *text, const char *suffix)
 {
@@ -52,71 +55,81 @@ static long long s_parse_header (const char *header, char *err, size_t err_size,
     return count;
 }
 
-int dlb_npy_load (const char *path, double **values_p, size_t *count_p, char *err,
-                  size_t err_size)
+int dlb_npy_read (int fd, const char *name, size_t max, double **values_p,
+                  size_t *count_p, char *err, size_t err_size)
 {
-    FILE *file = fopen (path, "rb");
+    struct stat st;
+    FILE *file = fstat (fd, &st) == 0 ? fdopen (fd, "rb") : NULL;
     if (!file) {
-        snprintf (err, err_size, "%s: %s", path, strerror (errno));
+        snprintf (err, err_size, "%s: %s", name, strerror (errno));
+        close (fd);
         return -1;
     }
     int rc = -1;
     double *values = NULL;
     long long count;
-    if (s_ends_with (path, ".npy")) {
+    size_t data_at = 0; //  bytes before the first element
+    if (s_ends_with (name, ".npy")) {
         unsigned char prefix[10];
         if (fread (prefix, 1, sizeof prefix, file) != sizeof prefix ||
             memcmp (prefix, S_MAGIC, S_MAGIC_LEN) != 0) {
-            snprintf (err, err_size, "%s: not an .npy file (bad magic)", path);
+            snprintf (err, err_size, "%s: not an .npy file (bad magic)", name);
             goto done;
         }
         if (prefix[6] != 1) {
             snprintf (err, err_size, "%s: .npy version %d.%d not supported (1.0 only)",
-                      path, prefix[6], prefix[7]);
+                      name, prefix[6], prefix[7]);
             goto done;
         }
         size_t header_len = prefix[8] | (size_t) prefix[9] << 8;
         char header[65536];
         if (fread (header, 1, header_len, file) != header_len) {
-            snprintf (err, err_size, "%s: truncated .npy header", path);
+            snprintf (err, err_size, "%s: truncated .npy header", name);
             goto done;
         }
         header[header_len] = 0;
-        count = s_parse_header (header, err, err_size, path);
+        count = s_parse_header (header, err, err_size, name);
         if (count < 0)
             goto done;
+        data_at = sizeof prefix + header_len;
     }
-    else {
-        if (fseek (file, 0, SEEK_END) != 0) {
-            snprintf (err, err_size, "%s: cannot seek: %s", path, strerror (errno));
-            goto done;
-        }
-        long size = ftell (file);
-        if (size < 0 || size % 8 != 0) {
-            snprintf (err, err_size,
-                      "%s: raw float64 file size %ld is not a multiple of 8", path, size);
-            goto done;
-        }
-        count = size / 8;
-        rewind (file);
+    else if (st.st_size % 8 != 0) {
+        snprintf (err, err_size, "%s: raw float64 file size %lld is not a multiple of 8",
+                  name, (long long) st.st_size);
+        goto done;
     }
-    if (count == 0 || (size_t) count > DLB_NPY_MAX_ELEMS) {
-        snprintf (err, err_size, "%s: %lld elements (need 1..%zu)", path, count,
-                  DLB_NPY_MAX_ELEMS);
+    else
+        count = st.st_size / 8;
+    //  What the file declares must be what it holds, before any allocation:
+    //  a small header must not make the node allocate gigabytes.
+    unsigned long long held =
+        (unsigned long long) st.st_size > data_at ? (st.st_size - data_at) / 8 : 0;
+    if ((unsigned long long) count > held || (st.st_size - data_at) % 8) {
+        snprintf (err, err_size, "%s: truncated data (expected %lld float64)", name,
+                  count);
+        goto done;
+    }
+    if ((unsigned long long) count < held) {
+        snprintf (err, err_size, "%s: trailing bytes after %lld float64", name, count);
+        goto done;
+    }
+    if (count == 0) {
+        snprintf (err, err_size, "%s: no elements", name);
+        goto done;
+    }
+    if ((size_t) count > max) {
+        *count_p = (size_t) count;
+        rc = -2;
         goto done;
     }
     values = malloc ((size_t) count * sizeof (double));
     if (!values) {
-        snprintf (err, err_size, "%s: out of memory for %lld elements", path, count);
+        snprintf (err, err_size, "%s: out of memory for %lld elements", name, count);
         goto done;
     }
     if (fread (values, sizeof (double), (size_t) count, file) != (size_t) count) {
-        snprintf (err, err_size, "%s: truncated data (expected %lld float64)", path,
+        snprintf (err, err_size, "%s: truncated data (expected %lld float64)", name,
                   count);
-        goto done;
-    }
-    if (fgetc (file) != EOF) {
-        snprintf (err, err_size, "%s: trailing bytes after %lld float64", path, count);
         goto done;
     }
     *values_p = values;
@@ -129,12 +142,46 @@ done:
     return rc;
 }
 
-int dlb_npy_save (const char *path, const double *values, size_t count, char *err,
+int dlb_npy_load (const char *path, double **values, size_t *count, char *err,
                   size_t err_size)
 {
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf (err, err_size, "%s: %s", path, strerror (errno));
+        return -1;
+    }
+    int rc = dlb_npy_read (fd, path, DLB_NPY_MAX_ELEMS, values, count, err, err_size);
+    if (rc == -2)
+        snprintf (err, err_size, "%s: %zu elements, over %zu", path, *count,
+                  DLB_NPY_MAX_ELEMS);
+    return rc ? -1 : 0;
+}
+
+//  A new file of our own next to name in dirfd: NAME.XXXXXX with a random
+//  suffix, made with O_EXCL (so never through a link planted there).
+//  Returns its descriptor with its name in tmp, or -1 with errno set.
+static int s_create_temporary (int dirfd, const char *name, char *tmp, size_t size)
+{
+    for (int attempt = 0; attempt < S_TEMP_TRIES; attempt++) {
+        uint32_t suffix;
+        if (getrandom (&suffix, sizeof suffix, 0) != sizeof suffix)
+            return -1;
+        snprintf (tmp, size, "%s.%06x", name, suffix & 0xffffff);
+        int fd = openat (dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                         0666);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+int dlb_npy_save (int dirfd, const char *name, const double *values, size_t count,
+                  char *err, size_t err_size)
+{
     char tmp[4096];
-    if ((size_t) snprintf (tmp, sizeof tmp, "%s.XXXXXX", path) >= sizeof tmp) {
-        snprintf (err, err_size, "%s: path too long", path);
+    if (strlen (name) + 8 >= sizeof tmp) {
+        snprintf (err, err_size, "%s: path too long", name);
         return -1;
     }
     char header[128];
@@ -157,17 +204,13 @@ int dlb_npy_save (const char *path, const double *values, size_t count, char *er
                                 0,
                                 (unsigned char) (header_len & 0xff),
                                 (unsigned char) (header_len >> 8)};
-    //  A new file of our own (O_EXCL: never through a link planted there),
-    //  readable as fopen would have made it.
-    int fd = mkstemp (tmp);
-    mode_t mask = umask (0);
-    umask (mask);
-    FILE *file = fd >= 0 && fchmod (fd, 0666 & ~mask) == 0 ? fdopen (fd, "wb") : NULL;
+    int fd = s_create_temporary (dirfd, name, tmp, sizeof tmp);
+    FILE *file = fd >= 0 ? fdopen (fd, "wb") : NULL;
     if (!file) {
-        snprintf (err, err_size, "%s: %s", path, strerror (errno));
+        snprintf (err, err_size, "%s: %s", name, strerror (errno));
         if (fd >= 0) {
             close (fd);
-            unlink (tmp);
+            unlinkat (dirfd, tmp, 0);
         }
         return -1;
     }
@@ -177,11 +220,13 @@ int dlb_npy_save (const char *path, const double *values, size_t count, char *er
     //  Durable before it replaces anything: the journal it ends is removed next.
     ok = ok && fflush (file) == 0 && fsync (fileno (file)) == 0;
     ok = (fclose (file) == 0) && ok;
-    if (!ok || rename (tmp, path) != 0) {
-        snprintf (err, err_size, "%s: write failed: %s", path, strerror (errno));
-        unlink (tmp);
+    if (!ok || renameat (dirfd, tmp, dirfd, name) != 0) {
+        snprintf (err, err_size, "%s: write failed: %s", name, strerror (errno));
+        unlinkat (dirfd, tmp, 0);
         return -1;
     }
+    if (dirfd != AT_FDCWD)
+        fsync (dirfd); //  the rename, durable too
     return 0;
 }
 
@@ -196,7 +241,7 @@ void dlb_npy_test (bool verbose)
     snprintf (npy, sizeof npy, "%s.npy", path);
     snprintf (raw, sizeof raw, "%s.f64", path);
     double v[5] = {1.5, -2, 3.25, 0, 1e300};
-    assert (dlb_npy_save (npy, v, 5, err, sizeof err) == 0);
+    assert (dlb_npy_save (AT_FDCWD, npy, v, 5, err, sizeof err) == 0);
     double *back = NULL;
     size_t count = 0;
     assert (dlb_npy_load (npy, &back, &count, err, sizeof err) == 0);
@@ -213,7 +258,7 @@ void dlb_npy_test (bool verbose)
     char planted[80];
     snprintf (planted, sizeof planted, "%s.tmp", npy);
     assert (symlink (path, planted) == 0);
-    assert (dlb_npy_save (npy, v, 5, err, sizeof err) == 0);
+    assert (dlb_npy_save (AT_FDCWD, npy, v, 5, err, sizeof err) == 0);
     struct stat st;
     assert (stat (path, &st) == 0 && st.st_size == 0); //  the victim, untouched
     unlink (planted);
@@ -235,6 +280,24 @@ void dlb_npy_test (bool verbose)
     assert (dlb_npy_load (npy, &back, &count, err, sizeof err) == -1);
     assert (strstr (err, "magic"));
     assert (dlb_npy_load ("/nonexistent/x.npy", &back, &count, err, sizeof err) == -1);
+
+    //  What a file declares is checked against its length before anything
+    //  is allocated: a header claiming 2^31 elements in a tiny file.
+    assert (dlb_npy_save (AT_FDCWD, npy, v, 5, err, sizeof err) == 0);
+    f = fopen (npy, "r+b");
+    assert (f && fseek (f, 10, SEEK_SET) == 0);
+    fputs ("{'descr': '<f8', 'fortran_order': False, 'shape': (2147483648,), }", f);
+    fclose (f);
+    assert (dlb_npy_load (npy, &back, &count, err, sizeof err) == -1);
+    assert (strstr (err, "truncated data"));
+    //  Over the caller's maximum: -2 with the count, nothing allocated.
+    fd = open (raw, O_WRONLY | O_TRUNC);
+    assert (fd >= 0 && write (fd, v, sizeof v) == sizeof v);
+    close (fd);
+    count = 0;
+    assert (dlb_npy_read (open (raw, O_RDONLY), raw, 4, &back, &count, err, sizeof err) ==
+                -2 &&
+            count == 5);
     unlink (npy);
     unlink (raw);
     unlink (path);

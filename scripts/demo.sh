@@ -33,7 +33,7 @@ trap '"$bin/dlb-cluster" down --dir "$dir" >/dev/null 2>&1 || true' EXIT INT TER
 echo "   (watch the story: tail -f $dir/*.log)"
 
 echo "== submitting the default workload to node a"
-id=$("$bin/dlbctl" --node "$a" submit --output "$dir/result.npy")
+id=$("$bin/dlbctl" --node "$a" submit --output result.npy)
 echo "   workload $id"
 ok=0
 "$bin/dlbctl" --node "$a" wait "$id" || ok=$?
@@ -53,5 +53,5 @@ printf '  results returned   b -> a: %s\n' "$(q "$sb" .transfer.results_sent)"
 raw=$(( $(q "$sa" .transfer.raw_bytes) + $(q "$sb" .transfer.raw_bytes) ))
 wire=$(( $(q "$sa" .transfer.wire_bytes) + $(q "$sb" .transfer.wire_bytes) ))
 printf '  bytes on the wire  %s before compression, %s after\n' "$(mib $raw)" "$(kib $wire)"
-printf '  result             %s, verified: %s\n' "$(q "$w" .output)" "$(q "$w" .verified)"
+printf '  result             %s, verified: %s\n' "$dir/result.npy" "$(q "$w" .verified)"
 [ "$ok" -eq 0 ] || { echo "demo: the workload did not complete and verify" >&2; exit 1; }

@@ -79,11 +79,13 @@ if [[ -x $dlbctl ]]; then
     run 2 "$dlbctl" wait && expect_in "$err" 'missing workload ID' "wait without id"
     run 2 "$dlbctl" wait a-1 --timeout -3 && expect_in "$err" "--timeout '-3'" \
         "wait bad timeout"
-    #  An absolute path is the node's business: it reaches the (absent) node.
+    #  Paths are the node's business (in its data directory): absolute or
+    #  relative, they reach the (absent) node as given.
     run 1 "$dlbctl" --node 127.0.0.1:1 --timeout 0.5 submit --output /no-such-dir-dlb/x.npy &&
         expect_in "$err" 'no answer' "submit with an absolute output path"
-    run 1 "$dlbctl" submit --output no-such-dir-dlb/x.npy &&
-        expect_in "$err" "no-such-dir-dlb" "submit relative output in a missing directory"
+    run 1 "$dlbctl" --node 127.0.0.1:1 --timeout 0.5 submit --output no-such-dir-dlb/x.npy &&
+        expect_in "$err" 'no answer' "submit relative output in a missing directory"
+    run 2 "$dlbctl" submit --output '' && expect_in "$err" "--output ''" "submit empty output"
 
     #  No node: a clear "no answer" within about the timeout, exit 1.
     start=$(date +%s%N)
@@ -162,13 +164,13 @@ else
 fi
 
 #  The systemd units: systemd-analyze verify finds no error and no warning
-#  (it exits 0 on unknown keys, so its output must be empty). ExecStart is
-#  pointed at this build, since it checks that the command exists.
+#  (it exits 0 on unknown keys, so its output must be empty). ExecStart and
+#  ExecStartPre are pointed at this build, since it checks that the commands exist.
 if command -v systemd-analyze >/dev/null && [[ -x $build/dlb-worker ]]; then
     have_any=1
     units=$(mktemp -d)
     for unit in "$top"/deploy/systemd/*.service "$top"/deploy/systemd/*.target; do
-        sed "s|^ExecStart=/usr/local/bin/|ExecStart=$(cd "$build" && pwd)/|" "$unit" >"$units/${unit##*/}"
+        sed "s|^\(ExecStart\(Pre\)\{0,1\}\)=/usr/local/bin/|\1=$(cd "$build" && pwd)/|" "$unit" >"$units/${unit##*/}"
     done
     run 0 env SYSTEMD_UNIT_PATH="$units:" systemd-analyze verify dlb@alpha.target \
         dlb-{monitor,worker,state,transfer,adaptor}@alpha.service &&

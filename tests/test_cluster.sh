@@ -11,13 +11,14 @@ set -euo pipefail
 build=$(cd "${1:?usage: test_cluster.sh BUILD_DIR}" && pwd)
 source "$(dirname "$0")/lib.bash"
 dir=$(mktemp -d /tmp/dlb-test-cluster.XXXXXX)
+outside=$dir.outside #  a file next to the data directory, not in it
 ctl() { "$build/dlbctl" --timeout 5 "$@"; }
 fail() {
     echo "FAIL: $*" >&2
     for log in "$dir"/*.log; do echo "--- $log" >&2; tail -n 15 "$log" >&2; done
     exit 1
 }
-cleanup() { "$build/dlb-cluster" down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"; }
+cleanup() { "$build/dlb-cluster" down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir" "$outside"*; }
 trap cleanup EXIT
 
 #  --port 0: dlb-cluster picks free ports and prints each node's endpoint.
@@ -86,7 +87,24 @@ for pid in $(awk '{print $1}' "$dir/pids.now"); do
     [ -d "/proc/$pid" ] || fail "a service died during the run (pid $pid)"
 done
 
-echo "5. a throttle set through dlbctl bounds the worker's CPU time, and releasing it lifts the bound"
+echo "5. files are confined to the data directory (the cluster's DIR)"
+#  Outside it, the node refuses alike whether the file exists or not.
+printf '12345678' >"$outside"
+e_there=$(ctl --node "$a" submit --input "$outside" --output x.npy 2>&1) &&
+    fail "an input outside the data directory was accepted"
+e_none=$(ctl --node "$a" submit --input "$outside.missing" --output x.npy 2>&1) &&
+    fail "a missing input outside the data directory was accepted"
+[ "$e_there" = "$e_none" ] || fail "refusals differ: '$e_there' and '$e_none'"
+ctl --node "$a" submit --output "$outside.npy" >/dev/null 2>&1 &&
+    fail "an output outside the data directory was accepted"
+[ ! -e "$outside.npy" ] || fail "a file was written outside the data directory"
+#  Relative paths are in the data directory.
+id=$(ctl --node "$a" submit --input result.npy --jobs 8 --reps 1 --output copy.npy) ||
+    fail "submit with relative paths"
+ctl --node "$a" wait "$id" --timeout 60 >/dev/null || fail "workload $id (relative paths)"
+[ -s "$dir/copy.npy" ] || fail "the relative output is not in the data directory"
+
+echo "6. a throttle set through dlbctl bounds the worker's CPU time, and releasing it lifts the bound"
 #  What the throttle guarantees, whatever else runs: a compute thread uses at
 #  most throttle x wall time of CPU. How much it gets above that depends on
 #  the machine: on a shared one, CPU shares say little (the worker read 18 %

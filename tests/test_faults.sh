@@ -69,7 +69,7 @@ n=0
 submit() {
     n=$((n + 1))
     id=$(ctl --node "$a" submit --elements $((192 * 512)) --jobs 192 --reps 150000 \
-        --output "$top/out-$n.npy") || fail "submit"
+        --output "out-$n.npy") || fail "submit"
 }
 #  check ID WHAT: the workload completed, verified, each result applied once.
 #  watch ID: starts `dlbctl wait ID` now, before the fault, so that it has

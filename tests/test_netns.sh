@@ -104,7 +104,7 @@ wait_for "$DEADLINE" sees a b false || fail "a does not see b live within $DEADL
 echo "   a saw b live $(($(ms) - t0)) ms after the heal"
 wait_for "$DEADLINE" sees b a false || fail "b does not see a live again"
 grep -q ' heal b$' "$run/events" || fail "the heal is not in $run/events"
-submit_and_verify a "$top/healed.npy"
+submit_and_verify a "$run/healed.npy"
 
 echo "6. stop-node b keeps its namespace; start-node b brings it back"
 "$cluster" stop-node b --dir "$run" 2>/dev/null || fail "stop-node b"

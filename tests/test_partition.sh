@@ -54,7 +54,7 @@ n=0
 submit() {
     n=$((n + 1))
     id=$(ctl a submit --elements $((192 * 512)) --jobs 192 --reps 150000 \
-        --output "$top/out-$n.npy") || fail "submit"
+        --output "out-$n.npy") || fail "submit"
     wait_for "$DEADLINE" holds_jobs b || fail "b got none of $id's jobs"
 }
 check() {

@@ -128,7 +128,7 @@ wait_for "$DEADLINE" sees "$b" a false || fail "b does not see a live again"
 
 echo "7. a workload then runs on both nodes"
 id=$(ctl --node "$a" submit --elements 65536 --jobs 64 --reps 2000 \
-    --output "$top/result.npy") || fail "submit"
+    --output result.npy) || fail "submit"
 ctl --node "$a" wait "$id" --timeout 60 >/dev/null || fail "workload $id not complete and verified"
 ran=$(ctl --node "$a" status --json |
     jq -r --arg id "$id" '.workloads[] | select(.id == $id) | "\(.ran.a // 0) \(.ran.b // 0)"')

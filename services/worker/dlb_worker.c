@@ -28,13 +28,14 @@
     restarted worker rebuilds its workloads from the journals in
     <data-dir>/.dlb/<node>/journal and carries on.                                    */
 #include "dlb_worker.h"
+#include "dlb_confine.h"
 #include "dlb_kernel.h"
 #include "dlb_npy.h"
 #include "dlb_service.h"
 #include "dlb_workload.h"
 
 #include <dirent.h>
-#include <libgen.h>
+#include <fcntl.h>
 #include <math.h>
 #include <sys/stat.h>
 
@@ -64,15 +65,18 @@ typedef struct {
 
 typedef struct {
     dlb_config_t cfg;
+    dlb_confine_t confine; //  the data directory, where workload files may be
     zsock_t *pipe, *bus, *inbox, *monitor, *out, *reply;
     zloop_t *loop;
     zlistx_t *queue; //  dlb_job_t *, owned
     thread_t *threads;
-    zhashx_t *workloads;        //  id -> dlb_workload_t *, owned
-    zlistx_t *finished;         //  ids of finished workloads, oldest first
-    zlistx_t *results;          //  dlb_job_t * results waiting to go to their origin
+    zhashx_t *workloads; //  id -> dlb_workload_t *, owned
+    zlistx_t *finished;  //  ids of finished workloads, oldest first
+    zlistx_t *results;   //  dlb_job_t * results waiting to go to their origin
+    zlistx_t *audits;    //  dlb_job_t *, owned: peers' jobs run again here, first
+    uint64_t rejected;   //  results from nodes never given their job (logs sampled)
     char journal[DLB_TEXT_MAX + 16]; //  <state-dir>/journal
-    uint64_t boot;              //  usecs since the epoch at start: our incarnation
+    uint64_t boot;                   //  usecs since the epoch at start: our incarnation
     double throttle;
     double unit_cost;   //  secs of wall time per job per thread at throttle 1
     uint64_t timed;     //  jobs that went into unit_cost
@@ -250,14 +254,22 @@ static void s_changed (worker_t *self)
         self->dirty = true;
 }
 
-//  Hands queued jobs to idle threads.
+//  Jobs waiting here: audits, then the queue.
+static size_t s_waiting (worker_t *self)
+{
+    return zlistx_size (self->audits) + zlistx_size (self->queue);
+}
+
+//  Hands waiting jobs to idle threads, audits first: they hold up the end
+//  of a workload, and stay here (no TAKE sees them).
 static void s_dispatch (worker_t *self)
 {
-    for (int i = 0; i < self->cfg.threads && zlistx_size (self->queue); i++) {
+    for (int i = 0; i < self->cfg.threads && s_waiting (self); i++) {
         thread_t *t = &self->threads[i];
         if (t->job)
             continue;
-        t->job = zlistx_detach (self->queue, NULL);
+        t->job =
+            zlistx_detach (zlistx_size (self->audits) ? self->audits : self->queue, NULL);
         t->started = dlb_wall_ns ();
         if (self->busy_since == 0) { //  idle until now
             self->busy_since = t->started;
@@ -285,27 +297,55 @@ static void s_keep_finished (worker_t *self, const char *id)
 
 static void s_finish (worker_t *self, dlb_workload_t *wl)
 {
-    dlb_workload_finish (wl);
+    dlb_workload_finish (wl, &self->confine);
     s_keep_finished (self, dlb_workload_id (wl));
     s_publish (self);
 }
 
-//  Stores one result at its origin (this node). Returns its workload if
-//  that completed it (finish it after syncing), else NULL. Takes ownership.
+//  After a result of wl was stored: once every result is in, queues the
+//  audits of a workload read from a file. Returns wl if it is done
+//  (finish it after syncing), else NULL.
+static dlb_workload_t *s_settle (worker_t *self, dlb_workload_t *wl)
+{
+    uint64_t *ids;
+    size_t count = dlb_workload_audit (wl, &ids);
+    for (size_t i = 0; i < count; i++) {
+        dlb_job_t *job = dlb_workload_job (wl, ids[i], self->cfg.node);
+        if (job)
+            zlistx_add_end (self->audits, job);
+        else //  its audit never ends: the workload waits, and says so
+            dlb_error ("out of memory auditing job %llu of %s",
+                       (unsigned long long) ids[i], dlb_workload_id (wl));
+    }
+    if (count)
+        dlb_info ("workload %s: every result is in; running %zu of the peers' jobs "
+                  "again here to check them",
+                  dlb_workload_id (wl), count);
+    free (ids);
+    return dlb_workload_done (wl) ? wl : NULL;
+}
+
+//  Stores one result at its origin (this node): from the peer `from`, or
+//  computed here (NULL). Returns its workload if that completed it
+//  (finish it after syncing), else NULL. Takes ownership.
 static dlb_workload_t *s_store_result (worker_t *self, dlb_job_t **job_p,
-                                       const char *source)
+                                       const char *from)
 {
     dlb_job_t *job = *job_p;
     dlb_workload_t *wl = zhashx_lookup (self->workloads, job->workload);
     char reason[DLB_TEXT_MAX];
-    int rc = wl ? dlb_workload_store (wl, job, reason, sizeof reason) : -1;
+    int rc = wl ? dlb_workload_store (wl, job, from, reason, sizeof reason) : -1;
     if (!wl)
         snprintf (reason, sizeof reason, "unknown workload");
-    if (rc < 0)
+    if (rc == -2 && dlb_log_sampled (++self->rejected))
+        dlb_warn ("rejected a result for %s job %llu: %s (%llu rejected so far)",
+                  job->workload, (unsigned long long) job->id, reason,
+                  (unsigned long long) self->rejected);
+    else if (rc == -1)
         dlb_warn ("dropped a result for %s job %llu from %s: %s", job->workload,
-                  (unsigned long long) job->id, source, reason);
+                  (unsigned long long) job->id, from ? from : "this node", reason);
     dlb_job_destroy (job_p);
-    return rc == 1 && dlb_workload_done (wl) ? wl : NULL;
+    return rc == 1 || rc == 2 ? s_settle (self, wl) : NULL;
 }
 
 //  Sends a batch of jobs or results through the transfer service and
@@ -618,7 +658,7 @@ static int s_thread_event (zloop_t *loop, zsock_t *reader, void *arg)
     snprintf (job->ran_on, DLB_NAME_MAX, "%s", self->cfg.node);
     job->crc = dlb_job_crc (job);
     if (streq (job->origin, self->cfg.node)) {
-        dlb_workload_t *complete = s_store_result (self, &job, "this node");
+        dlb_workload_t *complete = s_store_result (self, &job, NULL);
         if (complete)
             s_finish (self, complete);
     }
@@ -627,7 +667,7 @@ static int s_thread_event (zloop_t *loop, zsock_t *reader, void *arg)
     if (zlistx_size (self->results) >= (size_t) self->cfg.batch)
         s_flush_results (self);
     s_dispatch (self);
-    if (zlistx_size (self->queue) == 0 && s_running (self) == 0) {
+    if (s_waiting (self) == 0 && s_running (self) == 0) {
         dlb_info (
             "drained: ran %llu jobs in %.3f s since the queue last filled; idle now",
             (unsigned long long) (self->done - self->busy_done),
@@ -655,6 +695,37 @@ static void s_reply (worker_t *self, uint64_t req, const char *error, const char
     dlb_writer_send (&w, self->reply);
 }
 
+//  The cap (its option) that a workload of these sizes exceeds, or NULL.
+//  A job from a peer is a workload of one job.
+static const char *s_over_cap (const dlb_config_t *cfg, uint64_t elements, uint64_t jobs,
+                               uint64_t reps)
+{
+    uint64_t per_job = (elements + jobs - 1) / jobs;
+    return elements > cfg->max_elements                 ? "--max-elements"
+           : jobs > cfg->max_jobs                       ? "--max-jobs"
+           : reps > cfg->max_reps                       ? "--max-reps"
+           : reps && per_job > cfg->max_job_work / reps ? "--max-job-work"
+                                                        : NULL;
+}
+
+//  Checks, for a submit, that the output can be written where it names:
+//  in the data directory (the check is made again when it is written).
+//  Returns 0, or -1 with the reason in err.
+static int s_check_output (worker_t *self, const char *output, char *err, size_t err_size)
+{
+    char name[DLB_TEXT_MAX];
+    int dir = dlb_confine_open_dir (&self->confine, "--output", output, name, sizeof name,
+                                    err, err_size);
+    if (dir < 0)
+        return -1;
+    int rc = faccessat (dir, ".", W_OK, AT_EACCESS);
+    if (rc)
+        snprintf (err, err_size, "--output '%s': cannot write in its directory: %s",
+                  output, strerror (errno));
+    close (dir);
+    return rc ? -1 : 0;
+}
+
 static void s_submit (worker_t *self, const msgpack_object *body, uint64_t req)
 {
     uint64_t elements = DLB_DEFAULT_ELEMENTS, jobs = DLB_DEFAULT_JOBS,
@@ -664,22 +735,27 @@ static void s_submit (worker_t *self, const msgpack_object *body, uint64_t req)
     dlb_obj_u64 (body, "jobs", &jobs);
     dlb_obj_u64 (body, "reps", &reps);
     dlb_obj_str (body, "input", input, sizeof input);
-    if (dlb_obj_str (body, "output", output, sizeof output) || output[0] != '/') {
-        s_reply (self, req, "submit needs an absolute output path", NULL);
+    if (dlb_obj_str (body, "output", output, sizeof output) || !*output) {
+        s_reply (self, req, "submit needs an output path", NULL);
         return;
     }
-    char dir[DLB_TEXT_MAX];
-    snprintf (dir, sizeof dir, "%s", output);
-    if (access (dirname (dir), W_OK) != 0) {
-        snprintf (error, sizeof error, "cannot write in the directory of %s: %s", output,
-                  strerror (errno));
+    if (s_check_output (self, output, error, sizeof error)) {
         s_reply (self, req, error, NULL);
         return;
     }
     double *values = NULL;
     if (*input) {
         size_t count;
-        if (dlb_npy_load (input, &values, &count, error, sizeof error)) {
+        int fd =
+            dlb_confine_open_read (&self->confine, "--input", input, error, sizeof error);
+        int rc = fd < 0 ? -1
+                        : dlb_npy_read (fd, input, self->cfg.max_elements, &values,
+                                        &count, error, sizeof error);
+        if (rc == -2)
+            snprintf (error, sizeof error,
+                      "--input '%s': %zu elements, over this node's --max-elements %llu",
+                      input, count, (unsigned long long) self->cfg.max_elements);
+        if (rc) {
             s_reply (self, req, error, NULL);
             return;
         }
@@ -687,14 +763,28 @@ static void s_submit (worker_t *self, const msgpack_object *body, uint64_t req)
         if (jobs > elements)
             jobs = elements;
     }
-    if (elements < 1 || elements > DLB_NPY_MAX_ELEMS || jobs < 1 || jobs > elements ||
-        reps < 1 || reps > UINT32_MAX ||
-        (elements + jobs - 1) / jobs > DLB_JOB_MAX_ELEMS) {
+    const char *cap = NULL;
+    if (elements < 1 || jobs < 1 || jobs > elements || reps < 1 || reps > UINT32_MAX ||
+        (elements + jobs - 1) / jobs > DLB_JOB_MAX_ELEMS)
         snprintf (error, sizeof error,
                   "bad sizes: elements %llu, jobs %llu, reps %llu (need 1 <= jobs <= "
                   "elements, reps >= 1, at most %d elements a job)",
                   (unsigned long long) elements, (unsigned long long) jobs,
                   (unsigned long long) reps, DLB_JOB_MAX_ELEMS);
+    else if ((cap = s_over_cap (&self->cfg, elements, jobs, reps)))
+        snprintf (
+            error, sizeof error,
+            "over this node's %s: %llu elements in %llu jobs of %llu reps (its caps: "
+            "--max-elements %llu, --max-jobs %llu, --max-reps %llu, --max-job-work "
+            "%llu elements x reps a job)",
+            cap, (unsigned long long) elements, (unsigned long long) jobs,
+            (unsigned long long) reps, (unsigned long long) self->cfg.max_elements,
+            (unsigned long long) self->cfg.max_jobs,
+            (unsigned long long) self->cfg.max_reps,
+            (unsigned long long) self->cfg.max_job_work);
+    else
+        *error = 0;
+    if (*error) {
         free (values);
         s_reply (self, req, error, NULL);
         return;
@@ -776,7 +866,8 @@ static void s_results (worker_t *self, const char *from, uint64_t batch, dlb_job
     dlb_workload_t *complete[DLB_BATCH_MAX_JOBS];
     size_t completed = 0;
     for (size_t i = 0; i < count; i++) {
-        dlb_workload_t *wl = s_store_result (self, &jobs[i], from);
+        dlb_workload_t *wl =
+            s_store_result (self, &jobs[i], streq (from, self->cfg.node) ? NULL : from);
         if (wl)
             complete[completed++] = wl;
     }
@@ -785,6 +876,7 @@ static void s_results (worker_t *self, const char *from, uint64_t batch, dlb_job
         s_ack (self, from, batch, count);
     for (size_t i = 0; i < completed; i++)
         s_finish (self, complete[i]);
+    s_dispatch (self); //  the audits, once a workload's last result is in
 }
 
 static void s_jobs (worker_t *self, const char *from, const char *to, dlb_job_t **jobs,
@@ -806,10 +898,32 @@ static void s_jobs (worker_t *self, const char *from, const char *to, dlb_job_t 
         self->received += count;
         s_count (self->recv_from, from, count);
     }
+    size_t refused = 0;
+    bool passed_on = false; //  by a node that is not their origin
     for (size_t i = 0; i < count; i++) {
-        zlistx_add_end (self->queue, jobs[i]);
-        jobs[i] = NULL;
+        const char *cap = streq (from, self->cfg.node)
+                              ? NULL
+                              : s_over_cap (&self->cfg, jobs[i]->elems, 1, jobs[i]->reps);
+        if (cap && refused++ == 0)
+            dlb_warn ("dropped job %s/%llu from %s: %u elements x %u reps is over this "
+                      "node's %s; its origin takes it back when its lease lapses",
+                      jobs[i]->workload, (unsigned long long) jobs[i]->id, from,
+                      jobs[i]->elems, jobs[i]->reps, cap);
+        if (!cap) {
+            passed_on |= !streq (jobs[i]->origin, from) &&
+                         !streq (jobs[i]->origin, self->cfg.node);
+            zlistx_add_end (self->queue, jobs[i]);
+            jobs[i] = NULL;
+        }
     }
+    if (refused > 1)
+        dlb_warn ("dropped %zu jobs over this node's caps from %s in all", refused, from);
+    //  Jobs a node passed on from their origin: the origin hears at once
+    //  that they are here, before any of their results (which take the
+    //  same path, in order), or it would reject those as from a node it
+    //  never gave them to.
+    if (passed_on)
+        s_send_holds (self);
     s_dispatch (self);
 }
 
@@ -908,6 +1022,11 @@ static int s_recover (worker_t *self)
                    strerror (errno));
         return -1;
     }
+    if (dlb_confine_init (&self->confine, self->cfg.data_dir)) {
+        dlb_error ("cannot resolve the data directory %s: %s", self->cfg.data_dir,
+                   strerror (errno));
+        return -1;
+    }
     DIR *dir = opendir (self->journal);
     if (!dir) {
         dlb_error ("cannot read %s: %s", self->journal, strerror (errno));
@@ -952,17 +1071,19 @@ static int s_recover (worker_t *self)
     for (dlb_workload_t *wl = zlistx_first (finished); wl; wl = zlistx_next (finished))
         s_keep_finished (self, dlb_workload_id (wl));
     zlistx_destroy (&finished);
-    //  Running workloads whose last result was in: finish them (finishing
-    //  may forget old finished ones, so not while walking the table).
+    //  Running workloads whose last result was in: audit or finish them
+    //  (finishing may forget old finished ones, so not while walking the
+    //  table).
     zlistx_t *complete = zlistx_new ();
     for (dlb_workload_t *wl = zhashx_first (self->workloads); wl;
          wl = zhashx_next (self->workloads))
-        if (dlb_workload_state (wl) == DLB_WORKLOAD_RUNNING && dlb_workload_done (wl))
+        if (dlb_workload_state (wl) == DLB_WORKLOAD_RUNNING && s_settle (self, wl))
             zlistx_add_end (complete, wl);
     for (dlb_workload_t *wl = zlistx_first (complete); wl; wl = zlistx_next (complete))
         s_finish (self, wl);
     zlistx_destroy (&complete);
     s_check_leases (self);
+    s_dispatch (self); //  the audits of workloads whose last result was in
     return 0;
 }
 
@@ -1021,6 +1142,8 @@ void dlb_worker_actor (zsock_t *pipe, void *args)
     zlistx_set_destructor (self->queue, s_job_destructor);
     self->results = zlistx_new ();
     zlistx_set_destructor (self->results, s_job_destructor);
+    self->audits = zlistx_new ();
+    zlistx_set_destructor (self->audits, s_job_destructor);
     self->workloads = zhashx_new ();
     zhashx_set_destructor (self->workloads, s_workload_destructor);
     self->finished = zlistx_new ();
@@ -1060,6 +1183,7 @@ cleanup:
     zloop_destroy (&self->loop);
     zlistx_destroy (&self->queue);
     zlistx_destroy (&self->results);
+    zlistx_destroy (&self->audits);
     zhashx_destroy (&self->workloads);
     zlistx_destroy (&self->finished);
     zsock_destroy (&self->bus);
@@ -1096,62 +1220,237 @@ static int s_expect (zsock_t *socket, int type, int timeout, dlb_msg_t *msg)
 }
 
 //  Waits for a worker STATUS in which workload `id` is in `state`; returns
-//  its duplicate count then, or -1 on timeout.
+//  its count `key` then (and its error in error, if not NULL), or -1 on
+//  timeout.
 static int64_t s_wait_workload (zsock_t *bus, const char *id, const char *state,
-                                int timeout)
+                                const char *key, char *error, int timeout)
 {
     int64_t deadline = zclock_mono () + timeout;
     dlb_msg_t msg;
     while (zclock_mono () < deadline &&
            s_expect (bus, DLB_MSG_STATUS, (int) (deadline - zclock_mono ()), &msg) == 0) {
         const msgpack_object_array *workloads;
-        int64_t duplicates = -1;
+        int64_t found = -1;
         if (dlb_obj_array (msg.body, "workloads", &workloads) == 0)
             for (uint32_t i = 0; i < workloads->size; i++) {
+                const msgpack_object *wl = &workloads->ptr[i];
                 char found_id[DLB_NAME_MAX] = "", found_state[16] = "";
-                uint64_t dups = 0;
-                dlb_obj_str (&workloads->ptr[i], "id", found_id, sizeof found_id);
-                dlb_obj_str (&workloads->ptr[i], "state", found_state,
-                             sizeof found_state);
-                dlb_obj_u64 (&workloads->ptr[i], "duplicates", &dups);
-                if (streq (found_id, id) && streq (found_state, state))
-                    duplicates = (int64_t) dups;
+                uint64_t value = 0;
+                dlb_obj_str (wl, "id", found_id, sizeof found_id);
+                dlb_obj_str (wl, "state", found_state, sizeof found_state);
+                dlb_obj_u64 (wl, key, &value);
+                if (streq (found_id, id) && streq (found_state, state)) {
+                    found = (int64_t) value;
+                    if (error)
+                        dlb_obj_str (wl, "error", error, DLB_TEXT_MAX);
+                }
             }
         dlb_msg_release (&msg);
-        if (duplicates >= 0)
-            return duplicates;
+        if (found >= 0)
+            return found;
     }
     return -1;
 }
 
-//  Submits a generated workload as the monitor relays it. Returns 0 with
-//  its id, or -1 if the worker refused it or did not answer in 5 s.
+//  Submits a workload as the monitor relays it: generated, or read from
+//  input if not NULL. Returns 0 with its id in text, 1 if the worker
+//  refused it (the error in text), or -1 if it did not answer in 5 s.
 static int s_test_submit (zsock_t *inbox, zsock_t *replies, uint64_t req,
                           uint64_t elements, uint64_t jobs, uint64_t reps,
-                          const char *output, char *id)
+                          const char *input, const char *output, char *text)
 {
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_COMMAND);
-    msgpack_pack_map (&w.pk, 6);
+    msgpack_pack_map (&w.pk, input ? 7 : 6);
     dlb_writer_str (&w, "cmd", "submit");
     dlb_writer_u64 (&w, "req", req);
     dlb_writer_u64 (&w, "elements", elements);
     dlb_writer_u64 (&w, "jobs", jobs);
     dlb_writer_u64 (&w, "reps", reps);
     dlb_writer_str (&w, "output", output);
+    if (input)
+        dlb_writer_str (&w, "input", input);
     dlb_writer_send (&w, inbox);
     dlb_msg_t msg;
     if (s_expect (replies, DLB_MSG_REPLY, 5000, &msg))
         return -1;
     bool ok = false;
     uint64_t echoed = 0;
-    int rc = dlb_obj_bool (msg.body, "ok", &ok) == 0 && ok &&
+    int rc = dlb_obj_bool (msg.body, "ok", &ok) == 0 &&
                      dlb_obj_u64 (msg.body, "req", &echoed) == 0 && echoed == req &&
-                     dlb_obj_str (msg.body, "id", id, DLB_NAME_MAX) == 0
-                 ? 0
+                     dlb_obj_str (msg.body, ok ? "id" : "error", text,
+                                  ok ? DLB_NAME_MAX : DLB_TEXT_MAX) == 0
+                 ? !ok
                  : -1;
     dlb_msg_release (&msg);
     return rc;
+}
+
+//  Files outside the data directory, or in its .dlb, are refused for
+//  --input and --output alike, with one text whether they exist or not;
+//  a relative path is in the data directory.
+static void s_test_confined (zsock_t *inbox, zsock_t *replies, const char *data)
+{
+    char outside[] = "/tmp/dlb_worker_outside_XXXXXX";
+    int fd = mkstemp (outside);
+    assert (fd >= 0 && write (fd, "12345678", 8) == 8);
+    close (fd);
+    char missing[64], link[DLB_TEXT_MAX + 16], journal[DLB_TEXT_MAX];
+    snprintf (missing, sizeof missing, "%s.missing", outside);
+    snprintf (link, sizeof link, "%s/link", data);
+    assert (symlink (outside, link) == 0);
+    snprintf (journal, sizeof journal, "%s/t/%s", DLB_STATE_SUBDIR, DLB_JOURNAL_DIR);
+    char up[DLB_TEXT_MAX];
+    snprintf (up, sizeof up, "../%s", strrchr (outside, '/') + 1);
+    const char *refused[] = {outside, missing, up, "link", journal, "../no/such"};
+    char first[DLB_TEXT_MAX], text[DLB_TEXT_MAX];
+    for (int input = 0; input < 2; input++)
+        for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+            char output[DLB_TEXT_MAX];
+            snprintf (output, sizeof output, "%s/x.npy", refused[i]);
+            assert (s_test_submit (inbox, replies, 50 + i, 8, 1, 1,
+                                   input ? refused[i] : NULL, input ? "x.npy" : output,
+                                   i ? text : first) == 1);
+            assert (streq (i ? text : first, first));
+            assert (!strstr (first, "tmp") && !strstr (first, "exist"));
+            assert (strstr (first, input ? "--input: no such file in the node's data"
+                                         : "--output: no such directory in the node's"));
+        }
+    //  Nothing was written outside, nor in .dlb.
+    struct stat st;
+    assert (stat (outside, &st) == 0 && st.st_size == 8);
+    assert (access (missing, F_OK) != 0);
+    //  A relative input is read from the data directory; errors about a
+    //  file there are helpful.
+    snprintf (link, sizeof link, "%s/odd.f64", data);
+    FILE *file = fopen (link, "w");
+    assert (file && fputs ("123", file) >= 0);
+    fclose (file);
+    assert (s_test_submit (inbox, replies, 60, 8, 1, 1, "odd.f64", "x.npy", text) == 1);
+    assert (strstr (text, "odd.f64: raw float64 file size 3 is not a multiple of 8"));
+    unlink (link);
+    snprintf (link, sizeof link, "%s/link", data);
+    unlink (link);
+    unlink (outside);
+}
+
+//  Asks the worker, as its adaptor would, to give count jobs to "peer".
+static void s_test_take (zsock_t *inbox, uint64_t count)
+{
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_TAKE);
+    msgpack_pack_map (&w.pk, 2);
+    dlb_writer_str (&w, "to", "peer");
+    dlb_writer_u64 (&w, "count", count);
+    dlb_writer_send (&w, inbox);
+}
+
+//  Sends RESULTS of jobs[0..count) from `from`, computed, with element
+//  `wrong` (if < count x elements) off by a little; expects their ACK.
+static void s_test_results (zsock_t *inbox, zsock_t *transfer, const char *from,
+                            dlb_job_t **jobs, size_t count, size_t wrong)
+{
+    dlb_job_t **copies = calloc (count, sizeof *copies);
+    for (size_t i = 0; i < count; i++) {
+        copies[i] = dlb_job_new (jobs[i]->elems);
+        double *values = copies[i]->data;
+        *copies[i] = *jobs[i];
+        copies[i]->data = values;
+        memcpy (values, jobs[i]->data, jobs[i]->elems * sizeof (double));
+        dlb_kernel_apply (copies[i]->data, copies[i]->elems, copies[i]->reps);
+        if (wrong / jobs[i]->elems == i)
+            copies[i]->data[wrong % jobs[i]->elems] += 1e-9;
+        snprintf (copies[i]->ran_on, DLB_NAME_MAX, "%s", from);
+        copies[i]->crc = dlb_job_crc (copies[i]);
+    }
+    dlb_writer_t w;
+    dlb_batch_stats_t stats;
+    dlb_writer_init (&w, DLB_MSG_RESULTS);
+    dlb_batch_encode (&w, DLB_MSG_RESULTS, from, "t", 7, copies, count, &stats);
+    dlb_writer_send (&w, inbox);
+    dlb_batch_free (&copies, count);
+    dlb_msg_t msg;
+    char to[DLB_NAME_MAX];
+    assert (s_expect (transfer, DLB_MSG_ACK, 5000, &msg) == 0);
+    assert (dlb_obj_str (msg.body, "to", to, sizeof to) == 0 && streq (to, from));
+    dlb_msg_release (&msg);
+}
+
+//  "Verified" means verified. A workload read from a file gives half its
+//  jobs to a peer; mallory, never given one, sends results for them too:
+//  rejected (and acknowledged). The peer's results are right but for one
+//  element of one random job, or (trial 0) all right. Every trial with a
+//  wrong element must fail: all the peer's jobs are small enough to be
+//  run again in full. Returns the number of forgeries caught.
+static int s_test_forger (zsock_t *inbox, zsock_t *replies, zsock_t *transfer,
+                          zsock_t *bus, const char *data, int trial)
+{
+    char path[DLB_TEXT_MAX + 16], id[DLB_TEXT_MAX], error[DLB_TEXT_MAX] = "";
+    snprintf (path, sizeof path, "%s/in.f64", data);
+    FILE *file = fopen (path, "w");
+    for (int i = 0; file && i < 64 * 64; i++) {
+        double value = i * 0.25 + trial;
+        fwrite (&value, sizeof value, 1, file);
+    }
+    assert (file && fclose (file) == 0);
+    assert (s_test_submit (inbox, replies, 200 + trial, 0, 64, 1000, "in.f64", "f.npy",
+                           id) == 0);
+    s_test_take (inbox, 32);
+    dlb_msg_t msg;
+    assert (s_expect (transfer, DLB_MSG_JOBS, 5000, &msg) == 0);
+    dlb_job_t **jobs;
+    size_t count;
+    char from[DLB_NAME_MAX], to[DLB_NAME_MAX];
+    uint64_t batch;
+    assert (dlb_batch_decode (&msg, from, to, &batch, &jobs, &count, error,
+                              sizeof error) == 0);
+    dlb_msg_release (&msg);
+    s_test_results (inbox, transfer, "mallory", jobs, count, SIZE_MAX);
+    size_t wrong = trial ? (size_t) rand () % (count * 64) : SIZE_MAX;
+    s_test_results (inbox, transfer, "peer", jobs, count, wrong);
+    dlb_batch_free (&jobs, count);
+    int caught = 0;
+    if (trial) {
+        assert (s_wait_workload (bus, id, "failed", "rejected", error, 10000) == 32);
+        caught = strstr (error, "differs from the origin's own run in 1 of 64") != NULL;
+    }
+    else //  every job of the peer run again, every one right
+        assert (s_wait_workload (bus, id, "complete", "audited", NULL, 10000) == 32);
+    unlink (path);
+    return caught;
+}
+
+//  The self-test's caps: above every workload it runs, below those it
+//  must refuse.
+#define S_TEST_CAPS                                                                      \
+    "--max-elements", "30000", "--max-jobs", "100", "--max-reps", "2000000",             \
+        "--max-job-work", "2100000000"
+
+//  Over each cap, a submit is refused with an error naming it, before
+//  anything is allocated; an input file too.
+static void s_test_caps (zsock_t *inbox, zsock_t *replies, const char *data)
+{
+    struct {
+        uint64_t elements, jobs, reps;
+        const char *cap;
+    } over[] = {{30001, 30, 10, "over this node's --max-elements"},
+                {2000, 101, 10, "over this node's --max-jobs"},
+                {2000, 10, 2000001, "over this node's --max-reps"},
+                {20000, 1, 200000, "over this node's --max-job-work"}};
+    char text[DLB_TEXT_MAX];
+    for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
+        assert (s_test_submit (inbox, replies, 20 + i, over[i].elements, over[i].jobs,
+                               over[i].reps, NULL, "x.npy", text) == 1);
+        assert (strstr (text, over[i].cap));
+    }
+    char path[DLB_TEXT_MAX + 16];
+    snprintf (path, sizeof path, "%s/big.f64", data);
+    FILE *file = fopen (path, "w");
+    assert (file && ftruncate (fileno (file), 30001 * sizeof (double)) == 0);
+    fclose (file);
+    assert (s_test_submit (inbox, replies, 30, 0, 10, 10, "big.f64", "x.npy", text) == 1);
+    assert (strstr (text, "30001 elements, over this node's --max-elements 30000"));
+    unlink (path);
 }
 
 void dlb_worker_test (bool verbose)
@@ -1166,10 +1465,10 @@ void dlb_worker_test (bool verbose)
     dlb_config_t cfg;
     char data[] = "/tmp/dlb_worker_test_XXXXXX";
     assert (mkdtemp (data));
-    char *args[] = {"t",    "--node",     "t",  "--port",      port,  "--state-period",
-                    "50",   "--data-dir", data, "--heartbeat", "100", "--lease",
-                    "60000"};
-    assert (dlb_config_parse (&cfg, 13, args, "t", "test") == 0);
+    char *args[] = {"t",     "--node",     "t",  "--port",      port,  "--state-period",
+                    "50",    "--data-dir", data, "--heartbeat", "100", "--lease",
+                    "60000", S_TEST_CAPS};
+    assert (dlb_config_parse (&cfg, 21, args, "t", "test") == 0);
     //  (a bind that fails here or in the actor is logged, and asserted)
     zsock_t *replies =
         dlb_service_bind (&cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_MONITOR));
@@ -1189,21 +1488,24 @@ void dlb_worker_test (bool verbose)
     zstr_send (inbox, "garbage");
     zsock_send (inbox, "ss", "two", "frames");
 
-    //  Submit a small workload; it runs here and is verified.
-    char output[] = "/tmp/dlb_worker_test_XXXXXX.npy";
-    int fd = mkstemps (output, 4);
-    assert (fd >= 0);
-    close (fd);
-    char id[DLB_NAME_MAX];
+    s_test_confined (inbox, replies, data);
+    s_test_caps (inbox, replies, data);
+
+    //  Submit a small workload; it runs here and is verified. Its output,
+    //  a relative path, is in the data directory.
+    const char *output = "out.npy";
+    char result[sizeof data + 16];
+    snprintf (result, sizeof result, "%s/%s", data, output);
+    char id[DLB_TEXT_MAX];
     //  (sizes that do not divide evenly)
-    assert (s_test_submit (inbox, replies, 7, 4000, 7, 100, output, id) == 0);
+    assert (s_test_submit (inbox, replies, 7, 4000, 7, 100, NULL, output, id) == 0);
     dlb_writer_t w;
     bool ok = false;
-    assert (s_wait_workload (bus, id, "complete", 10000) == 0);
+    assert (s_wait_workload (bus, id, "complete", "duplicates", NULL, 10000) == 0);
     double *values;
     size_t count;
     char err[256];
-    assert (dlb_npy_load (output, &values, &count, err, sizeof err) == 0 &&
+    assert (dlb_npy_load (result, &values, &count, err, sizeof err) == 0 &&
             count == 4000);
     double expected = dlb_kernel_expected (DLB_KERNEL_INITIAL, 100);
     for (size_t i = 0; i < count; i++)
@@ -1225,7 +1527,8 @@ void dlb_worker_test (bool verbose)
     dlb_msg_release (&msg);
 
     //  TAKE: a slow workload's queued jobs go out to the transfer service.
-    assert (s_test_submit (inbox, replies, 9, 1024 * 20, 20, 50000, output, id) == 0);
+    assert (s_test_submit (inbox, replies, 9, 1024 * 20, 20, 50000, NULL, output, id) ==
+            0);
     dlb_writer_init (&w, DLB_MSG_TAKE);
     msgpack_pack_map (&w.pk, 3);
     dlb_writer_str (&w, "to", "peer");
@@ -1262,18 +1565,25 @@ void dlb_worker_test (bool verbose)
         dlb_msg_release (&msg);
     }
     dlb_batch_free (&jobs, count);
-    assert (s_wait_workload (bus, id, "complete", 60000) == 5); //  valgrind: slow
-    assert (dlb_npy_load (output, &values, &count, err, sizeof err) == 0 &&
+    assert (s_wait_workload (bus, id, "complete", "duplicates", NULL, 60000) ==
+            5); //  valgrind: slow
+    assert (dlb_npy_load (result, &values, &count, err, sizeof err) == 0 &&
             count == 20480);
     expected = dlb_kernel_expected (DLB_KERNEL_INITIAL, 50000);
     for (size_t i = 0; i < count; i++)
         assert (values[i] == expected);
     free (values);
+    //  Results only from the holder; a wrong element in a random job of a
+    //  file workload caught (all five times here: by construction).
+    int caught = 0;
+    for (int trial = 0; trial <= 5; trial++)
+        caught += s_test_forger (inbox, replies, transfer, bus, data, trial);
+    assert (caught >= 4);
     //  Finished workloads are kept (and reported) up to DLB_WORKLOADS_KEPT.
     for (int k = 0; k < DLB_WORKLOADS_KEPT + 6; k++) {
-        assert (s_test_submit (inbox, replies, 100 + k, 8, 1, 1, output, id) == 0);
+        assert (s_test_submit (inbox, replies, 100 + k, 8, 1, 1, NULL, output, id) == 0);
     }
-    assert (s_wait_workload (bus, id, "complete", 10000) >= 0);
+    assert (s_wait_workload (bus, id, "complete", "duplicates", NULL, 10000) >= 0);
     assert (s_expect (bus, DLB_MSG_STATUS, 5000, &msg) == 0);
     const msgpack_object_array *listed;
     assert (dlb_obj_array (msg.body, "workloads", &listed) == 0);
@@ -1281,21 +1591,22 @@ void dlb_worker_test (bool verbose)
     dlb_msg_release (&msg);
 
     //  Jobs of another origin: queued here, and reported to it in HOLDs
-    //  (as half-open ranges) until they are done.
-    jobs = calloc (3, sizeof *jobs);
-    for (size_t i = 0; i < 3; i++) {
-        jobs[i] = dlb_job_new (1024);
+    //  (as half-open ranges) until they are done. The last two are over
+    //  this node's caps (--max-reps; --max-job-work): dropped, never held.
+    jobs = calloc (5, sizeof *jobs);
+    for (size_t i = 0; i < 5; i++) {
+        jobs[i] = dlb_job_new (i == 4 ? 2048 : 1024);
         snprintf (jobs[i]->workload, DLB_NAME_MAX, "peer-1");
         snprintf (jobs[i]->origin, DLB_NAME_MAX, "peer");
-        jobs[i]->id = 3 + i;
-        jobs[i]->reps = 2000000; //  long enough to be held for a while
-        jobs[i]->offset = 1024 * (3 + i);
+        jobs[i]->id = i < 3 ? 3 + i : 10 + i;
+        jobs[i]->reps = i == 3 ? 2000001 : 2000000; //  long enough to be held a while
+        jobs[i]->offset = 1024 * jobs[i]->id;
     }
     dlb_batch_stats_t stats;
     dlb_writer_init (&w, DLB_MSG_JOBS);
-    dlb_batch_encode (&w, DLB_MSG_JOBS, "peer", "t", 2, jobs, 3, &stats);
+    dlb_batch_encode (&w, DLB_MSG_JOBS, "peer", "t", 2, jobs, 5, &stats);
     dlb_writer_send (&w, inbox);
-    dlb_batch_free (&jobs, 3);
+    dlb_batch_free (&jobs, 5);
     assert (s_expect (transfer, DLB_MSG_HOLD, 5000, &msg) == 0);
     const msgpack_object *held = dlb_obj_get (msg.body, "held");
     assert (dlb_obj_str (msg.body, "to", to, sizeof to) == 0 && streq (to, "peer"));
@@ -1308,31 +1619,28 @@ void dlb_worker_test (bool verbose)
     //  peer that then goes silent. The restarted worker finds it in its
     //  journal, runs the jobs it had at once and takes back the peer's
     //  when their lease lapses: complete, exact, nothing run twice here.
-    assert (s_test_submit (inbox, replies, 10, 1024 * 20, 20, 50000, output, id) == 0);
-    dlb_writer_init (&w, DLB_MSG_TAKE);
-    msgpack_pack_map (&w.pk, 2);
-    dlb_writer_str (&w, "to", "peer");
-    dlb_writer_u64 (&w, "count", 5);
-    dlb_writer_send (&w, inbox);
+    assert (s_test_submit (inbox, replies, 10, 1024 * 20, 20, 50000, NULL, output, id) ==
+            0);
+    s_test_take (inbox, 5);
     assert (s_expect (transfer, DLB_MSG_JOBS, 5000, &msg) == 0);
     dlb_msg_release (&msg);
     zactor_destroy (&worker); //  the peer jobs queued first: this one is unfinished
-    unlink (output);
+    unlink (result);
     //  The restarted worker gets fresh ports: the old ones are released
     //  asynchronously ('Address already in use' on a busy machine).
     zsock_destroy (&bus);
     base = dlb_service_free_base (DLB_PORT_SPAN);
     assert (base > 0);
     snprintf (port, sizeof port, "%d", base);
-    char *again[] = {"t",  "--node",     "t",  "--port",      port,  "--state-period",
-                     "50", "--data-dir", data, "--heartbeat", "100", "--lease",
-                     "300"};
-    assert (dlb_config_parse (&cfg, 13, again, "t", "test") == 0);
+    char *again[] = {"t",   "--node",     "t",  "--port",      port,  "--state-period",
+                     "50",  "--data-dir", data, "--heartbeat", "100", "--lease",
+                     "300", S_TEST_CAPS};
+    assert (dlb_config_parse (&cfg, 21, again, "t", "test") == 0);
     worker = dlb_service_start (dlb_worker_actor, &cfg);
     assert (worker);
     bus = dlb_service_sub (&cfg, DLB_SVC_WORKER);
-    assert (s_wait_workload (bus, id, "complete", 60000) == 0);
-    assert (dlb_npy_load (output, &values, &count, err, sizeof err) == 0 &&
+    assert (s_wait_workload (bus, id, "complete", "duplicates", NULL, 60000) == 0);
+    assert (dlb_npy_load (result, &values, &count, err, sizeof err) == 0 &&
             count == 20480);
     for (size_t i = 0; i < count; i++)
         assert (values[i] == expected);
@@ -1349,7 +1657,7 @@ void dlb_worker_test (bool verbose)
     zsock_destroy (&bus);
     zsock_destroy (&replies);
     zsock_destroy (&transfer);
-    unlink (output);
+    unlink (result);
     zdir_t *tree = zdir_new (data, NULL);
     zdir_remove (tree, true);
     zdir_destroy (&tree);

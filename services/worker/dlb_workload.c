@@ -8,25 +8,35 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define S_VERIFY_SAMPLES 4   //  elements recomputed per job (file input)
-#define S_HOLDERS_MAX    254 //  distinct peers the ledger names
-#define S_HERE           0   //  holder index of this node
-#define S_UNKNOWN        255 //  holder index of a node the ledger cannot name
-#define S_RAN_MAX        (DLB_PEERS_MAX + 1)
-#define S_PATH_MAX       (DLB_TEXT_MAX + DLB_NAME_MAX + 16)
+#define S_AUDIT_PER_PEER 8 //  jobs of each peer the origin recomputes at least
+#define S_AUDIT_FLOOR                                                                    \
+    ((uint64_t) 1 << 32)   //  elements x reps of peers' jobs the origin recomputes
+                           //  in any case (about 1 s of a core): all of a small workload
+#define S_AUDIT_SHARE 0.05 //  ... or this share of the workload's work, if more
+#define S_HOLDERS_MAX 254  //  distinct peers the ledger names
+#define S_HERE        0    //  holder index of this node
+#define S_UNKNOWN     255  //  holder index of a node the ledger cannot name
+#define S_RAN_MAX     (DLB_PEERS_MAX + 1)
+#define S_PATH_MAX    (DLB_TEXT_MAX + DLB_NAME_MAX + 16)
 
 struct _dlb_workload_t {
     char id[DLB_NAME_MAX];
     char dir[DLB_TEXT_MAX];
     uint64_t jobs, completed, duplicates, elements;
+    uint64_t rejected; //  results from nodes never given their job
+    uint64_t audited;  //  peers' results recomputed here and compared
     uint32_t reps;
     double start;   //  wall clock s at submission
     double elapsed; //  s, final once ended
     dlb_workload_state_t state;
     bool verified;
+    bool selected; //  the audits were chosen (every result was in)
+    bool forged;   //  an audit found a peer's result wrong (the reason in error)
+    uint64_t audits_pending;
     char output[DLB_TEXT_MAX];
     char error[DLB_TEXT_MAX];
     //  While running
@@ -34,7 +44,10 @@ struct _dlb_workload_t {
     double *input; //  NULL if generated
     uint8_t *have; //  1 once job j's result is stored
     uint8_t *holder;
-    int64_t *until; //  lease end of a peer's hold, zclock_mono msecs
+    int64_t *until;    //  lease end of a peer's hold, zclock_mono msecs
+    uint64_t *handed;  //  holder indices (bit i, i < 64) ever given or holding the job
+    uint8_t *source;   //  holder index of the node whose result was stored
+    uint8_t *auditing; //  1 while the job's result waits for its recomputation here
     char holders[S_HOLDERS_MAX + 1][DLB_NAME_MAX]; //  [0] = "" (here)
     size_t holder_count;
     dlb_journal_t *journal;
@@ -63,6 +76,38 @@ static uint8_t s_holder_index (dlb_workload_t *self, const char *holder)
     return (uint8_t) self->holder_count++;
 }
 
+//  Makes index the holder of job j, and remembers that it was handed it.
+static void s_set_holder (dlb_workload_t *self, uint64_t j, uint8_t index)
+{
+    self->holder[j] = index;
+    if (index < 64)
+        self->handed[j] |= (uint64_t) 1 << index;
+}
+
+//  The holder index of node, S_UNKNOWN if the ledger never named it.
+static uint8_t s_holder_find (dlb_workload_t *self, const char *node)
+{
+    for (size_t i = 1; i < self->holder_count; i++)
+        if (streq (self->holders[i], node))
+            return (uint8_t) i;
+    return S_UNKNOWN;
+}
+
+//  The name of this workload's origin: ids are "<origin>-<n>".
+static void s_origin (dlb_workload_t *self, char *buf)
+{
+    const char *dash = strrchr (self->id, '-');
+    snprintf (buf, DLB_NAME_MAX, "%.*s",
+              (int) (dash ? dash - self->id : (long) strlen (self->id)), self->id);
+}
+
+static bool s_is_origin (dlb_workload_t *self, const char *node)
+{
+    char origin[DLB_NAME_MAX];
+    s_origin (self, origin);
+    return streq (origin, node);
+}
+
 static const char *s_holder_name (dlb_workload_t *self, uint8_t index)
 {
     return index == S_UNKNOWN ? "this node before a restart, or an unnamed node"
@@ -76,9 +121,13 @@ static void s_free_arrays (dlb_workload_t *self)
     free (self->have);
     free (self->holder);
     free (self->until);
+    free (self->handed);
+    free (self->source);
+    free (self->auditing);
     self->result = self->input = NULL;
-    self->have = self->holder = NULL;
+    self->have = self->holder = self->source = self->auditing = NULL;
     self->until = NULL;
+    self->handed = NULL;
     dlb_journal_destroy (&self->journal);
 }
 
@@ -98,8 +147,14 @@ static int s_alloc (dlb_workload_t *self)
     self->have = calloc (self->jobs, 1);
     self->holder = calloc (self->jobs, 1);
     self->until = calloc (self->jobs, sizeof (int64_t));
+    self->handed = calloc (self->jobs, sizeof (uint64_t));
+    self->source = calloc (self->jobs, 1);
+    self->auditing = calloc (self->jobs, 1);
     self->holder_count = 1; //  holders[0] = "" = here
-    return self->result && self->have && self->holder && self->until ? 0 : -1;
+    return self->result && self->have && self->holder && self->until && self->handed &&
+                   self->source && self->auditing
+               ? 0
+               : -1;
 }
 
 //  Appends the record w holds, and frees it. 0, or -1 with errno set.
@@ -264,47 +319,166 @@ static void s_count_ran (dlb_workload_t *self, const char *node)
     self->ran[i].jobs++;
 }
 
-//  Stores the values of job j (already checked) and counts who ran it.
+//  Stores the values of job j (already checked) and counts who ran it:
+//  ran_on, the node whose result it is.
 static void s_apply (dlb_workload_t *self, uint64_t j, const double *values,
                      const char *ran_on)
 {
     uint64_t lo = s_lo (self, j), hi = s_lo (self, j + 1);
     memcpy (self->result + lo, values, (hi - lo) * sizeof (double));
     self->have[j] = 1;
+    self->source[j] = s_is_origin (self, ran_on) ? S_HERE : s_holder_index (self, ran_on);
     self->completed++;
     s_count_ran (self, ran_on);
 }
 
-int dlb_workload_store (dlb_workload_t *self, const dlb_job_t *job, char *err,
-                        size_t err_size)
+//  An audit: the origin's own run of job j against the stored result. A
+//  difference marks the workload forged, with the reason.
+static void s_compare (dlb_workload_t *self, const dlb_job_t *job)
+{
+    uint64_t lo = s_lo (self, job->id), wrong = 0;
+    for (uint32_t i = 0; i < job->elems; i++)
+        wrong += job->data[i] != self->result[lo + i];
+    self->auditing[job->id] = 0;
+    self->audits_pending--;
+    self->audited++;
+    if (wrong && !self->forged) {
+        const char *node = s_holder_name (self, self->source[job->id]);
+        snprintf (self->error, sizeof self->error,
+                  "verification failed: the result of job %llu from %s differs from "
+                  "the origin's own run in %llu of %u elements; %s's results are not "
+                  "to be trusted",
+                  (unsigned long long) job->id, node, (unsigned long long) wrong,
+                  job->elems, node);
+        self->forged = true;
+    }
+}
+
+int dlb_workload_store (dlb_workload_t *self, const dlb_job_t *job, const char *from,
+                        char *err, size_t err_size)
 {
     if (self->state != DLB_WORKLOAD_RUNNING) {
         snprintf (err, err_size, "workload already finished");
         return -1;
     }
-    if (job->id >= self->jobs || job->offset != s_lo (self, job->id) ||
-        job->offset + job->elems != s_lo (self, job->id + 1)) {
+    uint64_t j = job->id;
+    if (j >= self->jobs || job->offset != s_lo (self, j) ||
+        job->offset + job->elems != s_lo (self, j + 1)) {
         snprintf (err, err_size, "outside the workload");
         return -1;
     }
-    if (self->have[job->id]) {
+    if (from) {
+        //  Only from the job's holder, or a node the ledger shows was
+        //  handed it (its lease lapsed, or the origin copied the tail).
+        uint8_t index = s_holder_find (self, from);
+        if (index == S_UNKNOWN ||
+            (index != self->holder[j] && !(index < 64 && self->handed[j] >> index & 1))) {
+            self->rejected++;
+            snprintf (err, err_size, "%s was never given that job", from);
+            return -2;
+        }
+    }
+    if (self->have[j] && !from && self->auditing[j]) {
+        s_compare (self, job);
+        return 2;
+    }
+    if (self->have[j]) {
         self->duplicates++;
         return 0;
     }
-    //  The node that ran it goes into the record too, so that the ran
-    //  counts survive a restart: id (u64), name length (u8), name, values.
+    //  The node whose result it is goes into the record too, so that the
+    //  ran counts and audits survive a restart: id (u64), name length (u8),
+    //  name, values.
+    char origin[DLB_NAME_MAX];
+    s_origin (self, origin);
+    const char *ran_on = from ? from : origin;
     uint8_t head[8 + 1 + DLB_NAME_MAX];
-    size_t name = strlen (job->ran_on);
+    size_t name = strlen (ran_on);
     for (int i = 0; i < 8; i++)
-        head[i] = (uint8_t) (job->id >> (8 * i));
+        head[i] = (uint8_t) (j >> (8 * i));
     head[8] = (uint8_t) name;
-    memcpy (head + 9, job->ran_on, name);
+    memcpy (head + 9, ran_on, name);
     if (self->journal && dlb_journal_append2 (self->journal, 'R', head, 9 + name,
                                               job->data, job->elems * sizeof (double)))
         dlb_error ("workload %s: cannot journal the result of job %llu: %s", self->id,
-                   (unsigned long long) job->id, strerror (errno));
-    s_apply (self, job->id, job->data, job->ran_on);
+                   (unsigned long long) j, strerror (errno));
+    s_apply (self, j, job->data, ran_on);
     return 1;
+}
+
+//  Fisher-Yates, from the kernel's CSPRNG, so that no node can predict
+//  which of its results are checked. -1 if no randomness could be had.
+static int s_shuffle (uint64_t *ids, size_t count)
+{
+    uint64_t *draws = malloc ((count ? count : 1) * sizeof *draws);
+    size_t got = 0, want = count * sizeof *draws;
+    while (draws && got < want) {
+        ssize_t n = getrandom ((char *) draws + got, want - got, 0);
+        if (n < 0 && errno != EINTR)
+            break;
+        got += n > 0 ? (size_t) n : 0;
+    }
+    bool ok = draws && got == want;
+    for (size_t i = count; ok && i > 1; i--) {
+        size_t k = draws[i - 1] % i;
+        uint64_t swap = ids[i - 1];
+        ids[i - 1] = ids[k];
+        ids[k] = swap;
+    }
+    free (draws);
+    return ok ? 0 : -1;
+}
+
+size_t dlb_workload_audit (dlb_workload_t *self, uint64_t **ids_p)
+{
+    *ids_p = NULL;
+    if (!self->input || self->selected || self->completed < self->jobs ||
+        self->state != DLB_WORKLOAD_RUNNING)
+        return 0;
+    self->selected = true;
+    uint64_t *ids = malloc (self->jobs * sizeof *ids);
+    size_t count = 0;
+    for (uint64_t j = 0; ids && j < self->jobs; j++)
+        if (self->source[j] != S_HERE)
+            ids[count++] = j;
+    if (!ids) {
+        snprintf (self->error, sizeof self->error,
+                  "verification failed: out of memory to check the peers' results");
+        self->forged = true;
+        return 0;
+    }
+    if (count == 0) {
+        free (ids);
+        return 0;
+    }
+    //  Every peer's first S_AUDIT_PER_PEER jobs in a random order, then
+    //  more in that order while the work fits the budget. Without
+    //  randomness, all of them.
+    bool all = s_shuffle (ids, count) != 0;
+    double budget = self->elements * (double) self->reps * S_AUDIT_SHARE;
+    if (budget < (double) S_AUDIT_FLOOR)
+        budget = (double) S_AUDIT_FLOOR;
+    uint32_t per_peer[S_UNKNOWN + 1] = {0};
+    double work = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < count; i++) {
+            uint64_t j = ids[i];
+            double cost = (double) (s_lo (self, j + 1) - s_lo (self, j)) * self->reps;
+            bool take = pass == 0 ? per_peer[self->source[j]] < S_AUDIT_PER_PEER
+                                  : all || work + cost <= budget;
+            if (!self->auditing[j] && take) {
+                self->auditing[j] = 1;
+                per_peer[self->source[j]]++;
+                work += cost;
+            }
+        }
+    size_t chosen = 0;
+    for (size_t i = 0; i < count; i++)
+        if (self->auditing[ids[i]])
+            ids[chosen++] = ids[i];
+    self->audits_pending = chosen;
+    *ids_p = ids;
+    return chosen;
 }
 
 int dlb_workload_sync (dlb_workload_t *self)
@@ -314,7 +488,8 @@ int dlb_workload_sync (dlb_workload_t *self)
 
 bool dlb_workload_done (dlb_workload_t *self)
 {
-    return self->completed == self->jobs;
+    return self->completed == self->jobs && self->audits_pending == 0 &&
+           (self->selected || !self->input);
 }
 
 //  Journals a change of holder for a list of ids, as half-open ranges.
@@ -352,7 +527,7 @@ void dlb_workload_give (dlb_workload_t *self, const char *holder, const uint64_t
     uint8_t index = s_holder_index (self, holder);
     for (size_t i = 0; i < count; i++)
         if (ids[i] < self->jobs && !self->have[ids[i]]) {
-            self->holder[ids[i]] = index;
+            s_set_holder (self, ids[i], index);
             self->until[ids[i]] = until;
         }
     s_journal_give (self, holder, ids, count);
@@ -368,7 +543,7 @@ void dlb_workload_hold (dlb_workload_t *self, const char *holder, uint64_t lo,
         hi = self->jobs;
     for (uint64_t j = lo; j < hi; j++)
         if (!self->have[j]) {
-            self->holder[j] = index;
+            s_set_holder (self, j, index);
             self->until[j] = until;
         }
 }
@@ -407,6 +582,8 @@ size_t dlb_workload_tail (dlb_workload_t *self, uint64_t *ids, size_t max)
     return count;
 }
 
+//  A generated vector is checked whole: every element has the one exact
+//  value. A vector from a file was checked by the audits.
 static void s_verify (dlb_workload_t *self)
 {
     uint64_t bad = 0, first_bad = 0;
@@ -416,17 +593,7 @@ static void s_verify (dlb_workload_t *self)
             if (self->result[i] != expected && bad++ == 0)
                 first_bad = i;
     }
-    else
-        for (uint64_t j = 0; j < self->jobs; j++) {
-            uint64_t lo = s_lo (self, j), hi = s_lo (self, j + 1);
-            for (uint64_t k = 0; k < S_VERIFY_SAMPLES; k++) {
-                uint64_t i = lo + (j * 7919 + k * 104729) % (hi - lo);
-                if (dlb_kernel_expected (self->input[i], self->reps) != self->result[i] &&
-                    bad++ == 0)
-                    first_bad = i;
-            }
-        }
-    self->verified = bad == 0;
+    self->verified = bad == 0 && !self->forged;
     if (bad)
         snprintf (self->error, sizeof self->error,
                   "verification failed: %llu wrong values, first at element %llu",
@@ -437,7 +604,7 @@ void dlb_workload_pack (dlb_workload_t *self, dlb_writer_t *w)
 {
     double elapsed =
         self->state == DLB_WORKLOAD_RUNNING ? dlb_now () - self->start : self->elapsed;
-    msgpack_pack_map (&w->pk, 12);
+    msgpack_pack_map (&w->pk, 14);
     dlb_writer_str (w, "id", self->id);
     dlb_writer_str (w, "state", s_state_names[self->state]);
     dlb_writer_u64 (w, "jobs", self->jobs);
@@ -449,6 +616,8 @@ void dlb_workload_pack (dlb_workload_t *self, dlb_writer_t *w)
     dlb_writer_str (w, "output", self->output);
     dlb_writer_str (w, "error", self->error);
     dlb_writer_u64 (w, "reps", self->reps);
+    dlb_writer_u64 (w, "rejected", self->rejected);
+    dlb_writer_u64 (w, "audited", self->audited);
     dlb_writer_key (w, "ran");
     msgpack_pack_map (&w->pk, self->ran_count);
     for (size_t i = 0; i < self->ran_count; i++) {
@@ -457,12 +626,28 @@ void dlb_workload_pack (dlb_workload_t *self, dlb_writer_t *w)
     }
 }
 
-dlb_workload_state_t dlb_workload_finish (dlb_workload_t *self)
+//  Writes the result to the output, in the data directory. 0, or -1 with
+//  the reason in err.
+static int s_write_output (dlb_workload_t *self, const dlb_confine_t *confine, char *err,
+                           size_t err_size)
+{
+    char name[DLB_TEXT_MAX];
+    int dir = dlb_confine_open_dir (confine, "--output", self->output, name, sizeof name,
+                                    err, err_size);
+    if (dir < 0)
+        return -1;
+    int rc = dlb_npy_save (dir, name, self->result, self->elements, err, err_size);
+    close (dir);
+    return rc;
+}
+
+dlb_workload_state_t dlb_workload_finish (dlb_workload_t *self,
+                                          const dlb_confine_t *confine)
 {
     self->elapsed = dlb_now () - self->start;
     s_verify (self);
     char err[DLB_TEXT_MAX];
-    if (dlb_npy_save (self->output, self->result, self->elements, err, sizeof err)) {
+    if (s_write_output (self, confine, err, sizeof err)) {
         snprintf (self->error, sizeof self->error, "cannot write the result: %s", err);
         self->verified = false;
     }
@@ -579,7 +764,7 @@ static int s_replay_record (uint8_t type, const void *payload, size_t size, void
                         hi->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
                         continue;
                     for (uint64_t j = lo->via.u64; j < hi->via.u64 && j < self->jobs; j++)
-                        self->holder[j] = index;
+                        s_set_holder (self, j, index);
                 }
             }
         }
@@ -617,6 +802,8 @@ static int s_recover_done (dlb_workload_t *self, const char *path, char *err,
             dlb_obj_str (map, "output", self->output, sizeof self->output);
             dlb_obj_str (map, "error", self->error, sizeof self->error);
             dlb_obj_u64 (map, "reps", &reps);
+            dlb_obj_u64 (map, "rejected", &self->rejected);
+            dlb_obj_u64 (map, "audited", &self->audited);
             self->reps = (uint32_t) reps;
             self->state =
                 streq (state, "complete") ? DLB_WORKLOAD_COMPLETE : DLB_WORKLOAD_FAILED;
@@ -717,6 +904,23 @@ static dlb_job_t *s_run (dlb_workload_t *w, uint64_t j, const char *ran_on)
     return job;
 }
 
+//  Runs here the jobs dlb_workload_audit chooses, each a multiple of
+//  every; returns their number.
+static size_t s_run_audits (dlb_workload_t *w, uint64_t every)
+{
+    uint64_t *ids;
+    size_t count = dlb_workload_audit (w, &ids);
+    for (size_t i = 0; i < count; i++) {
+        assert (ids[i] % every == 0);
+        dlb_job_t *job = s_run (w, ids[i], "t");
+        char err[DLB_TEXT_MAX];
+        assert (dlb_workload_store (w, job, NULL, err, sizeof err) == 2);
+        dlb_job_destroy (&job);
+    }
+    free (ids);
+    return count;
+}
+
 void dlb_workload_test (bool verbose)
 {
     if (!verbose)
@@ -725,6 +929,8 @@ void dlb_workload_test (bool verbose)
     assert (mkdtemp (dir));
     char output[S_PATH_MAX], err[DLB_TEXT_MAX];
     snprintf (output, sizeof output, "%s/out.npy", dir);
+    dlb_confine_t confine; //  the test directory is the data directory too
+    assert (dlb_confine_init (&confine, dir) == 0);
 
     //  A workload of 7 uneven jobs read from a "file".
     double *input = malloc (1000 * sizeof (double));
@@ -737,20 +943,23 @@ void dlb_workload_test (bool verbose)
 
     //  Results: a bad one is refused, a duplicate counted, not applied.
     dlb_job_t *job = s_run (w, 0, "t");
-    assert (dlb_workload_store (w, job, err, sizeof err) == 1);
-    assert (dlb_workload_store (w, job, err, sizeof err) == 0);
+    assert (dlb_workload_store (w, job, NULL, err, sizeof err) == 1);
+    assert (dlb_workload_store (w, job, NULL, err, sizeof err) == 0);
     job->offset++;
-    assert (dlb_workload_store (w, job, err, sizeof err) == -1);
+    assert (dlb_workload_store (w, job, NULL, err, sizeof err) == -1);
     dlb_job_destroy (&job);
+    //  From a node that was never given the job: rejected, and counted.
     job = s_run (w, 3, "b");
-    assert (dlb_workload_store (w, job, err, sizeof err) == 1);
+    assert (dlb_workload_store (w, job, "b", err, sizeof err) == -2);
+    assert (strstr (err, "b was never given that job"));
+    assert (dlb_workload_store (w, job, NULL, err, sizeof err) == 1);
     dlb_job_destroy (&job);
     assert (dlb_workload_sync (w) == 0);
 
     //  The ledger: jobs 1..4 go to b until t=1000, b passes 2 on to c
     //  (c's HOLD renews it until 5000); at t=2000, 1 and 4 lapse and come
     //  back here, 2 stays with c, 3 is done.
-    uint64_t ids[8] = {1, 2, 3, 4};
+    uint64_t ids[8] = {1, 2, 3, 4}, *ids_none;
     dlb_workload_give (w, "b", ids, 4, 1000);
     dlb_workload_hold (w, "c", 2, 3, 5000);
     char holder[DLB_NAME_MAX] = "";
@@ -797,11 +1006,15 @@ void dlb_workload_test (bool verbose)
         if (j == 3)
             continue;
         job = s_run (w, j, j % 2 ? "t" : "b");
-        assert (dlb_workload_store (w, job, err, sizeof err) == 1);
+        assert (dlb_workload_store (w, job, j % 2 ? NULL : "b", err, sizeof err) == 1);
         dlb_job_destroy (&job);
     }
+    //  Every result is in; b's (2, 4, 6) are run again here and compared.
+    assert (!dlb_workload_done (w));
+    assert (s_run_audits (w, 2) == 3);
+    assert (dlb_workload_audit (w, &ids_none) == 0 && !ids_none); //  chosen once
     assert (dlb_workload_done (w));
-    assert (dlb_workload_finish (w) == DLB_WORKLOAD_COMPLETE);
+    assert (dlb_workload_finish (w, &confine) == DLB_WORKLOAD_COMPLETE);
     assert (access (path, F_OK) != 0); //  the journal is gone
     s_path (path, dir, "t-1", "input");
     assert (access (path, F_OK) != 0);
@@ -819,6 +1032,47 @@ void dlb_workload_test (bool verbose)
     assert (w && dlb_workload_state (w) == DLB_WORKLOAD_COMPLETE);
     assert (dlb_workload_jobs (w) == 7);
     dlb_workload_destroy (&w);
+
+    //  A forger: b returns every job, one of them wrong in one element.
+    //  c, whose HOLD shows it was handed job 2, may return that one; m,
+    //  never given a job, may not.
+    input = calloc (1000, sizeof (double));
+    w = dlb_workload_new (dir, "t-2", 1000, 7, 10, "out.npy", &input, err, sizeof err);
+    assert (w);
+    for (uint64_t j = 0; j < 7; j++)
+        ids[j] = j;
+    dlb_workload_give (w, "b", ids, 7, 100000);
+    dlb_workload_hold (w, "c", 2, 3, 100000);
+    for (uint64_t j = 0; j < 7; j++) {
+        job = s_run (w, j, "b");
+        job->data[j * 7 % job->elems] += j == 5 ? 1e-9 : 0;
+        assert (dlb_workload_store (w, job, "m", err, sizeof err) == -2);
+        assert (dlb_workload_store (w, job, j == 2 ? "c" : "b", err, sizeof err) == 1);
+        dlb_job_destroy (&job);
+    }
+    assert (s_run_audits (w, 1) == 7); //  all: few and small
+    assert (dlb_workload_done (w));
+    assert (dlb_workload_finish (w, &confine) == DLB_WORKLOAD_FAILED);
+    dlb_writer_t status;
+    dlb_writer_init (&status, DLB_MSG_STATUS);
+    dlb_workload_pack (w, &status);
+    zframe_t *frame = dlb_writer_frame (&status);
+    dlb_msg_t msg;
+    char reason[DLB_TEXT_MAX];
+    assert (dlb_msg_decode (zframe_data (frame), zframe_size (frame), &msg, reason,
+                            sizeof reason) == 0);
+    uint64_t rejected = 0, audited = 0;
+    assert (dlb_obj_u64 (msg.body, "rejected", &rejected) == 0 && rejected == 7);
+    assert (dlb_obj_u64 (msg.body, "audited", &audited) == 0 && audited == 7);
+    assert (dlb_obj_str (msg.body, "error", reason, sizeof reason) == 0);
+    assert (strstr (reason, "job 5 from b differs from the origin's own run in 1 of"));
+    dlb_msg_release (&msg);
+    zframe_destroy (&frame);
+    dlb_workload_destroy (&w);
+    s_path (path, dir, "t-2", "done");
+    unlink (path);
+    snprintf (path, sizeof path, "%s/out.npy", dir);
+    unlink (path);
 
     //  Garbage journals are refused with a reason.
     s_path (path, dir, "junk", "wal");

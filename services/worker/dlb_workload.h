@@ -4,9 +4,22 @@
 
     Life:
 
-        dlb_workload_new / _recover --> RUNNING --(last result)--> finish
-                                                   |
+        dlb_workload_new / _recover --> RUNNING --(last result)--+
+                                                                 |
+                  read from a file: dlb_workload_audit, the audits run here
+                                                                 |
+                                      (dlb_workload_done) --> finish
+                                                                 |
                                  verified ? COMPLETE : FAILED --> .done record
+
+    Verification. A generated vector is checked whole at the end (every
+    element has one exact value). A vector read from a file cannot be
+    checked without running it, so the origin runs again a random
+    sample of each peer's jobs (dlb_workload_audit) and compares them
+    element by element; one difference fails the workload. Results the
+    origin computed itself are trusted. A result is accepted only from
+    the job's holder or a node the ledger shows was handed it; others
+    are counted as rejected.
 
     The ledger. Every job is either done (its result stored) or held by
     exactly one place the origin knows of: here (in the origin's queue or
@@ -35,6 +48,7 @@
 #ifndef DLB_WORKLOAD_H_INCLUDED
 #define DLB_WORKLOAD_H_INCLUDED
 
+#include "dlb_confine.h"
 #include "dlb_proto.h"
 #include <czmq.h>
 #include <stdbool.h>
@@ -73,15 +87,29 @@ double dlb_workload_started (dlb_workload_t *self);
 //  NULL if memory is short.
 dlb_job_t *dlb_workload_job (dlb_workload_t *self, uint64_t j, const char *origin);
 
-//  Stores a result. Returns 1 if it was new (journaled, not yet synced), 0
-//  if a duplicate, -1 if it does not belong to this running workload
-//  (reason in err). Cannot fail otherwise: a journal that cannot be
-//  written is logged, and the result kept in memory.
-int dlb_workload_store (dlb_workload_t *self, const dlb_job_t *job, char *err,
-                        size_t err_size);
+//  Stores a result, from the peer `from` (its authenticated name), or
+//  computed here if from is NULL. Returns 1 if it was new (journaled, not
+//  yet synced), 0 if a duplicate, 2 if it was this node's run of a job
+//  being audited (compared with the stored result), -1 if it does not
+//  belong to this running workload, -2 if from is neither the job's
+//  holder nor a node the ledger shows was handed it (counted as
+//  rejected); the reason in err for both. Cannot fail otherwise: a
+//  journal that cannot be written is logged, and the result kept in
+//  memory.
+int dlb_workload_store (dlb_workload_t *self, const dlb_job_t *job, const char *from,
+                        char *err, size_t err_size);
+//  Once every result of a workload read from a file is in: chooses the
+//  peers' jobs that this node must run again to check their results
+//  (dlb_workload_store of its run compares them), at random from the
+//  kernel's CSPRNG: at least S_AUDIT_PER_PEER of each peer's, and more up
+//  to a budget (all of them in a small workload). Returns their number,
+//  with a new array of their ids in *ids (caller frees); 0 (and NULL)
+//  if none are needed, or if they were chosen before.
+size_t dlb_workload_audit (dlb_workload_t *self, uint64_t **ids);
 //  Makes the stored results durable (fdatasync of the journal). 0 or -1.
 int dlb_workload_sync (dlb_workload_t *self);
-bool dlb_workload_done (dlb_workload_t *self); //  every result is in
+//  Every result is in, and every audit done.
+bool dlb_workload_done (dlb_workload_t *self);
 
 //  The ledger. Holder "" is this node. `until` is a zclock_mono () time.
 void dlb_workload_give (dlb_workload_t *self, const char *holder, const uint64_t *ids,
@@ -98,11 +126,13 @@ size_t dlb_workload_reclaim (dlb_workload_t *self, int64_t now, uint64_t *ids, s
 //  (the workload's tail); they are marked held here. Returns the count.
 size_t dlb_workload_tail (dlb_workload_t *self, uint64_t *ids, size_t max);
 
-//  Writes the output, verifies it, records the end (ID.done) and removes
+//  Writes the output (a path in the data directory that confine names,
+//  checked again now), verifies it, records the end (ID.done) and removes
 //  the journal. Returns the final state. Logs the outcome.
-dlb_workload_state_t dlb_workload_finish (dlb_workload_t *self);
+dlb_workload_state_t dlb_workload_finish (dlb_workload_t *self,
+                                          const dlb_confine_t *confine);
 
-//  Packs the 12-key status map of proto/README.md section 7.2.
+//  Packs the 14-key status map of proto/README.md section 7.2.
 void dlb_workload_pack (dlb_workload_t *self, dlb_writer_t *writer);
 
 void dlb_workload_test (bool verbose);

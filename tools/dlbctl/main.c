@@ -19,7 +19,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1014,57 +1013,6 @@ static int s_cmd_policy (client_t *client, const command_t *command, int argc,
 //  ---------------------------------------------------------------------
 //  submit
 
-//  Makes path absolute for the node. A relative path is resolved against
-//  the real path of its directory, which must exist here; an absolute path
-//  is a path on the node's machine and is passed as it is (the node may be
-//  remote or in a container). Returns 0, or -1 with the reason printed.
-static int s_absolute_path (const char *option, const char *path, char *buf, size_t size)
-{
-    if (!*path) {
-        fprintf (stderr, "error: %s: empty path\n", option);
-        return -1;
-    }
-    if (path[0] == '/') {
-        if (strlen (path) >= size) {
-            fprintf (stderr, "error: %s '%s': longer than %zu bytes\n", option, path,
-                     size - 1);
-            return -1;
-        }
-        snprintf (buf, size, "%s", path);
-        return 0;
-    }
-    char copy[PATH_MAX];
-    if (strlen (path) >= sizeof copy) {
-        fprintf (stderr, "error: %s '%s': path too long\n", option, path);
-        return -1;
-    }
-    snprintf (copy, sizeof copy, "%s", path);
-    char *slash = strrchr (copy, '/');
-    const char *dir = ".", *base = copy;
-    if (slash) {
-        *slash = 0;
-        dir = copy;
-        base = slash + 1;
-    }
-    if (!*base || streq (base, ".") || streq (base, "..")) {
-        fprintf (stderr, "error: %s '%s': not a file name\n", option, path);
-        return -1;
-    }
-    char real[PATH_MAX];
-    if (!realpath (dir, real)) {
-        fprintf (stderr, "error: %s '%s': directory '%s': %s\n", option, path, dir,
-                 strerror (errno));
-        return -1;
-    }
-    int len = snprintf (buf, size, "%s/%s", streq (real, "/") ? "" : real, base);
-    if (len < 0 || (size_t) len >= size) {
-        fprintf (stderr, "error: %s '%s': absolute path longer than %zu bytes\n", option,
-                 path, size - 1);
-        return -1;
-    }
-    return 0;
-}
-
 static int s_cmd_submit (client_t *client, const command_t *command, int argc,
                          char **argv)
 {
@@ -1105,23 +1053,25 @@ static int s_cmd_submit (client_t *client, const command_t *command, int argc,
                               " jobs is more than %d elements a job; use more --jobs",
                               elements, jobs, DLB_JOB_MAX_ELEMS);
 
-    char output[DLB_TEXT_MAX], input[DLB_TEXT_MAX];
-    if (s_absolute_path ("--output", output_text, output, sizeof output))
-        return EXIT_FAILURE;
-    if (input_text && s_absolute_path ("--input", input_text, input, sizeof input))
-        return EXIT_FAILURE;
+    //  Paths are sent as given: they name files in the node's data directory,
+    //  which nothing here can resolve (the node may be remote or in a container).
+    const char *paths[][2] = {{"--output", output_text}, {"--input", input_text}};
+    for (int k = 0; k < 2; k++)
+        if (paths[k][1] && (!*paths[k][1] || strlen (paths[k][1]) >= DLB_TEXT_MAX))
+            return s_usage_error (command, "%s '%s': a path of 1 to %d bytes",
+                                  paths[k][0], paths[k][1], DLB_TEXT_MAX - 1);
 
     //  With --input the node takes the element count from the file.
     dlb_writer_t request;
     dlb_msg_t reply;
     s_command_start (&request, "submit", 4);
     if (input_text)
-        dlb_writer_str (&request, "input", input);
+        dlb_writer_str (&request, "input", input_text);
     else
         dlb_writer_u64 (&request, "elements", elements);
     dlb_writer_u64 (&request, "jobs", jobs);
     dlb_writer_u64 (&request, "reps", reps);
-    dlb_writer_str (&request, "output", output);
+    dlb_writer_str (&request, "output", output_text);
     if (s_request (client, &request, &reply))
         return EXIT_FAILURE;
     char id[DLB_NAME_MAX];
@@ -1446,8 +1396,9 @@ static const command_t s_commands[] = {
      "  --reps R      kernel repetitions per element\n"
      "  --input FILE  a .npy or raw float64 file to process instead of --elements\n"
      "  --output FILE where the node writes the result (.npy)\n"
-     "A relative path is made absolute here; an absolute path is a path on the\n"
-     "node's machine, passed as it is.\n",
+     "FILE is a path in the node's data directory (its --data-dir; /data in the\n"
+     "containers), relative to it, and is sent as given. The node refuses a path\n"
+     "that leads outside that directory or into its .dlb.\n",
      s_submit_defaults, s_cmd_submit, false},
     {"wait", "ID [--timeout SECS]",
      "Waits until workload ID ends, showing its progress on stderr.\n"
