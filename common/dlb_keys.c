@@ -18,9 +18,8 @@
 #define S_ROLE_MAX    16
 #define S_DOMAINS_MAX 64  //  (allow-list, role) pairs one process serves
 #define S_ZAP         "inproc://zeromq.zap.01"
-#define S_WARN_BURST  20  //  refusals logged in full, then one in S_WARN_EVERY
-#define S_WARN_EVERY  1000
 #define S_FDS_MAX     1024 //  accepted connections whose address is remembered
+#define S_DRAIN_MSECS 1000 //  longest wait at exit for watched sockets to close
 
 //  One trusted cert.
 typedef struct {
@@ -269,8 +268,7 @@ typedef struct {
 
 static void s_refused (s_zap_t *self, const char *format, ...)
 {
-    self->refused++;
-    if (self->refused > S_WARN_BURST && self->refused % S_WARN_EVERY)
+    if (!dlb_log_sampled (++self->refused))
         return;
     char text[512];
     va_list args;
@@ -468,6 +466,27 @@ static void s_zap_actor (zsock_t *pipe, void *args)
                 }
     }
 done:
+    //  libzmq sends monitor events from its I/O thread and blocks there if
+    //  no one reads them, which would stall every socket of the process: so
+    //  read each watched socket's events until it reports it stopped (its
+    //  socket closed, as services close theirs before their keys), or a
+    //  while has passed.
+    for (int64_t until = zclock_mono () + S_DRAIN_MSECS;
+         zlistx_size (self->watches) && zclock_mono () < until;) {
+        void *which = zpoller_wait (self->poller, (int) (until - zclock_mono ()));
+        for (s_watch_t *watch = zlistx_first (self->watches); which && watch;
+             watch = zlistx_next (self->watches))
+            if (watch->sock == which) {
+                s_zap_event (self, watch);
+                break;
+            }
+        if (which == self->handler)
+            s_zap_request (self);
+        else if (which == pipe) {
+            zframe_t *ignored = zframe_recv (pipe);
+            zframe_destroy (&ignored);
+        }
+    }
     for (s_watch_t *watch = zlistx_first (self->watches); watch;
          watch = zlistx_next (self->watches)) {
         zsock_destroy (&watch->sock);

@@ -12,8 +12,6 @@
 #include <sys/un.h>
 #include <time.h>
 
-#define S_WARN_BURST 20   //  malformed messages logged in full
-#define S_WARN_EVERY 1000 //  then one in this many
 //  Candidate base ports start at S_FREE_LOW, clear of well-known services and
 //  of the default base (7100).
 #define S_FREE_LOW       10000
@@ -358,7 +356,7 @@ int dlb_service_recv (zsock_t *socket, const char *what, dlb_msg_t *msg)
                              sizeof reason);
     if (rc == -2) {
         s_malformed++;
-        if (s_malformed <= S_WARN_BURST || s_malformed % S_WARN_EVERY == 0) {
+        if (dlb_log_sampled (s_malformed)) {
             const char *peer = frame ? zframe_meta (frame, "Peer-Address") : NULL;
             dlb_warn ("dropped a malformed message on %s from %s: %s (%zu so far)", what,
                       peer ? peer : "a local socket", reason, s_malformed);
