@@ -105,6 +105,16 @@ int dlb_npy_load (const char *path, double **values_p, size_t *count_p, char *er
                   DLB_NPY_MAX_ELEMS);
         goto done;
     }
+    //  The file must hold the data before it is allocated: a header of a
+    //  hundred bytes may declare 2^31 elements.
+    struct stat st;
+    long data_at = ftell (file);
+    if (fstat (fileno (file), &st) != 0 || data_at < 0 ||
+        (uint64_t) (st.st_size - data_at) < (uint64_t) count * sizeof (double)) {
+        snprintf (err, err_size, "%s: truncated data (expected %lld float64)", path,
+                  count);
+        goto done;
+    }
     values = malloc ((size_t) count * sizeof (double));
     if (!values) {
         snprintf (err, err_size, "%s: out of memory for %lld elements", path, count);
@@ -235,6 +245,15 @@ void dlb_npy_test (bool verbose)
     assert (dlb_npy_load (npy, &back, &count, err, sizeof err) == -1);
     assert (strstr (err, "magic"));
     assert (dlb_npy_load ("/nonexistent/x.npy", &back, &count, err, sizeof err) == -1);
+    //  A short file whose header declares a billion elements is refused
+    //  before anything is allocated (found by fuzz_npy: it allocated 8 GB).
+    assert (dlb_npy_save (npy, v, 5, err, sizeof err) == 0);
+    f = fopen (npy, "r+b");
+    fseek (f, 10, SEEK_SET);
+    fputs ("{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000,), }", f);
+    fclose (f);
+    assert (dlb_npy_load (npy, &back, &count, err, sizeof err) == -1);
+    assert (strstr (err, "truncated data"));
     unlink (npy);
     unlink (raw);
     unlink (path);
