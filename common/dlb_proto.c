@@ -206,6 +206,35 @@ static long s_count_objects (const unsigned char *p, size_t size, long max)
     return count;
 }
 
+int dlb_map_unpack (const void *data, size_t size, msgpack_unpacked *unpacked,
+                    char *reason, size_t reason_size)
+{
+    if (s_count_objects (data, size, DLB_MSG_MAX_OBJECTS) < 0) {
+        snprintf (reason, reason_size,
+                  "body is truncated, not msgpack, or has over %d objects",
+                  DLB_MSG_MAX_OBJECTS);
+        return -2;
+    }
+    msgpack_unpacked_init (unpacked);
+    size_t offset = 0;
+    msgpack_unpack_return rc = msgpack_unpack_next (unpacked, data, size, &offset);
+    const char *problem = NULL;
+    if (rc == MSGPACK_UNPACK_CONTINUE)
+        problem = "truncated body";
+    else if (rc != MSGPACK_UNPACK_SUCCESS)
+        problem = "body is not msgpack";
+    else if (offset != size)
+        problem = "trailing bytes after body";
+    else if (unpacked->data.type != MSGPACK_OBJECT_MAP)
+        problem = "body is not a map";
+    if (problem) {
+        snprintf (reason, reason_size, "%s", problem);
+        msgpack_unpacked_destroy (unpacked);
+        return -2;
+    }
+    return 0;
+}
+
 int dlb_msg_decode (const void *data, size_t size, dlb_msg_t *msg, char *reason,
                     size_t reason_size)
 {
@@ -229,31 +258,10 @@ int dlb_msg_decode (const void *data, size_t size, dlb_msg_t *msg, char *reason,
         return -2;
     }
     msg->type = bytes[3];
-    if (s_count_objects (bytes + DLB_PROTO_HEADER, size - DLB_PROTO_HEADER,
-                         DLB_MSG_MAX_OBJECTS) < 0) {
-        snprintf (reason, reason_size,
-                  "%s body is truncated, not msgpack, or has over %d objects",
-                  dlb_msg_type_name (msg->type), DLB_MSG_MAX_OBJECTS);
-        memset (msg, 0, sizeof *msg);
-        return -2;
-    }
-    msgpack_unpacked_init (&msg->unpacked);
-    size_t offset = 0;
-    msgpack_unpack_return rc =
-        msgpack_unpack_next (&msg->unpacked, (const char *) bytes + DLB_PROTO_HEADER,
-                             size - DLB_PROTO_HEADER, &offset);
-    const char *problem = NULL;
-    if (rc == MSGPACK_UNPACK_CONTINUE)
-        problem = "truncated body";
-    else if (rc != MSGPACK_UNPACK_SUCCESS)
-        problem = "body is not msgpack";
-    else if (offset != size - DLB_PROTO_HEADER)
-        problem = "trailing bytes after body";
-    else if (msg->unpacked.data.type != MSGPACK_OBJECT_MAP)
-        problem = "body is not a map";
-    if (problem) {
+    char problem[128];
+    if (dlb_map_unpack (bytes + DLB_PROTO_HEADER, size - DLB_PROTO_HEADER,
+                        &msg->unpacked, problem, sizeof problem)) {
         snprintf (reason, reason_size, "%s %s", dlb_msg_type_name (msg->type), problem);
-        msgpack_unpacked_destroy (&msg->unpacked);
         memset (msg, 0, sizeof *msg);
         return -2;
     }

@@ -114,6 +114,15 @@ typedef struct {
 //  into data, which must outlive msg.
 int dlb_msg_decode (const void *data, size_t size, dlb_msg_t *msg, char *reason,
                     size_t reason_size);
+//  Parses data as one msgpack map and nothing after it (a message body, or
+//  a record kept on disk). Bodies of over DLB_MSG_MAX_OBJECTS objects are
+//  refused by a byte scan before msgpack-c sees them: a few bytes that
+//  declare a huge array would make it allocate ~24 bytes per declared
+//  object. Returns 0 with the map in *unpacked (msgpack_unpacked_destroy
+//  it), or -2 with a reason and nothing to destroy. Strings and bins of
+//  the map point into data.
+int dlb_map_unpack (const void *data, size_t size, msgpack_unpacked *unpacked,
+                    char *reason, size_t reason_size);
 //  Receives one message from a socket and decodes it; multi-frame messages
 //  are malformed. Returns 0, -1 if interrupted, -2 if malformed (reason set).
 //  The message keeps the received frame; dlb_msg_release frees both.

@@ -4,9 +4,12 @@
 #  For the container image and its test: docker-compose, and debootstrap
 #  (scripts/make-base-image.sh); the Docker engine itself is left to you
 #  (Debian's docker.io), and tests/test_compose.sh skips without one.
+#  Usage: scripts/install-deps.sh [--fuzz]   --fuzz adds clang and its
+#  libFuzzer runtime (Debian 12: clang 14), for scripts/fuzz.sh.
 set -euo pipefail
 packages=(build-essential cmake pkg-config libczmq-dev libzmq3-dev libmsgpack-dev
           zlib1g-dev docker-compose debootstrap procps iproute2 jq)
+[ "${1:-}" = --fuzz ] && packages+=(clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

@@ -8,12 +8,13 @@
         worker  PUSH   BASE+21  COMMAND submit
         adaptor PUSH   BASE+24  COMMAND policy
 
-    Commands: status and throttle are answered here; submit and policy are
-    relayed to their owners with a request number, and their REPLY is
+    Commands, decoded and checked by dlb_command: status and throttle are
+    answered here; submit and policy are relayed to their owners with a
+    request number, and their REPLY is
     routed back to the client that asked. A request whose owner does not
     answer within DLB_RELAY_TIMEOUT gets an error reply.                  */
 #include "dlb_monitor.h"
-#include "dlb_policy.h"
+#include "dlb_command.h"
 #include "dlb_sampler.h"
 #include "dlb_service.h"
 
@@ -317,54 +318,35 @@ static int s_control_event (zloop_t *loop, zsock_t *reader, void *arg)
         s_answer_error (self, identity, delimiter, error);
     }
     else {
-        char cmd[32] = "", text[64] = "";
-        double value = 0;
-        dlb_obj_str (msg.body, "cmd", cmd, sizeof cmd);
-        if (msg.type != DLB_MSG_COMMAND)
-            s_answer_error (self, identity, delimiter, "expected a COMMAND");
-        else if (streq (cmd, "status")) {
+        dlb_command_t command;
+        char error[DLB_TEXT_MAX + 64];
+        if (dlb_command_decode (&msg, &command, error, sizeof error))
+            s_answer_error (self, identity, delimiter, error);
+        else if (command.kind == DLB_COMMAND_STATUS) {
             zframe_t *reply = s_status (self);
             s_answer (self, identity, delimiter, &reply);
         }
-        else if (streq (cmd, "throttle")) {
-            if (dlb_obj_double (msg.body, "value", &value) || value <= 0 || value > 1)
-                s_answer_error (self, identity, delimiter,
-                                "throttle needs a value in (0, 1]");
-            else {
-                dlb_info ("throttle %.2f -> %.2f (set through the control socket by %s)",
-                          self->throttle, value, peer ? peer : "?");
-                self->throttle = value;
-                char kept[32];
-                snprintf (kept, sizeof kept, "%.17g", value);
-                dlb_service_setting_save (&self->cfg, "throttle", kept);
-                s_publish (self);
-                dlb_writer_t w;
-                dlb_writer_init (&w, DLB_MSG_REPLY);
-                msgpack_pack_map (&w.pk, 2);
-                dlb_writer_bool (&w, "ok", true);
-                dlb_writer_double (&w, "throttle", value);
-                zframe_t *reply = dlb_writer_frame (&w);
-                s_answer (self, identity, delimiter, &reply);
-            }
+        else if (command.kind == DLB_COMMAND_THROTTLE) {
+            double value = command.throttle;
+            dlb_info ("throttle %.2f -> %.2f (set through the control socket by %s)",
+                      self->throttle, value, peer ? peer : "?");
+            self->throttle = value;
+            char kept[32];
+            snprintf (kept, sizeof kept, "%.17g", value);
+            dlb_service_setting_save (&self->cfg, "throttle", kept);
+            s_publish (self);
+            dlb_writer_t w;
+            dlb_writer_init (&w, DLB_MSG_REPLY);
+            msgpack_pack_map (&w.pk, 2);
+            dlb_writer_bool (&w, "ok", true);
+            dlb_writer_double (&w, "throttle", value);
+            zframe_t *reply = dlb_writer_frame (&w);
+            s_answer (self, identity, delimiter, &reply);
         }
-        else if (streq (cmd, "policy")) {
-            dlb_policy_t policy;
-            if (dlb_obj_str (msg.body, "name", text, sizeof text) ||
-                dlb_policy_parse (text, &policy))
-                s_answer_error (
-                    self, identity, delimiter,
-                    "policy needs a name: none, sender, receiver or symmetric");
-            else
-                s_relay (self, self->adaptor, msg.body, identity, delimiter);
-        }
-        else if (streq (cmd, "submit"))
-            s_relay (self, self->worker, msg.body, identity, delimiter);
-        else {
-            char error[128];
-            snprintf (error, sizeof error,
-                      "unknown command '%s' (status, throttle, policy, submit)", cmd);
-            s_answer_error (self, identity, delimiter, error);
-        }
+        else
+            s_relay (self,
+                     command.kind == DLB_COMMAND_POLICY ? self->adaptor : self->worker,
+                     msg.body, identity, delimiter);
         dlb_msg_release (&msg);
     }
     zframe_destroy (&identity);

@@ -28,6 +28,7 @@
     restarted worker rebuilds its workloads from the journals in
     <data-dir>/.dlb/<node>/journal and carries on.                                    */
 #include "dlb_worker.h"
+#include "dlb_command.h"
 #include "dlb_confine.h"
 #include "dlb_kernel.h"
 #include "dlb_npy.h"
@@ -726,19 +727,12 @@ static int s_check_output (worker_t *self, const char *output, char *err, size_t
     return rc ? -1 : 0;
 }
 
-static void s_submit (worker_t *self, const msgpack_object *body, uint64_t req)
+static void s_submit (worker_t *self, const dlb_command_t *command)
 {
-    uint64_t elements = DLB_DEFAULT_ELEMENTS, jobs = DLB_DEFAULT_JOBS,
-             reps = DLB_DEFAULT_REPS;
-    char input[DLB_TEXT_MAX] = "", output[DLB_TEXT_MAX] = "", error[DLB_TEXT_MAX];
-    dlb_obj_u64 (body, "elements", &elements);
-    dlb_obj_u64 (body, "jobs", &jobs);
-    dlb_obj_u64 (body, "reps", &reps);
-    dlb_obj_str (body, "input", input, sizeof input);
-    if (dlb_obj_str (body, "output", output, sizeof output) || !*output) {
-        s_reply (self, req, "submit needs an output path", NULL);
-        return;
-    }
+    uint64_t req = command->req, elements = command->elements, jobs = command->jobs,
+             reps = command->reps;
+    const char *input = command->input, *output = command->output;
+    char error[DLB_TEXT_MAX];
     if (s_check_output (self, output, error, sizeof error)) {
         s_reply (self, req, error, NULL);
         return;
@@ -764,27 +758,19 @@ static void s_submit (worker_t *self, const msgpack_object *body, uint64_t req)
             jobs = elements;
     }
     const char *cap = NULL;
-    if (elements < 1 || jobs < 1 || jobs > elements || reps < 1 || reps > UINT32_MAX ||
-        (elements + jobs - 1) / jobs > DLB_JOB_MAX_ELEMS)
-        snprintf (error, sizeof error,
-                  "bad sizes: elements %llu, jobs %llu, reps %llu (need 1 <= jobs <= "
-                  "elements, reps >= 1, at most %d elements a job)",
-                  (unsigned long long) elements, (unsigned long long) jobs,
-                  (unsigned long long) reps, DLB_JOB_MAX_ELEMS);
-    else if ((cap = s_over_cap (&self->cfg, elements, jobs, reps)))
-        snprintf (
-            error, sizeof error,
-            "over this node's %s: %llu elements in %llu jobs of %llu reps (its caps: "
-            "--max-elements %llu, --max-jobs %llu, --max-reps %llu, --max-job-work "
-            "%llu elements x reps a job)",
-            cap, (unsigned long long) elements, (unsigned long long) jobs,
-            (unsigned long long) reps, (unsigned long long) self->cfg.max_elements,
-            (unsigned long long) self->cfg.max_jobs,
-            (unsigned long long) self->cfg.max_reps,
-            (unsigned long long) self->cfg.max_job_work);
-    else
-        *error = 0;
-    if (*error) {
+    if (dlb_command_check_sizes (elements, jobs, reps, error, sizeof error) ||
+        (cap = s_over_cap (&self->cfg, elements, jobs, reps))) {
+        if (cap)
+            snprintf (
+                error, sizeof error,
+                "over this node's %s: %llu elements in %llu jobs of %llu reps (its caps: "
+                "--max-elements %llu, --max-jobs %llu, --max-reps %llu, --max-job-work "
+                "%llu elements x reps a job)",
+                cap, (unsigned long long) elements, (unsigned long long) jobs,
+                (unsigned long long) reps, (unsigned long long) self->cfg.max_elements,
+                (unsigned long long) self->cfg.max_jobs,
+                (unsigned long long) self->cfg.max_reps,
+                (unsigned long long) self->cfg.max_job_work);
         free (values);
         s_reply (self, req, error, NULL);
         return;
@@ -969,16 +955,18 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
         }
     }
     else if (msg.type == DLB_MSG_COMMAND) {
-        char cmd[32] = "";
-        uint64_t req = 0;
-        dlb_obj_u64 (msg.body, "req", &req);
-        dlb_obj_str (msg.body, "cmd", cmd, sizeof cmd);
-        if (streq (cmd, "submit"))
-            s_submit (self, msg.body, req);
-        else {
-            snprintf (reason, sizeof reason, "the worker has no command '%s'", cmd);
-            s_reply (self, req, reason, NULL);
+        dlb_command_t command;
+        char error[DLB_TEXT_MAX + 64];
+        int decoded = dlb_command_decode (&msg, &command, error, sizeof error);
+        if (command.kind != DLB_COMMAND_SUBMIT) {
+            snprintf (reason, sizeof reason, "the worker has no command '%s'",
+                      command.name);
+            s_reply (self, command.req, reason, NULL);
         }
+        else if (decoded)
+            s_reply (self, command.req, error, NULL);
+        else
+            s_submit (self, &command);
     }
     else
         dlb_warn ("dropped an unexpected %s on the worker inbox",

@@ -1,5 +1,6 @@
 /*  dlb_workload: a workload at its origin (see dlb_workload.h).           */
 #include "dlb_workload.h"
+#include "dlb_command.h"
 #include "dlb_journal.h"
 #include "dlb_kernel.h"
 #include "dlb_log.h"
@@ -699,7 +700,8 @@ static int s_replay_record (uint8_t type, const void *payload, size_t size, void
     s_replay_t *r = arg;
     dlb_workload_t *self = r->self;
     msgpack_unpacked unpacked;
-    msgpack_unpacked_init (&unpacked);
+    bool unpacked_map = false;
+    char reason[128];
     int rc = 0;
     if (type == 'R' && r->described) {
         const uint8_t *p = payload;
@@ -723,9 +725,8 @@ static int s_replay_record (uint8_t type, const void *payload, size_t size, void
             }
         }
     }
-    else if (msgpack_unpack_next (&unpacked, payload, size, NULL) ==
-                 MSGPACK_UNPACK_SUCCESS &&
-             unpacked.data.type == MSGPACK_OBJECT_MAP) {
+    else if (dlb_map_unpack (payload, size, &unpacked, reason, sizeof reason) == 0) {
+        unpacked_map = true;
         const msgpack_object *map = &unpacked.data;
         if (type == 'W' && !r->described) {
             uint64_t reps = 0;
@@ -736,9 +737,9 @@ static int s_replay_record (uint8_t type, const void *payload, size_t size, void
                 dlb_obj_u64 (map, "reps", &reps) ||
                 dlb_obj_str (map, "output", self->output, sizeof self->output) ||
                 dlb_obj_bool (map, "input", &input) ||
-                dlb_obj_double (map, "start", &self->start) || self->jobs == 0 ||
-                self->jobs > self->elements || self->elements > DLB_NPY_MAX_ELEMS ||
-                reps == 0 || reps > UINT32_MAX) {
+                dlb_obj_double (map, "start", &self->start) ||
+                dlb_command_check_sizes (self->elements, self->jobs, reps, reason,
+                                         sizeof reason)) {
                 snprintf (r->error, sizeof r->error, "a malformed description");
                 rc = -1;
             }
@@ -769,7 +770,8 @@ static int s_replay_record (uint8_t type, const void *payload, size_t size, void
             }
         }
     }
-    msgpack_unpacked_destroy (&unpacked);
+    if (unpacked_map)
+        msgpack_unpacked_destroy (&unpacked);
     return rc;
 }
 
@@ -783,11 +785,9 @@ static int s_recover_done (dlb_workload_t *self, const char *path, char *err,
     if (file)
         fclose (file);
     msgpack_unpacked unpacked;
-    msgpack_unpacked_init (&unpacked);
     int rc = -1;
-    char state[16] = "";
-    if (size &&
-        msgpack_unpack_next (&unpacked, buffer, size, NULL) == MSGPACK_UNPACK_SUCCESS) {
+    char state[16] = "", reason[128];
+    if (dlb_map_unpack (buffer, size, &unpacked, reason, sizeof reason) == 0) {
         const msgpack_object *map = &unpacked.data;
         uint64_t reps = 0;
         if (dlb_obj_str (map, "id", self->id, sizeof self->id) == 0 &&
@@ -818,8 +818,8 @@ static int s_recover_done (dlb_workload_t *self, const char *path, char *err,
                 stat (path, &st) == 0 ? (double) st.st_mtime - self->elapsed : 0;
             rc = 0;
         }
+        msgpack_unpacked_destroy (&unpacked);
     }
-    msgpack_unpacked_destroy (&unpacked);
     if (rc)
         snprintf (err, err_size, "%s: not a workload record", path);
     return rc;
@@ -1081,6 +1081,16 @@ void dlb_workload_test (bool verbose)
     fclose (file);
     assert (dlb_workload_recover (dir, "junk.wal", 0, err, sizeof err) == NULL);
     assert (strstr (err, "junk.wal"));
+    unlink (path);
+    //  So is an end record of a few bytes that declares a 770-million
+    //  element array (found by fuzz_workload: msgpack-c was asked to
+    //  allocate 18 GiB for it before the object count was checked).
+    s_path (path, dir, "junk", "done");
+    file = fopen (path, "wb");
+    fwrite ("\x82\xa2id\xa1x\xa5state\xdd\x2e\x03\x36\x43\x01", 1, 18, file);
+    fclose (file);
+    assert (dlb_workload_recover (dir, "junk.done", 0, err, sizeof err) == NULL);
+    assert (strstr (err, "not a workload record"));
     unlink (path);
     s_path (path, dir, "t-1", "done");
     unlink (path);
