@@ -39,6 +39,16 @@
       adaptive_real  the same, never rounded: shows what the integer rule
                 gives.
 
+    Interval forecasts (dlb_forecast_mean): the mean of the next k samples,
+    for any k, the load a workload meets over the time it still needs. An
+    interval battery (every predictor above averaged over the interval, the
+    max_horizon forecast standing for the steps beyond it; window means of
+    0.5..4 k samples; the long-run mean; AR(1) reversion to it) is scored on
+    realized interval means on a ladder of lengths; the answer, "interval",
+    is the two soft-min blends on interval errors (fast, slow) weighed on
+    the slow timescale, as adaptive is, with a gain falling as 1 / sqrt (k).
+    "interval_nws" is the NWS rule on interval errors, for comparison.
+
     Memory is constant: every buffer is sized in dlb_forecast_new, and
     dlb_forecast_feed never allocates. Forecasts are clamped to
     [DLB_FORECAST_MIN, DLB_FORECAST_MAX]; input values are used as given.
@@ -174,6 +184,30 @@
 //  rule (rounding while every sample so far is an integer).
 #define DLB_FORECAST_INTEGER_TOLERANCE 1e-9 //  CPU %
 
+//  Interval forecasts (dlb_forecast_mean): the mean of the next k samples,
+//  for any k >= 1. Errors are learnt on a ladder of interval lengths (rungs,
+//  powers of two): each rung records the interval forecasts every
+//  max (1, rung / ORIGINS) samples and scores them on the realized mean when
+//  the interval has passed, so at most ORIGINS forecasts per rung wait for
+//  their interval. A query between two rungs interpolates their scores in
+//  log k; beyond the top rung it uses the top rung's. DECAYS weigh past
+//  interval errors per scored interval, one interval blend each.
+#define DLB_FORECAST_INTERVAL_LADDER                                                     \
+    {                                                                                    \
+        1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024                                      \
+    }
+#define DLB_FORECAST_INTERVAL_ORIGINS 16 //  forecasts waiting per rung
+//  Interval-only predictors: the mean of the last ratio * k samples (at most
+//  DLB_FORECAST_HISTORY) for each ratio.
+#define DLB_FORECAST_INTERVAL_WINDOWS                                                    \
+    {                                                                                    \
+        0.5, 1, 2, 4                                                                     \
+    }
+#define DLB_FORECAST_INTERVAL_DECAYS                                                     \
+    {                                                                                    \
+        0.98, 0.999                                                                      \
+    }
+
 //  Below this variance a window is flat and AR forecasts its mean.
 #define DLB_FORECAST_VARIANCE_MIN 1e-12 //  CPU %^2
 
@@ -221,6 +255,38 @@ int dlb_forecast_index (dlb_forecast_t *self, const char *name);
 //  index must be below dlb_forecast_predictors and horizon in 1..max_horizon
 //  (asserted). Returns NAN before the first sample.
 double dlb_forecast_predict_with (dlb_forecast_t *self, size_t index, int horizon);
+
+//  Returns the forecast of the mean of the next k samples (k >= 1, any
+//  size; asserted). If expected_error is not NULL, stores there the recent
+//  mean absolute error of this forecast on realized interval means (CPU %
+//  points): interpolated between the rungs of DLB_FORECAST_INTERVAL_LADDER
+//  around k, or the nearest scored rung below k; NAN while no interval
+//  that long or shorter has been scored. Returns NAN before the first
+//  sample. Cannot fail; never allocates. Costs O(predictors) (a few
+//  microseconds), whatever k.
+double dlb_forecast_mean (dlb_forecast_t *self, size_t k, double *expected_error);
+
+//  Number of interval predictors; dlb_forecast_mean answers with the last.
+//  Indexes below dlb_forecast_predictors are the per-sample predictors' own
+//  forecasts averaged over the interval (their h-step forecasts up to
+//  max_horizon, the max_horizon one beyond); then come interval-only ones:
+//  window means, the long-run mean, AR(1) reversion to it, and the interval
+//  meta-predictors.
+size_t dlb_forecast_mean_predictors (dlb_forecast_t *self);
+
+//  Name of interval predictor index ("last", ..., "adaptive", "window_0.5k",
+//  "kept_mean", "revert", "interval_nws", "interval_0.980", "interval"), owned by
+//  the forecaster; NULL if index is out of range.
+const char *dlb_forecast_mean_name (dlb_forecast_t *self, size_t index);
+
+//  Forecast of interval predictor index of the mean of the next k samples.
+//  index must be below dlb_forecast_mean_predictors and k >= 1 (asserted).
+//  Returns NAN before the first sample.
+double dlb_forecast_mean_with (dlb_forecast_t *self, size_t index, size_t k);
+
+//  Number of predictors in the classic (NWS) battery: indexes 0 up to it.
+//  Cannot fail.
+size_t dlb_forecast_classic (dlb_forecast_t *self);
 
 //  Index of the wide battery's predictor with the lowest recent error at horizon,
 //  the one adaptive weighs most; 0 ("last") before any error is measured.

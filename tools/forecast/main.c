@@ -6,6 +6,15 @@
     forecast made after fewer than DLB_FORECAST_EVAL_WARMUP samples is not
     scored. The MAE is averaged over all scored points of all traces.
 
+    With --interval K (one or several), every forecast of the mean of the
+    next K samples made after n >= DLB_FORECAST_EVAL_WARMUP samples is also
+    scored on the realized mean of samples n + 1..n + K (1-based), for
+    every interval predictor of dlb_forecast and three references computed
+    here: the last value, the mean of the last K samples, and NWS on
+    interval means (of the classic battery's interval forecasts, the one
+    with the lowest absolute error accumulated on the K-sample intervals
+    that have passed, this trace only).
+
     For scale, the same 1-step points are also "predicted" by a yardstick
     that is not a forecaster: the median of the YARDSTICK_SIDE samples
     before and the YARDSTICK_SIDE samples after each one (fewer at the ends
@@ -26,7 +35,13 @@
 #include <sys/stat.h>
 
 #define EXIT_USAGE     2
-#define YARDSTICK_SIDE 30 //  samples on each side of the point
+#define YARDSTICK_SIDE 30     //  samples on each side of the point
+#define INTERVALS_MAX  8      //  lengths one --interval takes
+#define INTERVAL_MAX   100000 //  samples
+
+//  The references scored beside dlb_forecast's interval predictors.
+enum { REF_LAST, REF_NWS, REF_MEAN_K, REFS };
+static const char *s_ref_names[REFS] = {"last", "nws", "mean_k"};
 
 typedef struct {
     dlb_trace_format_t format;
@@ -36,7 +51,21 @@ typedef struct {
     uint64_t seed;
     bool json;
     bool skip_bad;
+    size_t intervals[INTERVALS_MAX]; //  --interval lengths, samples
+    size_t interval_count;
 } options_t;
+
+//  Scores of the forecasts of one interval length.
+typedef struct {
+    size_t length;        //  samples
+    size_t points;        //  scored forecasts
+    double *abs_sum;      //  [interval predictors + REFS]
+    double *classic;      //  [length + 1][classic]: classic forecasts waiting
+    double *nws_error;    //  [classic]: this trace's accumulated errors
+    double stated_sum;    //  dlb_forecast_mean's expected errors
+    size_t stated_points; //  forecasts that stated one
+    size_t under;         //  ... whose error was at most the stated one
+} interval_tally_t;
 
 typedef struct {
     size_t predictors;
@@ -48,6 +77,9 @@ typedef struct {
     size_t traces_skipped;
     size_t lines_skipped;
     size_t clamped;
+    size_t interval_predictors;
+    size_t classic;
+    interval_tally_t interval[INTERVALS_MAX];
 } tally_t;
 
 static void s_usage (FILE *out)
@@ -65,11 +97,15 @@ static void s_usage (FILE *out)
         "  --horizon H   1..%d samples ahead (default %d)\n"
         "  --max N       N traces per directory, picked pseudo-randomly\n"
         "  --seed S      seed of that pick (default %d)\n"
+        "  --interval K[,K...]  also score forecasts of the mean of the next K\n"
+        "                samples (1..%d, up to %d lengths) against the last value,\n"
+        "                NWS on K-sample means and the mean of the last K\n"
         "  --json        one JSON object: traces, horizon, mae, mae1, yardstick1\n"
+        "                (and intervals)\n"
         "  --skip-bad    skip malformed lines and traces instead of failing\n"
         "Exit: 0 done, 1 a trace or directory could not be read, 2 bad usage.\n",
         YARDSTICK_SIDE, DLB_FORECAST_HORIZON_MAX, DLB_FORECAST_EVAL_HORIZON,
-        DLB_FORECAST_EVAL_SEED);
+        DLB_FORECAST_EVAL_SEED, INTERVAL_MAX, INTERVALS_MAX);
 }
 
 //  Parses a decimal integer in min..max. Returns 0, or -1 if text is not one.
@@ -193,6 +229,57 @@ static double s_yardstick (const dlb_trace_t *trace, size_t t)
     return count ? dlb_forecast_median (window, count) : trace->values[t];
 }
 
+//  Scores the interval forecasts made after n samples of trace on the mean
+//  of samples n..n + length - 1 (0-based), given prefix[m] = sum of the first
+//  m samples; first lets NWS learn from the interval that ended at sample n.
+static void s_score_intervals (const dlb_trace_t *trace, const double *prefix, size_t n,
+                               dlb_forecast_t *forecast, tally_t *tally)
+{
+    size_t predictors = tally->interval_predictors, classic = tally->classic;
+    for (size_t k = 0; k < INTERVALS_MAX && tally->interval[k].length; k++) {
+        interval_tally_t *interval = &tally->interval[k];
+        size_t length = interval->length;
+        double *waiting = &interval->classic[(n % (length + 1)) * classic];
+        //  The interval of the origin length samples back has passed: NWS
+        //  learns from it before choosing now.
+        if (n >= length + 1) {
+            double realized = (prefix[n] - prefix[n - length]) / (double) length;
+            double *made = &interval->classic[((n - length) % (length + 1)) * classic];
+            for (size_t i = 0; i < classic; i++)
+                interval->nws_error[i] += fabs (realized - made[i]);
+        }
+        size_t best = 0;
+        for (size_t i = 0; i < classic; i++) {
+            waiting[i] = dlb_forecast_mean_with (forecast, i, length);
+            if (interval->nws_error[i] < interval->nws_error[best])
+                best = i;
+        }
+        if (n < DLB_FORECAST_EVAL_WARMUP || n + length > trace->count)
+            continue;
+        double realized = (prefix[n + length] - prefix[n]) / (double) length;
+        for (size_t i = 0; i + 1 < predictors; i++)
+            interval->abs_sum[i] +=
+                fabs (realized - dlb_forecast_mean_with (forecast, i, length));
+        //  The last is dlb_forecast_mean's, with the error it expects.
+        double expected;
+        double miss = fabs (realized - dlb_forecast_mean (forecast, length, &expected));
+        interval->abs_sum[predictors - 1] += miss;
+        if (isfinite (expected)) {
+            interval->stated_sum += expected;
+            interval->stated_points++;
+            interval->under += miss <= expected;
+        }
+        size_t window = n < length ? n : length;
+        double ref[REFS] = {[REF_LAST] = trace->values[n - 1],
+                            [REF_NWS] = waiting[best],
+                            [REF_MEAN_K] =
+                                (prefix[n] - prefix[n - window]) / (double) window};
+        for (size_t r = 0; r < REFS; r++)
+            interval->abs_sum[predictors + r] += fabs (realized - ref[r]);
+        interval->points++;
+    }
+}
+
 //  Feeds one trace and adds its errors to the tally. Returns 0, or -1 if
 //  memory runs out.
 static int s_score_trace (const dlb_trace_t *trace, const options_t *options,
@@ -202,8 +289,17 @@ static int s_score_trace (const dlb_trace_t *trace, const options_t *options,
     size_t predictors = tally->predictors;
     size_t slots = (size_t) options->horizon + 1;
     dlb_forecast_t *forecast = dlb_forecast_new (options->horizon);
-    if (!forecast)
+    double *prefix = calloc (trace->count + 1, sizeof *prefix);
+    if (!forecast || !prefix) {
+        dlb_forecast_destroy (&forecast);
+        free (prefix);
         return -1;
+    }
+    for (size_t t = 0; t < trace->count; t++)
+        prefix[t + 1] = prefix[t] + trace->values[t];
+    for (size_t k = 0; k < options->interval_count; k++)
+        memset (tally->interval[k].nws_error, 0,
+                tally->classic * sizeof *tally->interval[k].nws_error);
     for (size_t t = 0; t < trace->count; t++) {
         double value = trace->values[t];
         for (int k = 0; k < 2; k++) {
@@ -227,9 +323,107 @@ static int s_score_trace (const dlb_trace_t *trace, const options_t *options,
             for (size_t i = 0; i < predictors; i++)
                 made[i] = dlb_forecast_predict_with (forecast, i, horizons[k]);
         }
+        s_score_intervals (trace, prefix, t + 1, forecast, tally);
     }
     dlb_forecast_destroy (&forecast);
+    free (prefix);
     return 0;
+}
+
+//  MAE of column i of an interval tally, NAN without points.
+static double s_interval_mae (const interval_tally_t *interval, size_t i)
+{
+    return interval->points ? interval->abs_sum[i] / (double) interval->points : NAN;
+}
+
+//  Mean expected error dlb_forecast_mean stated, and the share of its
+//  errors at or under the stated one; NAN if it never stated one.
+static double s_stated (const interval_tally_t *interval)
+{
+    return interval->stated_points
+               ? interval->stated_sum / (double) interval->stated_points
+               : NAN;
+}
+
+static double s_under (const interval_tally_t *interval)
+{
+    return interval->stated_points
+               ? (double) interval->under / (double) interval->stated_points
+               : NAN;
+}
+
+static void s_print_intervals_text (const tally_t *tally, const options_t *options,
+                                    dlb_forecast_t *names)
+{
+    size_t predictors = tally->interval_predictors;
+    size_t count = options->interval_count;
+    printf ("\ninterval means: MAE (CPU %% points) of forecasts of the mean of the "
+            "next K samples\n%-8s %8s %9s %9s %9s %9s %8s %8s %8s %9s %6s\n",
+            "K", "points", "last", "nws", "mean_k", "forecast", "/nws", "last/nws",
+            "mean/nws", "expected", "under");
+    for (size_t k = 0; k < count; k++) {
+        const interval_tally_t *interval = &tally->interval[k];
+        double last = s_interval_mae (interval, predictors + REF_LAST);
+        double nws = s_interval_mae (interval, predictors + REF_NWS);
+        double mean = s_interval_mae (interval, predictors + REF_MEAN_K);
+        double forecast = s_interval_mae (interval, predictors - 1);
+        printf ("%-8zu %8zu %9.4f %9.4f %9.4f %9.4f %8.3f %8.3f %8.3f %9.4f %5.1f%%\n",
+                interval->length, interval->points, last, nws, mean, forecast,
+                forecast / nws, last / nws, mean / nws, s_stated (interval),
+                100 * s_under (interval));
+    }
+    printf ("(expected: the mean error dlb_forecast_mean expected; under: the share of "
+            "errors at most that)\n");
+    printf ("\nevery interval predictor (\"forecast\" above is \"interval\"), MAE "
+            "by K:\n%-16s",
+            "predictor");
+    for (size_t k = 0; k < count; k++)
+        printf (" %9zu", tally->interval[k].length);
+    printf ("\n");
+    for (size_t i = 0; i < predictors; i++) {
+        printf ("%-16s", dlb_forecast_mean_name (names, i));
+        for (size_t k = 0; k < count; k++)
+            printf (" %9.4f", s_interval_mae (&tally->interval[k], i));
+        printf ("\n");
+    }
+}
+
+//  One JSON number, or null for NAN (JSON has no NaN).
+static void s_print_json_number (double value)
+{
+    if (isfinite (value))
+        printf ("%.6f", value);
+    else
+        printf ("null");
+}
+
+static void s_print_intervals_json (const tally_t *tally, const options_t *options,
+                                    dlb_forecast_t *names)
+{
+    size_t predictors = tally->interval_predictors;
+    printf (", \"intervals\": {");
+    for (size_t k = 0; k < options->interval_count; k++) {
+        const interval_tally_t *interval = &tally->interval[k];
+        printf ("%s\"%zu\": {\"points\": %zu", k ? ", " : "", interval->length,
+                interval->points);
+        for (size_t r = 0; r < REFS; r++) {
+            printf (", \"%s\": ", s_ref_names[r]);
+            s_print_json_number (s_interval_mae (interval, predictors + r));
+        }
+        printf (", \"forecast\": ");
+        s_print_json_number (s_interval_mae (interval, predictors - 1));
+        printf (", \"expected\": ");
+        s_print_json_number (s_stated (interval));
+        printf (", \"under\": ");
+        s_print_json_number (s_under (interval));
+        printf (", \"all\": {");
+        for (size_t i = 0; i < predictors; i++) {
+            printf ("%s\"%s\": ", i ? ", " : "", dlb_forecast_mean_name (names, i));
+            s_print_json_number (s_interval_mae (interval, i));
+        }
+        printf ("}}");
+    }
+    printf ("}");
 }
 
 static void s_print_text (const tally_t *tally, const options_t *options,
@@ -262,6 +456,8 @@ static void s_print_text (const tally_t *tally, const options_t *options,
                 "%36son each side of each 1-step point)\n",
                 tally->yardstick / tally->points[0],
                 last > 0 ? tally->yardstick / last : NAN, YARDSTICK_SIDE, "");
+    if (options->interval_count)
+        s_print_intervals_text (tally, options, names);
 }
 
 static void s_print_json_map (const tally_t *tally, int k, dlb_forecast_t *names)
@@ -292,10 +488,32 @@ static void s_print_json (const tally_t *tally, const options_t *options,
     s_print_json_map (tally, 1, names);
     printf (", \"mae1\": ");
     s_print_json_map (tally, 0, names);
-    if (tally->points[0])
-        printf (", \"yardstick1\": %.6f}\n", tally->yardstick / tally->points[0]);
-    else
-        printf (", \"yardstick1\": null}\n");
+    printf (", \"yardstick1\": ");
+    s_print_json_number (tally->points[0] ? tally->yardstick / tally->points[0] : NAN);
+    if (options->interval_count)
+        s_print_intervals_json (tally, options, names);
+    printf ("}\n");
+}
+
+//  Parses "K[,K...]" into options->intervals, after those already there.
+//  Returns 0, or -1 if text is not such a list or has too many lengths.
+static int s_parse_intervals (const char *text, options_t *options)
+{
+    if (!text)
+        return -1;
+    char copy[256];
+    if (snprintf (copy, sizeof copy, "%s", text) >= (int) sizeof copy)
+        return -1;
+    char *rest = copy, *item;
+    //  strsep keeps empty items ("6,,24"), so that they are refused.
+    while ((item = strsep (&rest, ","))) {
+        long number;
+        if (options->interval_count == INTERVALS_MAX ||
+            s_parse_long (item, 1, INTERVAL_MAX, &number))
+            return -1;
+        options->intervals[options->interval_count++] = (size_t) number;
+    }
+    return 0;
 }
 
 //  Parses the options after "eval"; directories are left in dirs. Returns 0,
@@ -333,6 +551,16 @@ static int s_parse_options (int argc, char *argv[], options_t *options, const ch
                 return -1;
             }
             options->horizon = (int) number;
+            i++;
+        }
+        else if (strcmp (arg, "--interval") == 0) {
+            if (s_parse_intervals (value, options)) {
+                fprintf (stderr,
+                         "dlb-forecast: --interval needs up to %d lengths 1..%d, "
+                         "separated by commas\n",
+                         INTERVALS_MAX, INTERVAL_MAX);
+                return -1;
+            }
             i++;
         }
         else if (strcmp (arg, "--max") == 0) {
@@ -403,6 +631,21 @@ int main (int argc, char *argv[])
         dlb_error ("out of memory");
         goto cleanup;
     }
+    tally.interval_predictors = dlb_forecast_mean_predictors (names);
+    tally.classic = dlb_forecast_classic (names);
+    for (size_t k = 0; k < options.interval_count; k++) {
+        interval_tally_t *interval = &tally.interval[k];
+        interval->length = options.intervals[k];
+        interval->abs_sum =
+            calloc (tally.interval_predictors + REFS, sizeof *interval->abs_sum);
+        interval->classic =
+            calloc ((interval->length + 1) * tally.classic, sizeof *interval->classic);
+        interval->nws_error = calloc (tally.classic, sizeof *interval->nws_error);
+        if (!interval->abs_sum || !interval->classic || !interval->nws_error) {
+            dlb_error ("out of memory");
+            goto cleanup;
+        }
+    }
     for (size_t d = 0; d < dir_count; d++) {
         char **paths;
         size_t count;
@@ -444,6 +687,11 @@ cleanup:
     dlb_forecast_destroy (&names);
     free (tally.abs_sum);
     free (tally.made);
+    for (size_t k = 0; k < INTERVALS_MAX; k++) {
+        free (tally.interval[k].abs_sum);
+        free (tally.interval[k].classic);
+        free (tally.interval[k].nws_error);
+    }
     free (dirs);
     return rc;
 }
