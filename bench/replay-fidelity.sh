@@ -86,7 +86,7 @@ for set in planetlab google bitbrains; do
     excerpt=$tmp/$set
     if [ "$set" = bitbrains ]; then head -n $((samples + 1)) "$file" >"$excerpt"
     else head -n "$samples" "$file" >"$excerpt"; fi
-    "$build/dlb-replay" "$excerpt" --format "$set" --seconds-per-sample "$seconds_per_sample" \
+    "$build/dlb-replay" "$excerpt" --mode total --format "$set" --seconds-per-sample "$seconds_per_sample" \
         --cpus "$cpu" --report "$tmp/$set.report" >"$tmp/$set.out" 2>"$tmp/$set.err" &
     pid=$!
     wait "$pid" || { echo "$set: dlb-replay failed: $(cat "$tmp/$set.err")"; exit 1; }

@@ -1,9 +1,12 @@
-/*  dlb-replay: makes the given CPUs show a recorded trace's CPU utilisation,
-    one sample per interval, until the trace ends or SIGINT/SIGTERM; then prints
-    the fidelity (mean and max absolute deviation, percentage points, first
-    interval excluded) and its own overhead (% of one core).              */
+/*  dlb-replay: replays a recorded trace's CPU utilisation on the given CPUs,
+    one sample per interval, as its own CPU time (--mode own, the default) or
+    as the CPUs' total busy time (--mode total), until the trace ends or
+    SIGINT/SIGTERM; then prints the fidelity (mean and max absolute deviation,
+    percentage points, first interval excluded) and its own overhead (% of
+    one core).                                                             */
 #include "dlb_config.h"
 #include "dlb_log.h"
+#include "dlb_pace.h"
 #include "dlb_replayer.h"
 #include "dlb_trace.h"
 
@@ -25,16 +28,22 @@
 static void s_on_signal (int signum)
 {
     (void) signum;
-    dlb_replayer_stop ();
+    dlb_pace_stop ();
 }
 
 static void s_usage_to (FILE *out)
 {
     fprintf (
         out,
-        "usage: dlb-replay TRACE [--format auto|planetlab|google|bitbrains|csv]\n"
+        "usage: dlb-replay TRACE [--mode own|total]\n"
+        "          [--format auto|planetlab|google|bitbrains|csv]\n"
         "          [--column NAME] [--seconds-per-sample S] [--cpus LIST] [--loop]\n"
         "          [--report FILE] [--skip-bad]\n"
+        "  --mode own              each load thread's own CPU time follows the trace,\n"
+        "                          whatever else runs on the CPU (default: background\n"
+        "                          load that behaves like an owner's process)\n"
+        "  --mode total            each CPU's busy time (/proc/stat) follows the trace:\n"
+        "                          adds only what other processes leave missing\n"
         "  --format F              trace format (default auto: guessed from line 1)\n"
         "  --column NAME           csv column to replay (default: the second, "
         "cpu_total)\n"
@@ -46,7 +55,8 @@ static void s_usage_to (FILE *out)
         "  --skip-bad              skip malformed trace lines instead of failing\n"
         "  --slice-msecs MS        control period within an interval (default %d):\n"
         "                          shorter is smoother and costs more wake-ups\n"
-        "Prints: intervals=N mean_dev=POINTS max_dev=POINTS overhead=%%_OF_ONE_CORE\n"
+        "Prints: mode=M intervals=N mean_dev=POINTS max_dev=POINTS short=POINTS\n"
+        "        (mean shortfall below the target) overhead=%%_OF_ONE_CORE\n"
         "        others=POINTS (mean busy %% of the CPUs that was not our load)\n"
         "        quiet=N quiet_mean_dev=POINTS quiet_max_dev=POINTS (over the intervals\n"
         "        whose others' load was at most %g points: the idle-CPU figures)\n",
@@ -67,6 +77,7 @@ int main (int argc, char *argv[])
     const char *path = NULL, *column = NULL, *report_path = NULL;
     const char *cpu_list = "0";
     dlb_trace_format_t format = DLB_TRACE_AUTO;
+    dlb_replayer_mode_t mode = DLB_REPLAYER_OWN;
     double seconds = 1, slice_msecs = DLB_REPLAYER_SLICE_MSECS;
     bool loop = false, skip_bad = false, usage = false;
     for (int arg = 1; arg < argc && !usage; arg++) {
@@ -85,6 +96,10 @@ int main (int argc, char *argv[])
             usage = true;
         else if (strcmp (option, "--format") == 0)
             usage = dlb_trace_format_parse (value, &format) != 0;
+        else if (strcmp (option, "--mode") == 0 && strcmp (value, "own") == 0)
+            mode = DLB_REPLAYER_OWN;
+        else if (strcmp (option, "--mode") == 0 && strcmp (value, "total") == 0)
+            mode = DLB_REPLAYER_TOTAL;
         else if (strcmp (option, "--column") == 0)
             column = value;
         else if (strcmp (option, "--report") == 0)
@@ -151,9 +166,11 @@ int main (int argc, char *argv[])
     sigaction (SIGINT, &action, NULL);
     sigaction (SIGTERM, &action, NULL);
 
-    dlb_info ("replaying %s (%zu samples) at %g s per sample on CPUs %s%s", path,
-              trace->count, seconds, cpu_list, loop ? ", looping" : "");
-    dlb_replayer_config_t config = {.values = trace->values,
+    const char *mode_name = mode == DLB_REPLAYER_OWN ? "own" : "total";
+    dlb_info ("replaying %s (%zu samples) at %g s per sample on CPUs %s, %s CPU time%s",
+              path, trace->count, seconds, cpu_list, mode_name, loop ? ", looping" : "");
+    dlb_replayer_config_t config = {.mode = mode,
+                                    .values = trace->values,
                                     .count = trace->count,
                                     .seconds_per_sample = seconds,
                                     .cpus = cpus,
@@ -168,12 +185,14 @@ int main (int argc, char *argv[])
         rc = 1;
     }
     if (result.scored)
-        printf ("intervals=%zu mean_dev=%.2f max_dev=%.2f overhead=%.3f others=%.1f",
-                result.intervals, result.mean_deviation, result.max_deviation,
-                result.overhead, result.others);
+        printf ("mode=%s intervals=%zu mean_dev=%.2f max_dev=%.2f short=%.2f "
+                "overhead=%.3f others=%.1f",
+                mode_name, result.intervals, result.mean_deviation, result.max_deviation,
+                result.shortfall, result.overhead, result.others);
     else
-        printf ("intervals=%zu mean_dev=- max_dev=- overhead=%.3f others=-",
-                result.intervals, result.overhead);
+        printf ("mode=%s intervals=%zu mean_dev=- max_dev=- short=- overhead=%.3f "
+                "others=-",
+                mode_name, result.intervals, result.overhead);
     if (result.quiet)
         printf (" quiet=%zu quiet_mean_dev=%.2f quiet_max_dev=%.2f\n", result.quiet,
                 result.quiet_mean_deviation, result.quiet_max_deviation);
