@@ -8,7 +8,9 @@
 #include <assert.h>
 #include <errno.h>
 #include <math.h>
+#include <czmq.h>
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -36,6 +38,11 @@ int dlb_pace_init (void)
 {
     pthread_once (&s_once, s_make_fd);
     return atomic_load (&s_stop_fd) >= 0 ? 0 : -1;
+}
+
+int dlb_pace_fd (void)
+{
+    return atomic_load (&s_stop_fd);
 }
 
 double dlb_pace_now (void)
@@ -84,6 +91,57 @@ void dlb_pace_stop (void)
     errno = saved_errno;
 }
 
+static void s_on_signal (int signum)
+{
+    (void) signum;
+    dlb_pace_stop ();
+}
+
+void dlb_pace_on_signals (void)
+{
+    zsys_handler_set (NULL);
+    struct sigaction action;
+    memset (&action, 0, sizeof action);
+    action.sa_handler = s_on_signal;
+    sigemptyset (&action.sa_mask);
+    sigaction (SIGINT, &action, NULL);
+    sigaction (SIGTERM, &action, NULL);
+}
+
+double dlb_pace_grid_end (const dlb_pace_grid_t *self, size_t index)
+{
+    return self->start + (double) (index + 1) * self->seconds_per_sample;
+}
+
+bool dlb_pace_grid_next (const dlb_pace_grid_t *self, size_t *index)
+{
+    (*index)++;
+    return self->loop || *index < self->count;
+}
+
+void dlb_pace_tally_add (dlb_pace_tally_t *self, double target, double achieved)
+{
+    double deviation = fabs (achieved - target);
+    self->intervals++;
+    self->target += target;
+    self->achieved += achieved;
+    self->deviation += deviation;
+    self->max_deviation = fmax (self->max_deviation, deviation);
+}
+
+void dlb_pace_tally_print (const dlb_pace_tally_t *self, const char *name, FILE *out)
+{
+    if (self->intervals == 0) {
+        fprintf (out, " %s_target=- %s_achieved=- %s_mean_dev=- %s_max_dev=-", name, name,
+                 name, name);
+        return;
+    }
+    double count = (double) self->intervals;
+    fprintf (out, " %s_target=%.0f %s_achieved=%.0f %s_mean_dev=%.0f %s_max_dev=%.0f",
+             name, self->target / count, name, self->achieved / count, name,
+             self->deviation / count, name, self->max_deviation);
+}
+
 void dlb_pace_test (bool verbose)
 {
     (void) verbose;
@@ -101,4 +159,24 @@ void dlb_pace_test (bool verbose)
     close (pipe_fds[0]);
     close (pipe_fds[1]);
     assert (!dlb_pace_stopping ());
+
+    dlb_pace_grid_t grid = {.count = 2, .seconds_per_sample = 0.5, .start = 10};
+    size_t index = 0;
+    assert (dlb_pace_grid_end (&grid, 1) == 11);
+    assert (dlb_pace_grid_next (&grid, &index) && index == 1);
+    assert (!dlb_pace_grid_next (&grid, &index) && index == 2);
+    grid.loop = true;
+    assert (dlb_pace_grid_next (&grid, &index) && index == 3);
+
+    dlb_pace_tally_t tally = {0};
+    dlb_pace_tally_add (&tally, 100, 90);
+    dlb_pace_tally_add (&tally, 100, 130);
+    assert (tally.intervals == 2 && tally.deviation == 40 && tally.max_deviation == 30);
+    char text[256];
+    FILE *out = fmemopen (text, sizeof text, "w");
+    assert (out);
+    dlb_pace_tally_print (&tally, "read", out);
+    fclose (out);
+    assert (strcmp (text, " read_target=100 read_achieved=110 read_mean_dev=20 "
+                          "read_max_dev=30") == 0);
 }

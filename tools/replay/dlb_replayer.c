@@ -457,7 +457,9 @@ int dlb_replayer_run (const dlb_replayer_config_t *config, dlb_replayer_result_t
     }
     double cpu_before = s_rusage_secs ();
     double wall_before = dlb_pace_now ();
-    double start = wall_before + DLB_REPLAYER_START_MSECS / S_MSECS_PER_SEC;
+    double start = config->start > 0
+                       ? config->start
+                       : wall_before + DLB_REPLAYER_START_MSECS / S_MSECS_PER_SEC;
     for (size_t index = 0; index < config->ncpus; index++) {
         loads[index].cpu = config->cpus[index];
         loads[index].config = config;

@@ -37,6 +37,8 @@ typedef struct {
     FILE *report;              //  per-interval "index,target,achieved", or NULL
                                //  (achieved: own CPU % or the CPUs' busy %)
     double slice_secs;         //  control period, secs; 0 = DLB_REPLAYER_SLICE_MSECS
+    double start;              //  monotonic secs (dlb_pace_now) of interval 0's
+                               //  start; 0 = DLB_REPLAYER_START_MSECS from the call
 } dlb_replayer_config_t;
 
 typedef struct {
