@@ -26,7 +26,7 @@
 #  Each prints mean target and achieved, mean and max absolute deviation
 #  (bytes/s; packets/s for the network), over the first SAMPLES rows.
 #
-#  Usage: bench/replay-fidelity.sh [SAMPLES]       (default 80: 11 minutes in all)
+#  Usage: bench/replay-fidelity.sh [SAMPLES]       (default 80: about 10 minutes in all)
 #  Environment: DLB_TRACES (default ../shared/traces from the repository),
 #  BUILD_DIR (default build/, built if dlb-replay is missing), DLB_BENCH_CPU
 #  (default: the least busy CPU over one second).
