@@ -25,6 +25,7 @@ typedef struct {
     dlb_trace_format_t format; //  never AUTO once line 1 is read
     const char *column;        //  csv column name or NULL
     bool skip_bad;
+    bool rates;           //  values are rates: no clamping at 100
     size_t line_number;   //  1-based number of the line being parsed
     size_t fields_wanted; //  fields per data line; 0 until known
     size_t value_field;   //  0-based field holding the value
@@ -278,7 +279,8 @@ static int s_parse_data (s_parser_t *self, char *line, double *value)
             *value = parsed;
     }
     if (*value < 0) {
-        s_error (self, self->line_number, "negative CPU %%: %g", *value);
+        s_error (self, self->line_number, "negative %s: %g",
+                 self->rates ? "rate" : "CPU %", *value);
         return -1;
     }
     return 0;
@@ -297,7 +299,7 @@ static int s_push_value (s_parser_t *self, double value)
         trace->values = bigger;
         self->values_allocated = grown;
     }
-    if (value > DLB_TRACE_MAX_PERCENT) {
+    if (!self->rates && value > DLB_TRACE_MAX_PERCENT) {
         value = DLB_TRACE_MAX_PERCENT;
         trace->clamped++;
     }
@@ -326,6 +328,9 @@ const char *dlb_trace_format_name (dlb_trace_format_t format)
     return (size_t) format < S_FORMATS ? s_format_names[format] : "unknown";
 }
 
+//  Loads a trace with the parser set up by the caller (see dlb_trace_load).
+static int s_load (s_parser_t parser, dlb_trace_t **trace_p);
+
 int dlb_trace_load (const char *path, dlb_trace_format_t format, const char *column,
                     bool skip_bad, dlb_trace_t **trace_p, char *err, size_t err_size)
 {
@@ -338,6 +343,31 @@ int dlb_trace_load (const char *path, dlb_trace_format_t format, const char *col
                          .skip_bad = skip_bad,
                          .err = err,
                          .err_size = err_size};
+    return s_load (parser, trace_p);
+}
+
+int dlb_trace_load_rate (const char *path, const char *column, bool skip_bad,
+                         dlb_trace_t **trace_p, char *err, size_t err_size)
+{
+    assert (path && column);
+    assert (trace_p);
+    assert (err || err_size == 0);
+    s_parser_t parser = {.path = path,
+                         .format = DLB_TRACE_CSV,
+                         .column = column,
+                         .skip_bad = skip_bad,
+                         .rates = true,
+                         .err = err,
+                         .err_size = err_size};
+    return s_load (parser, trace_p);
+}
+
+static int s_load (s_parser_t parser, dlb_trace_t **trace_p)
+{
+    const char *path = parser.path;
+    bool skip_bad = parser.skip_bad;
+    char *err = parser.err;
+    size_t err_size = parser.err_size;
     int rc = -1;
     char *line = NULL;
     size_t line_size = 0;
@@ -571,6 +601,26 @@ void dlb_trace_test (bool verbose)
     assert (s_test_load (&test, "a;b\n1;2\n", DLB_TRACE_BITBRAINS, NULL, true, &trace) ==
             -1);
     assert (strstr (test.err, ":1:"));
+
+    //  Rates: a column of bytes/s, not clamped; still strict.
+    FILE *file = fopen (test.path, "w");
+    assert (file);
+    fputs ("timestamp,disk_read_bps\n1,0\n2,1.5e7\n", file);
+    fclose (file);
+    assert (dlb_trace_load_rate (test.path, "disk_read_bps", false, &trace, test.err,
+                                 sizeof test.err) == 0);
+    assert (trace->count == 2 && trace->values[1] == 1.5e7 && trace->clamped == 0);
+    dlb_trace_destroy (&trace);
+    assert (dlb_trace_load_rate (test.path, "net_in_bps", false, &trace, test.err,
+                                 sizeof test.err) == -1);
+    assert (strstr (test.err, ":1: no column 'net_in_bps'"));
+    file = fopen (test.path, "w");
+    assert (file);
+    fputs ("timestamp,net_in_bps\n1,-5\n", file);
+    fclose (file);
+    assert (dlb_trace_load_rate (test.path, "net_in_bps", false, &trace, test.err,
+                                 sizeof test.err) == -1);
+    assert (strstr (test.err, ":2: negative rate"));
 
     //  A missing file names the file.
     assert (unlink (test.path) == 0);

@@ -49,7 +49,7 @@ typedef enum {
 
 //  One loaded trace; the fields are the caller's to read.
 typedef struct {
-    double *values; //  CPU %, 0..100, in file order
+    double *values; //  CPU %, 0..100 (a rate's unit for dlb_trace_load_rate), in order
     size_t count;   //  number of values
     size_t skipped; //  malformed lines left out (skip_bad only)
     size_t clamped; //  values above 100 clamped to 100
@@ -70,6 +70,13 @@ const char *dlb_trace_format_name (dlb_trace_format_t format);
 //  (truncated to err_size; err may be NULL if err_size is 0).
 int dlb_trace_load (const char *path, dlb_trace_format_t format, const char *column,
                     bool skip_bad, dlb_trace_t **trace_p, char *err, size_t err_size);
+
+//  Loads one column of a dlb-collect CSV (format csv) whose values are rates
+//  (bytes/s: disk_read_bps, net_out_bps, ...), as dlb_trace_load does but
+//  with the column required and no clamping at 100 (clamped stays 0). Same
+//  returns and errors.
+int dlb_trace_load_rate (const char *path, const char *column, bool skip_bad,
+                         dlb_trace_t **trace_p, char *err, size_t err_size);
 
 //  Destroys a trace and nulls the caller's pointer. Cannot fail; accepts a
 //  pointer to NULL.
