@@ -18,8 +18,6 @@
 #define S_ROLE_MAX    16
 #define S_DOMAINS_MAX 64  //  (allow-list, role) pairs one process serves
 #define S_ZAP         "inproc://zeromq.zap.01"
-#define S_WARN_BURST  20  //  refusals logged in full, then one in S_WARN_EVERY
-#define S_WARN_EVERY  1000
 #define S_FDS_MAX     1024 //  accepted connections whose address is remembered
 
 //  One trusted cert.
@@ -270,7 +268,7 @@ typedef struct {
 static void s_refused (s_zap_t *self, const char *format, ...)
 {
     self->refused++;
-    if (self->refused > S_WARN_BURST && self->refused % S_WARN_EVERY)
+    if (!dlb_service_warn_due (self->refused))
         return;
     char text[512];
     va_list args;

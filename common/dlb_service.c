@@ -12,8 +12,6 @@
 #include <sys/un.h>
 #include <time.h>
 
-#define S_WARN_BURST 20   //  malformed messages logged in full
-#define S_WARN_EVERY 1000 //  then one in this many
 //  Candidate base ports start at S_FREE_LOW, clear of well-known services and
 //  of the default base (7100).
 #define S_FREE_LOW       10000
@@ -334,6 +332,11 @@ dlb_keys_t *dlb_service_keys (const dlb_config_t *cfg, bool *failed)
     return keys;
 }
 
+bool dlb_service_warn_due (uint64_t count)
+{
+    return count <= DLB_WARN_BURST || count % DLB_WARN_EVERY == 0;
+}
+
 int dlb_service_recv (zsock_t *socket, const char *what, dlb_msg_t *msg)
 {
     zmsg_t *zmsg = zmsg_recv (socket);
@@ -352,7 +355,7 @@ int dlb_service_recv (zsock_t *socket, const char *what, dlb_msg_t *msg)
                              sizeof reason);
     if (rc == -2) {
         s_malformed++;
-        if (s_malformed <= S_WARN_BURST || s_malformed % S_WARN_EVERY == 0) {
+        if (dlb_service_warn_due (s_malformed)) {
             const char *peer = frame ? zframe_meta (frame, "Peer-Address") : NULL;
             dlb_warn ("dropped a malformed message on %s from %s: %s (%zu so far)", what,
                       peer ? peer : "a local socket", reason, s_malformed);
@@ -398,6 +401,12 @@ void dlb_service_test (bool verbose)
     assert (dlb_config_parse (&cfg, 3, args, "t", "test") == 0);
     //  A service that cannot start is reported, not hung on.
     assert (dlb_service_start (s_failing_actor, &cfg) == NULL);
+
+    //  Bad input is logged in full at first, then sparingly.
+    assert (dlb_service_warn_due (1) && dlb_service_warn_due (DLB_WARN_BURST));
+    assert (!dlb_service_warn_due (DLB_WARN_BURST + 1));
+    assert (dlb_service_warn_due (DLB_WARN_EVERY) &&
+            !dlb_service_warn_due (DLB_WARN_EVERY + 1));
 
     //  Malformed messages are dropped with -2; good ones decoded.
     zsock_t *pull = dlb_service_bind (&cfg, ZMQ_PULL, DLB_PORT_INBOX (0));

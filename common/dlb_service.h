@@ -43,6 +43,13 @@ zsock_t *dlb_service_sub (const dlb_config_t *cfg, int service);
 //  *failed true (the reason logged) when they cannot be used.
 dlb_keys_t *dlb_service_keys (const dlb_config_t *cfg, bool *failed);
 
+//  Whether the count-th piece of bad input from the network should be
+//  logged: the first DLB_WARN_BURST in full, then one in DLB_WARN_EVERY, so
+//  that a flood cannot fill the disk. Cannot fail.
+#define DLB_WARN_BURST 20
+#define DLB_WARN_EVERY 1000
+bool dlb_service_warn_due (uint64_t count);
+
 //  Receives one message; on a malformed one logs a warning naming the
 //  sender (its address when the transport tells it) and the reason, and
 //  returns -2. Returns 0 with msg filled, or -1 if interrupted. A service
