@@ -29,7 +29,7 @@
 #  take whole before it can refuse it (the 100 MB bomb, under the 256 MiB
 #  limit).
 #  The sender's own memory: the 256 MiB frame is zero pages when plaintext,
-#  about 3 x 256 MiB for a moment under CURVE. Takes 2-4 minutes.
+#  about 2 x 256 MiB for a moment under CURVE. Takes 1-2 minutes.
 #  Usage: bench/flood.sh [--junk N] [--handshakes SECS] [--bound MIB] [--build DIR]
 set -uo pipefail
 case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/s/^#  \{0,1\}//p}' "$0"; exit 0 ;; esac
