@@ -252,9 +252,10 @@ static size_t s_domain_count = 0;
 //  A PAIR on one keyed socket's monitor.
 typedef struct {
     zsock_t *sock;
-    char what[32];   //  the port it watches, for the log
-    size_t failed;   //  failed handshakes not yet matched to a disconnection
-    uint32_t error;  //  the last one's protocol error
+    char what[DLB_NAME_MAX]; //  the port it watches, or the peer it connects to
+    bool connecting;         //  a client of a peer, not a port of ours
+    size_t failed;           //  failed handshakes not yet matched to a disconnection
+    uint32_t error;          //  the last one's protocol error
 } s_watch_t;
 
 typedef struct {
@@ -393,10 +394,16 @@ static void s_zap_event (s_zap_t *self, s_watch_t *watch)
         const char *from = value < S_FDS_MAX && *self->accepted[value]
                                ? self->accepted[value]
                                : endpoint;
-        s_refused (self,
-                   "refused %s on the %s port: handshake failed (no keys, or not the "
-                   "key expected; protocol error 0x%x)",
-                   from, watch->what, watch->error);
+        if (watch->connecting)
+            s_refused (self,
+                       "%s does not hold the key of %s: handshake failed (no keys, or "
+                       "another key; protocol error 0x%x)",
+                       from, watch->what, watch->error);
+        else
+            s_refused (self,
+                       "refused %s on the %s port: handshake failed (no keys, or not the "
+                       "key expected; protocol error 0x%x)",
+                       from, watch->what, watch->error);
     }
     if ((id == ZMQ_EVENT_DISCONNECTED || id == ZMQ_EVENT_CLOSED) && value < S_FDS_MAX)
         self->accepted[value][0] = 0;
@@ -432,11 +439,12 @@ static void s_zap_actor (zsock_t *pipe, void *args)
             zmsg_t *command = zmsg_recv (pipe);
             char *verb = command ? zmsg_popstr (command) : NULL;
             bool term = !verb || streq (verb, "$TERM");
-            if (verb && streq (verb, "WATCH")) {
+            if (verb && (streq (verb, "WATCH") || streq (verb, "WATCH-CLIENT"))) {
                 char *endpoint = zmsg_popstr (command), *what = zmsg_popstr (command);
                 s_watch_t *watch = calloc (1, sizeof *watch);
                 assert (watch);
                 watch->sock = zsock_new (ZMQ_PAIR);
+                watch->connecting = streq (verb, "WATCH-CLIENT");
                 snprintf (watch->what, sizeof watch->what, "%s", what);
                 if (zsock_connect (watch->sock, "%s", endpoint) == 0) {
                     zpoller_add (self->poller, watch->sock);
@@ -519,8 +527,9 @@ static int s_domain (const char *dir, const char *role, const char *what)
     return i < S_DOMAINS_MAX ? (int) i : -1;
 }
 
-//  Has the ZAP actor log SOCK's failed handshakes, as WHAT.
-static void s_watch (zsock_t *sock, const char *what)
+//  Has the ZAP actor log SOCK's failed handshakes, as WHAT: the port, or
+//  (connecting) the name of the peer whose key SOCK expects.
+static void s_watch (zsock_t *sock, const char *what, bool connecting)
 {
     static int counter = 0;
     char endpoint[64];
@@ -536,7 +545,7 @@ static void s_watch (zsock_t *sock, const char *what)
                                 ZMQ_EVENT_CLOSED | ZMQ_EVENT_MONITOR_STOPPED))
         return;
     pthread_mutex_lock (&s_lock);
-    zstr_sendx (zap, "WATCH", endpoint, what, NULL);
+    zstr_sendx (zap, connecting ? "WATCH-CLIENT" : "WATCH", endpoint, what, NULL);
     zsock_wait (zap);
     pthread_mutex_unlock (&s_lock);
 }
@@ -599,7 +608,7 @@ void dlb_keys_server (dlb_keys_t *self, zsock_t *sock, const char *role, const c
     zsock_set_curve_server (sock, 1);
     zsock_set_curve_publickey (sock, self->public_key);
     zsock_set_curve_secretkey (sock, self->secret_key);
-    s_watch (sock, what);
+    s_watch (sock, what, false);
 }
 
 int dlb_keys_client (dlb_keys_t *self, zsock_t *sock, const char *name)
@@ -610,6 +619,7 @@ int dlb_keys_client (dlb_keys_t *self, zsock_t *sock, const char *name)
     zsock_set_curve_serverkey (sock, entry->key);
     zsock_set_curve_publickey (sock, self->public_key);
     zsock_set_curve_secretkey (sock, self->secret_key);
+    s_watch (sock, entry->name, true);
     return 0;
 }
 

@@ -45,7 +45,9 @@ void dlb_keys_destroy (dlb_keys_t **self_p);
 void dlb_keys_server (dlb_keys_t *self, zsock_t *sock, const char *role,
                       const char *what);
 //  Makes sock (before its connect) a CURVE client of the trusted node
-//  named NAME. Returns 0, or -1 if no trusted cert has that name.
+//  named NAME, whose failed handshakes (whatever answers at the address
+//  does not hold NAME's key) are logged with the address. Returns 0, or
+//  -1 if no trusted cert has that name.
 int dlb_keys_client (dlb_keys_t *self, zsock_t *sock, const char *name);
 //  The name in the trusted node cert whose address is ADDRESS (HOST:PORT,
 //  as in --peers), or NULL.

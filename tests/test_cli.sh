@@ -193,7 +193,7 @@ run 0 sh "$top/deploy/dlb-entrypoint" true
 #  and nothing of the code below it; none runs anything.
 for script in scripts/build.sh scripts/test.sh scripts/demo.sh scripts/build-image.sh \
     scripts/make-base-image.sh bench/balance.sh bench/throttle.sh bench/replay-fidelity.sh \
-    bench/chaos.sh bench/liveness.sh deploy/systemd/install.sh; do
+    bench/chaos.sh bench/liveness.sh bench/flood.sh deploy/systemd/install.sh; do
     have_any=1
     run 0 bash "$top/$script" --help &&
         expect_in "$out" "^Usage: $script" "$script --help" &&

@@ -45,6 +45,7 @@ typedef struct {
     int64_t heard[S_SERVICES];   //  zclock_mono when it arrived
     zlistx_t *pending;
     uint64_t req_seq;
+    uint64_t malformed; //  control requests answered "malformed", for the log
     double throttle, cpu, worker_cpu, runq, load1;
     double last_cpu_s, last_cpu_wall;
 } monitor_t;
@@ -306,13 +307,18 @@ static int s_control_event (zloop_t *loop, zsock_t *reader, void *arg)
     char reason[256];
     dlb_msg_t msg = {0};
     if (zmsg_size (request) != 1) {
-        dlb_warn ("control: dropped a %zu-frame request from %s", zmsg_size (request),
-                  peer ? peer : "?");
+        if (dlb_log_sampled (++self->malformed))
+            dlb_warn ("control: dropped a %zu-frame request from %s (%llu malformed so "
+                      "far)",
+                      zmsg_size (request), peer ? peer : "?",
+                      (unsigned long long) self->malformed);
         s_answer_error (self, identity, delimiter, "expected one frame");
     }
     else if (dlb_msg_decode (zframe_data (body), zframe_size (body), &msg, reason,
                              sizeof reason)) {
-        dlb_warn ("control: malformed request from %s: %s", peer ? peer : "?", reason);
+        if (dlb_log_sampled (++self->malformed))
+            dlb_warn ("control: malformed request from %s: %s (%llu malformed so far)",
+                      peer ? peer : "?", reason, (unsigned long long) self->malformed);
         char error[300];
         snprintf (error, sizeof error, "malformed request: %s", reason);
         s_answer_error (self, identity, delimiter, error);

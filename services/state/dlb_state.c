@@ -14,9 +14,15 @@
     or the queue moved by a quarter since the last publication.
 
     Liveness: a peer silent for --stale-after is marked stale (the adaptor
-    sends it no work) until it is heard again. STATE sequence numbers start
-    at the wall-clock microsecond when the service starts, so a restarted
-    peer's numbers still increase; an older or repeated one is dropped.  */
+    sends it no work) until it is heard again. A subscription silent for
+    DLB_RESUBSCRIBE x --stale-after is made anew: ZeroMQ never retries a
+    connection whose handshake failed on a protocol error (whatever held
+    a dead peer's address spoke plaintext, or CURVE to a plaintext node),
+    so without this the peer, once back, would stay stale for good.
+
+    STATE sequence numbers start at the wall-clock microsecond when the
+    service starts, so a restarted peer's numbers still increase; an older
+    or repeated one is dropped.                                           */
 #include "dlb_state.h"
 #include "dlb_service.h"
 
@@ -24,6 +30,7 @@
 #define DLB_LIVENESS_TICK 100  //  msecs between stale checks
 #define DLB_TRUST_TICK    1000 //  msecs between looks for the keys of unheard peers
 #define DLB_STATE_HWM     64   //  STATEs queued from one peer (x 64 KiB at most)
+#define DLB_RESUBSCRIBE   2    //  x --stale-after of silence before subscribing anew
 
 typedef struct {
     dlb_state_t state;
@@ -38,6 +45,8 @@ typedef struct {
     char name[DLB_NAME_MAX]; //  "" under --insecure: any name
     char address[DLB_ADDR_MAX];
     bool warned;             //  that no trusted key has the address
+    int64_t heard;           //  zclock_mono of its last STATE, or of subscribing
+    bool renewing;           //  made anew since it was last heard (said once)
 } subscription_t;
 
 typedef struct _state_t {
@@ -212,6 +221,8 @@ static int s_peer_event (zloop_t *loop, zsock_t *reader, void *arg)
             "lists",
             state.node);
     else {
+        from->heard = zclock_mono ();
+        from->renewing = false;
         size_t i = 0;
         while (i < self->peer_count && !streq (self->peers[i].state.node, state.node))
             i++;
@@ -280,8 +291,10 @@ static void s_subscribe (state_t *self, size_t i)
         zsock_destroy (&in->sock);
         return;
     }
-    dlb_info ("subscribed to peer state at %s%s%s", endpoint,
-              *name ? ", the key of " : "", name);
+    in->heard = zclock_mono ();
+    if (!in->renewing)
+        dlb_info ("subscribed to peer state at %s%s%s", endpoint,
+                  *name ? ", the key of " : "", name);
     if (self->loop)
         zloop_reader (self->loop, in->sock, s_peer_event, in);
 }
@@ -291,9 +304,22 @@ static int s_trust_timer (zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     state_t *self = arg;
-    for (size_t i = 0; i < self->cfg.peer_count; i++)
-        if (!self->in[i].sock)
+    int64_t now = zclock_mono ();
+    for (size_t i = 0; i < self->cfg.peer_count; i++) {
+        subscription_t *in = &self->in[i];
+        if (in->sock && now - in->heard > DLB_RESUBSCRIBE * self->cfg.stale_after) {
+            if (!in->renewing)
+                dlb_info ("no STATE from %s for %.1f s: subscribing anew every %.1f s "
+                          "until it is heard",
+                          in->address, (now - in->heard) / 1000.0,
+                          DLB_RESUBSCRIBE * self->cfg.stale_after / 1000.0);
+            in->renewing = true;
+            zloop_reader_end (self->loop, in->sock);
+            zsock_destroy (&in->sock);
+        }
+        if (!in->sock)
             s_subscribe (self, i);
+    }
     return 0;
 }
 
@@ -448,12 +474,36 @@ void dlb_state_test (bool verbose)
     dlb_writer_send (&w, rogue);
     zsock_destroy (&rogue);
 
+    //  A rogue that speaks CURVE to a's plaintext SUB (or plaintext to a
+    //  keyed one): the handshake fails on a protocol error, which ZeroMQ
+    //  never retries. a must still hear b once b is back (below).
+    int64_t deadline = zclock_mono () + 5000;
+    while (!s_port_released (b.port + DLB_PORT_STATE) && zclock_mono () < deadline)
+        zclock_sleep (20);
+    rogue = zsock_new (ZMQ_XPUB);
+    zsock_set_linger (rogue, 0);
+    zactor_t *watch = zactor_new (zmonitor, rogue);
+    zstr_sendx (watch, "LISTEN", "HANDSHAKE_FAILED_PROTOCOL", NULL);
+    zstr_sendx (watch, "START", NULL);
+    zsock_wait (watch);
+    zcert_t *cert = zcert_new ();
+    zcert_apply (cert, rogue);
+    zsock_set_curve_server (rogue, 1);
+    assert (zsock_bind (rogue, "%s", endpoint) != -1);
+    zsock_set_rcvtimeo (watch, 5000);
+    char *event = zstr_recv (watch);
+    assert (event && streq (event, "HANDSHAKE_FAILED_PROTOCOL"));
+    zstr_free (&event);
+    zactor_destroy (&watch);
+    zsock_destroy (&rogue);
+    zcert_destroy (&cert);
+
     //  b comes back: a sees it alive again. ZeroMQ releases the rogue's
     //  port asynchronously, so wait (with a deadline) until it is, then start
     //  b once: a failed start is slow to report (dlb_service_start waits up
     //  to 5 s for the PONG of an actor that has gone) and would use up the
     //  deadline of a start-until-it-works loop on a busy machine.
-    int64_t deadline = zclock_mono () + 5000;
+    deadline = zclock_mono () + 5000;
     while (!s_port_released (b.port + DLB_PORT_STATE) && zclock_mono () < deadline)
         zclock_sleep (20);
     state_b = dlb_service_start (dlb_state_actor, &b);

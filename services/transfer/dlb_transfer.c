@@ -360,11 +360,14 @@ static int s_state_event (zloop_t *loop, zsock_t *reader, void *arg)
             }
             if (!peer)
                 continue;
+            bool back = peer->stale && !state.stale;
             peer->stale = state.stale;
-            //  A new endpoint, or one we could not reach before (its key
-            //  was not trusted yet).
+            //  A new endpoint, one we could not reach before (its key was
+            //  not trusted yet), or a peer back from silence: whatever held
+            //  its address meanwhile may have failed our handshake on a
+            //  protocol error, after which ZeroMQ never connects again.
             if (*state.transfer &&
-                (!streq (peer->endpoint, state.transfer) || !peer->push)) {
+                (!streq (peer->endpoint, state.transfer) || !peer->push || back)) {
                 zsock_destroy (&peer->push);
                 snprintf (peer->endpoint, sizeof peer->endpoint, "%s", state.transfer);
                 peer->push = zsock_new (ZMQ_PUSH);
