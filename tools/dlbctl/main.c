@@ -10,6 +10,7 @@
     Exit status: 0 done; 1 the node did not answer, refused the request, or
     the workload failed or did not verify; 2 bad usage (message and usage on
     stderr). --help anywhere prints the usage on stdout and exits 0.    */
+#include "dlb_command.h"
 #include "dlb_config.h"
 #include "dlb_kernel.h"
 #include "dlb_keys.h"
@@ -477,14 +478,6 @@ cleanup:
     return rc;
 }
 
-//  Starts a COMMAND with `fields` fields besides cmd. Cannot fail.
-static void s_command_start (dlb_writer_t *writer, const char *cmd, uint32_t fields)
-{
-    dlb_writer_init (writer, DLB_MSG_COMMAND);
-    msgpack_pack_map (&writer->pk, fields + 1);
-    dlb_writer_str (writer, "cmd", cmd);
-}
-
 //  ---------------------------------------------------------------------
 //  Reading a reply for display
 
@@ -936,7 +929,7 @@ static int s_cmd_status (client_t *client, const command_t *command, int argc,
 
     dlb_writer_t request;
     dlb_msg_t reply;
-    s_command_start (&request, "status", 0);
+    dlb_command_start (&request, "status", 0);
     if (s_request (client, &request, &reply))
         return EXIT_FAILURE;
     if (json) {
@@ -974,7 +967,7 @@ static int s_cmd_throttle (client_t *client, const command_t *command, int argc,
 
     dlb_writer_t request;
     dlb_msg_t reply;
-    s_command_start (&request, "throttle", 1);
+    dlb_command_start (&request, "throttle", 1);
     dlb_writer_double (&request, "value", value);
     if (s_request (client, &request, &reply))
         return EXIT_FAILURE;
@@ -999,7 +992,7 @@ static int s_cmd_policy (client_t *client, const command_t *command, int argc,
 
     dlb_writer_t request;
     dlb_msg_t reply;
-    s_command_start (&request, "policy", 1);
+    dlb_command_start (&request, "policy", 1);
     dlb_writer_str (&request, "name", dlb_policy_name (policy));
     if (s_request (client, &request, &reply))
         return EXIT_FAILURE;
@@ -1064,7 +1057,7 @@ static int s_cmd_submit (client_t *client, const command_t *command, int argc,
     //  With --input the node takes the element count from the file.
     dlb_writer_t request;
     dlb_msg_t reply;
-    s_command_start (&request, "submit", 4);
+    dlb_command_start (&request, "submit", 4);
     if (input_text)
         dlb_writer_str (&request, "input", input_text);
     else
@@ -1168,7 +1161,7 @@ static int s_cmd_wait (client_t *client, const command_t *command, int argc, cha
         }
         dlb_writer_t request;
         dlb_msg_t reply;
-        s_command_start (&request, "status", 0);
+        dlb_command_start (&request, "status", 0);
         int64_t now;
         if (s_request (&poll, &request, &reply)) {
             //  The monitor may be restarting: ride over it for a while.
