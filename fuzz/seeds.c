@@ -3,6 +3,7 @@
     its output (scripts/fuzz.sh --seeds runs it again).
     Usage: dlb_fuzz_seeds DIR   writes DIR/HARNESS/NAME                    */
 #include "dlb_command.h"
+#include "dlb_confine.h"
 #include "dlb_fuzz.h"
 #include "dlb_journal.h"
 #include "dlb_kernel.h"
@@ -11,6 +12,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,7 +221,7 @@ static void s_vectors (const char *dir)
     double values[5] = {1.5, -2, 3.25, 0, 1e300};
     char path[512], err[256];
     snprintf (path, sizeof path, "%s/v.npy", dir);
-    assert (dlb_npy_save (path, values, 5, err, sizeof err) == 0);
+    assert (dlb_npy_save (AT_FDCWD, path, values, 5, err, sizeof err) == 0);
     size_t size;
     uint8_t *data = s_slurp (path, &size);
     s_seed ("npy", "npy", 1, data, size);
@@ -259,8 +261,8 @@ static void s_journals (const char *dir)
     for (uint64_t j = 0; j < 2; j++) {
         dlb_job_t *job = dlb_workload_job (wl, j, "a");
         dlb_kernel_apply (job->data, job->elems, job->reps);
-        snprintf (job->ran_on, DLB_NAME_MAX, j ? "b" : "a");
-        assert (dlb_workload_store (wl, job, err, sizeof err) == 1);
+        snprintf (job->ran_on, DLB_NAME_MAX, "a");
+        assert (dlb_workload_store (wl, job, NULL, err, sizeof err) == 1);
         dlb_job_destroy (&job);
     }
     uint64_t given[] = {2, 3};
@@ -275,10 +277,12 @@ static void s_journals (const char *dir)
         dlb_job_t *job = dlb_workload_job (wl, j, "a");
         dlb_kernel_apply (job->data, job->elems, job->reps);
         snprintf (job->ran_on, DLB_NAME_MAX, "b");
-        assert (dlb_workload_store (wl, job, err, sizeof err) == 1);
+        assert (dlb_workload_store (wl, job, "b", err, sizeof err) == 1);
         dlb_job_destroy (&job);
     }
-    dlb_workload_finish (wl);
+    dlb_confine_t confine;
+    assert (dlb_confine_init (&confine, dir) == 0);
+    dlb_workload_finish (wl, &confine);
     dlb_workload_destroy (&wl);
     snprintf (path, sizeof path, "%s/a-1000.done", dir);
     data = s_slurp (path, &size);
