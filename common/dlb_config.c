@@ -26,8 +26,8 @@ static const char *s_usage =
     "  --peers H:P,...      DLB_PEERS          peers' addresses and base ports\n"
     "  --threads N          DLB_THREADS        worker threads (1)\n"
     "  --throttle T         DLB_THROTTLE       initial duty cycle, 0 < T <= 1 (1.0)\n"
-    "  --policy NAME        DLB_POLICY         none|sender|receiver|symmetric "
-    "(receiver)\n"
+    "  --policy NAME        DLB_POLICY         none|sender|receiver|symmetric|\n"
+    "                                          predictive (receiver)\n"
     "  --metric NAME        DLB_METRIC         eta (expected finish) or queue (eta)\n"
     "  --threshold X        DLB_THRESHOLD      imbalance that triggers a move: secs for\n"
     "                                          eta (0.05), jobs for queue (30)\n"
@@ -180,8 +180,7 @@ static int s_apply (dlb_config_t *cfg, const char *name, const char *value)
     else if (streq (name, "policy")) {
         dlb_policy_t policy;
         if (dlb_policy_parse (value, &policy)) {
-            fprintf (stderr,
-                     "error: --policy '%s': one of none, sender, receiver, symmetric\n",
+            fprintf (stderr, "error: --policy '%s': one of " DLB_POLICY_NAMES "\n",
                      value);
             return -1;
         }

@@ -450,8 +450,7 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
             dlb_writer_str (&w, "policy", name);
         }
         else
-            dlb_writer_str (&w, "error",
-                            "the adaptor takes: policy none|sender|receiver|symmetric");
+            dlb_writer_str (&w, "error", "the adaptor takes: policy " DLB_POLICY_NAMES);
         dlb_writer_send (&w, self->reply);
         s_publish (self);
     }

@@ -987,8 +987,7 @@ static int s_cmd_policy (client_t *client, const command_t *command, int argc,
         return rc == 1 ? EXIT_SUCCESS : rc;
     dlb_policy_t policy;
     if (dlb_policy_parse (name, &policy))
-        return s_usage_error (
-            command, "policy '%s': one of none, sender, receiver, symmetric", name);
+        return s_usage_error (command, "policy '%s': one of " DLB_POLICY_NAMES, name);
 
     dlb_writer_t request;
     dlb_msg_t reply;
@@ -1380,7 +1379,8 @@ static const command_t s_commands[] = {
      NULL, s_cmd_throttle, false},
     {"policy", "NAME",
      "Sets the node's transfer policy.\n"
-     "NAME: none (initial split only), sender, receiver or symmetric.\n",
+     "NAME: none (initial split only), sender, receiver, symmetric or\n"
+     "predictive (on forecast capacities).\n",
      NULL, s_cmd_policy, false},
     {"submit", "[--elements N --jobs J --reps R | --input FILE] --output FILE",
      "Starts a workload on the node and prints its id alone on stdout.\n"
