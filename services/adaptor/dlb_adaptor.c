@@ -58,9 +58,10 @@ static void s_publish (adaptor_t *self)
 {
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_STATUS);
-    msgpack_pack_map (&w.pk, 10);
+    msgpack_pack_map (&w.pk, 11);
     dlb_writer_str (&w, "service", "adaptor");
     dlb_writer_str (&w, "node", self->cfg.node);
+    dlb_writer_u64 (&w, "pid", (uint64_t) getpid ()); //  the monitor counts its CPU
     dlb_writer_str (&w, "policy", dlb_policy_name (self->policy));
     dlb_writer_str (&w, "metric", dlb_metric_name (self->metric));
     dlb_writer_double (&w, "threshold", self->threshold);

@@ -83,9 +83,10 @@ static void s_publish (transfer_t *self)
     stats_t *s = &self->stats;
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_STATUS);
-    msgpack_pack_map (&w.pk, 15);
+    msgpack_pack_map (&w.pk, 16);
     dlb_writer_str (&w, "service", "transfer");
     dlb_writer_str (&w, "node", self->cfg.node);
+    dlb_writer_u64 (&w, "pid", (uint64_t) getpid ()); //  the monitor counts its CPU
     dlb_writer_u64 (&w, "jobs_sent", s->jobs_sent);
     dlb_writer_u64 (&w, "jobs_received", s->jobs_received);
     dlb_writer_u64 (&w, "results_sent", s->results_sent);

@@ -829,14 +829,15 @@ static void s_print_nodes (const msgpack_object *body)
         if (len > width)
             width = len;
     }
-    printf ("%-*s %6s %7s %8s %8s %-9s %6s %8s %7s %5s  %s\n", width, "NODE", "QUEUE",
-            "RUNNING", "DONE", "THROTTLE", "POLICY", "SENT", "RECEIVED", "RATE/S", "CPU%",
-            "PEERS");
+    printf ("%-*s %6s %7s %8s %8s %-10s %6s %8s %7s %5s %6s %7s  %s\n", width, "NODE",
+            "QUEUE", "RUNNING", "DONE", "THROTTLE", "POLICY", "SENT", "RECEIVED",
+            "RATE/S", "CPU%", "OWNER%", "CAP/S", "PEERS");
     for (uint32_t i = 0; i < nodes->size; i++) {
         const msgpack_object *node = s_item (nodes, i);
         char name[DLB_NAME_MAX + 1], policy[16], peers[DLBCTL_LIST_MAX];
         char queue[32], running[32], done[32], throttle[32], sent[32], received[32],
-            rate[32], cpu[32];
+            rate[32], cpu[32], owner[32], capacity[32];
+        double predicted = s_number (node, "capacity"); //  0: no rate measured yet
         s_text (node, "node", name, sizeof name - 1);
         if (s_flag (node, "local", false))
             strcat (name, "*");
@@ -848,7 +849,7 @@ static void s_print_nodes (const msgpack_object *body)
                       s_duration (age, sizeof age, s_number (node, "age")));
             s_append (peers, sizeof peers, "", note);
         }
-        printf ("%-*s %6s %7s %8s %8s %-9s %6s %8s %7s %5s  %s\n", width, name,
+        printf ("%-*s %6s %7s %8s %8s %-10s %6s %8s %7s %5s %6s %7s  %s\n", width, name,
                 s_fmt (queue, sizeof queue, s_number (node, "queue"), 0),
                 s_fmt (running, sizeof running, s_number (node, "running"), 0),
                 s_fmt (done, sizeof done, s_number (node, "done"), 0),
@@ -856,7 +857,10 @@ static void s_print_nodes (const msgpack_object *body)
                 s_fmt (sent, sizeof sent, s_number (node, "sent"), 0),
                 s_fmt (received, sizeof received, s_number (node, "received"), 0),
                 s_fmt (rate, sizeof rate, s_number (node, "rate"), 1),
-                s_fmt (cpu, sizeof cpu, s_number (node, "cpu"), 0), peers);
+                s_fmt (cpu, sizeof cpu, s_number (node, "cpu"), 0),
+                s_fmt (owner, sizeof owner, s_number (node, "owner"), 0),
+                s_fmt (capacity, sizeof capacity, predicted > 0 ? predicted : NAN, 1),
+                peers);
     }
 }
 
