@@ -288,18 +288,24 @@ static void s_consider (const adaptor_t *self, move_t *best, int peer, bool send
     }
 }
 
-//  The predictive decision: this node's pair among the live nodes whose
-//  rates are measured (before, the bootstrap's split stands, as for eta).
+//  The predictive decision: this node's pair among the live nodes, once
+//  one of them has measured its rate (before, the bootstrap's split
+//  stands, as for eta). A node without a rate yet (new, or back after a
+//  restart) takes part with its avail scaled by a measured one, so that
+//  it gets work without waiting for a new workload.
 static void s_predict (adaptor_t *self, move_t *best)
 {
-    if (self->me.rate <= 0)
+    bool measured = self->me.capacity > 0;
+    for (size_t i = 0; !measured && i < self->peer_count; i++)
+        measured = !self->peers[i].stale && self->peers[i].capacity > 0;
+    if (!measured)
         return;
     dlb_predict_t nodes[DLB_PEERS_MAX + 1];
     int index[DLB_PEERS_MAX + 1] = {-1};
     size_t count = 1;
     s_predict_node (self, -1, &nodes[0]);
     for (size_t i = 0; i < self->peer_count; i++)
-        if (!self->peers[i].stale && self->peers[i].rate > 0) {
+        if (!self->peers[i].stale) {
             index[count] = (int) i;
             s_predict_node (self, (int) i, &nodes[count++]);
         }
@@ -413,7 +419,8 @@ static void s_steal (adaptor_t *self, const msgpack_object *body)
         return;
     }
     if (i < 0 || self->policy == DLB_POLICY_NONE || !self->have_me ||
-        (self->metric == DLB_METRIC_ETA && self->me.rate <= 0)) {
+        (self->metric == DLB_METRIC_ETA && self->policy != DLB_POLICY_PREDICTIVE &&
+         self->me.rate <= 0)) {
         s_decline (self, want, from,
                    i < 0                             ? "unknown peer"
                    : self->policy == DLB_POLICY_NONE ? "policy none"
