@@ -26,8 +26,8 @@ static const char *s_usage =
     "  --peers H:P,...      DLB_PEERS          peers' addresses and base ports\n"
     "  --threads N          DLB_THREADS        worker threads (1)\n"
     "  --throttle T         DLB_THROTTLE       initial duty cycle, 0 < T <= 1 (1.0)\n"
-    "  --policy NAME        DLB_POLICY         none|sender|receiver|symmetric "
-    "(receiver)\n"
+    "  --policy NAME        DLB_POLICY         none|sender|receiver|symmetric|\n"
+    "                                          predictive (receiver)\n"
     "  --metric NAME        DLB_METRIC         eta (expected finish) or queue (eta)\n"
     "  --threshold X        DLB_THRESHOLD      imbalance that triggers a move: secs for\n"
     "                                          eta (0.05), jobs for queue (30)\n"
@@ -36,6 +36,10 @@ static const char *s_usage =
     "  --batch N            DLB_BATCH          jobs per transfer message (64)\n"
     "  --cpus LIST          DLB_CPUS           pin the worker's threads to these CPUs,\n"
     "                                          e.g. 0 or 0,2 or 0-3 (default: any)\n"
+    "  --priority P         DLB_PRIORITY       idle: compute threads at the lowest\n"
+    "                                          priority (SCHED_IDLE, else nice 19), so\n"
+    "                                          the owner's processes go first; or\n"
+    "                                          normal (idle)\n"
     "  --state-period MS    DLB_STATE_PERIOD   state publication period (250)\n"
     "  --stale-after MS     DLB_STALE_AFTER    peer silence before it is stale (1500)\n"
     "  --sample-period MS   DLB_SAMPLE_PERIOD  hardware sampling period (500)\n"
@@ -180,8 +184,7 @@ static int s_apply (dlb_config_t *cfg, const char *name, const char *value)
     else if (streq (name, "policy")) {
         dlb_policy_t policy;
         if (dlb_policy_parse (value, &policy)) {
-            fprintf (stderr,
-                     "error: --policy '%s': one of none, sender, receiver, symmetric\n",
+            fprintf (stderr, "error: --policy '%s': one of " DLB_POLICY_NAMES "\n",
                      value);
             return -1;
         }
@@ -202,6 +205,13 @@ static int s_apply (dlb_config_t *cfg, const char *name, const char *value)
             return -1;
         }
         snprintf (cfg->keys, sizeof cfg->keys, "%s", value);
+    }
+    else if (streq (name, "priority")) {
+        if (!streq (value, "idle") && !streq (value, "normal")) {
+            fprintf (stderr, "error: --priority '%s': idle or normal\n", value);
+            return -1;
+        }
+        cfg->idle_priority = streq (value, "idle");
     }
     else if (streq (name, "metric")) {
         dlb_metric_t metric;
@@ -279,6 +289,7 @@ static const struct option s_options[] = {{"node", required_argument, 0, 0},
                                           {"policy", required_argument, 0, 0},
                                           {"metric", required_argument, 0, 0},
                                           {"cpus", required_argument, 0, 0},
+                                          {"priority", required_argument, 0, 0},
                                           {"fraction", required_argument, 0, 0},
                                           {"threshold", required_argument, 0, 0},
                                           {"batch", required_argument, 0, 0},
@@ -314,6 +325,7 @@ int dlb_config_parse (dlb_config_t *cfg, int argc, char *argv[], const char *pro
     snprintf (cfg->metric, sizeof cfg->metric, "eta");
     cfg->threshold = -1;
     cfg->fraction = 1.0;
+    cfg->idle_priority = true;
     cfg->batch = DLB_DEFAULT_BATCH;
     cfg->state_period = DLB_DEFAULT_STATE_PERIOD;
     cfg->stale_after = DLB_DEFAULT_STALE_AFTER;
@@ -552,6 +564,10 @@ void dlb_config_test (bool verbose)
     assert (dlb_config_cpus ("", &set) == 0);
     assert (dlb_config_cpus ("1-", &set) == -1 && dlb_config_cpus ("a", &set) == -1);
     assert (dlb_config_cpus ("3-1", &set) == -1 && dlb_config_cpus ("0,", &set) == -1);
+    char *priority[] = {"x", "--priority", "normal"};
+    assert (dlb_config_parse (&cfg, 3, priority, "x", "test") == 0 && !cfg.idle_priority);
+    char *bad_priority[] = {"x", "--priority", "low"};
+    assert (dlb_config_parse (&cfg, 3, bad_priority, "x", "test") == 2);
     char *fraction[] = {"x", "--fraction", "0.5"};
     assert (dlb_config_parse (&cfg, 3, fraction, "x", "test") == 0 &&
             cfg.fraction == 0.5);

@@ -73,6 +73,8 @@ typedef struct {
     double fraction;  //  --fraction / DLB_FRACTION, share of the balancing amount moved
     char cpus[DLB_ADDR_MAX]; //  --cpus / DLB_CPUS, CPUs the worker's threads run on ("":
                              //  any)
+    bool idle_priority;      //  --priority idle|normal / DLB_PRIORITY: compute threads
+                             //  at the lowest priority (SCHED_IDLE, else nice 19)
     int batch;               //  --batch / DLB_BATCH
     int state_period;        //  --state-period / DLB_STATE_PERIOD, msecs
     int stale_after;         //  --stale-after / DLB_STALE_AFTER, msecs

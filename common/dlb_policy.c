@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *s_policies[] = {"none", "sender", "receiver", "symmetric"};
+static const char *s_policies[] = {"none", "sender", "receiver", "symmetric",
+                                   "predictive"};
+#define S_POLICIES (sizeof s_policies / sizeof s_policies[0])
 static const char *s_metrics[] = {"eta", "queue"};
 
 int dlb_policy_parse (const char *name, dlb_policy_t *policy)
 {
-    for (int i = 0; i < 4; i++)
+    for (size_t i = 0; i < S_POLICIES; i++)
         if (strcmp (name, s_policies[i]) == 0) {
             *policy = (dlb_policy_t) i;
             return 0;
@@ -41,12 +43,14 @@ const char *dlb_metric_name (dlb_metric_t metric)
 
 bool dlb_policy_sends (dlb_policy_t policy)
 {
-    return policy == DLB_POLICY_SENDER || policy == DLB_POLICY_SYMMETRIC;
+    return policy == DLB_POLICY_SENDER || policy == DLB_POLICY_SYMMETRIC ||
+           policy == DLB_POLICY_PREDICTIVE;
 }
 
 bool dlb_policy_asks (dlb_policy_t policy)
 {
-    return policy == DLB_POLICY_RECEIVER || policy == DLB_POLICY_SYMMETRIC;
+    return policy == DLB_POLICY_RECEIVER || policy == DLB_POLICY_SYMMETRIC ||
+           policy == DLB_POLICY_PREDICTIVE;
 }
 
 uint64_t dlb_policy_balance (dlb_metric_t metric, double threshold,
@@ -86,19 +90,20 @@ uint64_t dlb_policy_balance (dlb_metric_t metric, double threshold,
     return n;
 }
 
-void dlb_policy_split (uint64_t jobs, const double *capacity, size_t count, bool even,
-                       uint64_t *share)
+//  Shares of jobs in proportion to weights (>= 0; all 0: even), in whole
+//  jobs adding up to jobs exactly: floors, then the largest remainders.
+static void s_apportion (uint64_t jobs, const double *weight, size_t count,
+                         uint64_t *share)
 {
-    assert (count >= 1);
+    assert (count >= 1 && count <= DLB_POLICY_NODES_MAX);
     double total = 0;
     for (size_t i = 0; i < count; i++)
-        total += even || capacity[i] <= 0 ? 1 : capacity[i];
+        total += weight[i];
     uint64_t given = 0;
-    double remainder[64] = {0};
-    assert (count <= 64);
+    double remainder[DLB_POLICY_NODES_MAX];
     for (size_t i = 0; i < count; i++) {
-        double c = even || capacity[i] <= 0 ? 1 : capacity[i];
-        double exact = (double) jobs * c / total;
+        double exact = total > 0 ? (double) jobs * weight[i] / total
+                                 : (double) jobs / (double) count;
         share[i] = (uint64_t) floor (exact);
         remainder[i] = exact - (double) share[i];
         given += share[i];
@@ -112,6 +117,177 @@ void dlb_policy_split (uint64_t jobs, const double *capacity, size_t count, bool
         remainder[best] = -1;
         given++;
     }
+}
+
+void dlb_policy_split (uint64_t jobs, const double *capacity, size_t count, bool even,
+                       uint64_t *share)
+{
+    assert (count >= 1 && count <= DLB_POLICY_NODES_MAX);
+    double weight[DLB_POLICY_NODES_MAX];
+    for (size_t i = 0; i < count; i++)
+        weight[i] = even || capacity[i] <= 0 ? 1 : capacity[i];
+    s_apportion (jobs, weight, count, share);
+}
+
+//  ---------------------------------------------------------------------
+//  Predictive
+
+#define S_RATE_MIN       1e-9 //  jobs/s: a rate at or below 0 is taken as this
+#define S_FINISH_EPSILON 1e-9 //  secs: finish times this close are equal
+
+static double s_rate_of (const dlb_predict_t *node)
+{
+    return node->rate > S_RATE_MIN ? node->rate : S_RATE_MIN;
+}
+
+double dlb_policy_finish (const dlb_predict_t *node)
+{
+    return node->work / s_rate_of (node);
+}
+
+//  Finish times of the pair after n jobs moved from `from` to `to`.
+static double s_after_from (const dlb_predict_t *from, double n)
+{
+    return (from->work - n) / s_rate_of (from);
+}
+
+static double s_after_to (const dlb_predict_t *to, double n)
+{
+    double own = dlb_policy_finish (to);
+    double arrive = to->latency + n * to->per_job;
+    return (own > arrive ? own : arrive) + n / s_rate_of (to);
+}
+
+uint64_t dlb_policy_move (double threshold, const dlb_predict_t *from,
+                          const dlb_predict_t *to, char *why, size_t why_size)
+{
+    double finish_from = dlb_policy_finish (from), finish_to = dlb_policy_finish (to);
+    double margin = DLB_POLICY_TOLERANCE * finish_from;
+    if (margin < threshold)
+        margin = threshold;
+    //  The largest n for which `to` still finishes no later than `from`:
+    //  the difference of the two is increasing in n, so bisect.
+    uint64_t n = 0;
+    if (finish_from - finish_to > margin) {
+        uint64_t low = 0, high = from->movable;
+        while (low < high) {
+            uint64_t mid = low + (high - low + 1) / 2;
+            if (s_after_to (to, (double) mid) <=
+                s_after_from (from, (double) mid) + S_FINISH_EPSILON)
+                low = mid;
+            else
+                high = mid - 1;
+        }
+        n = low;
+    }
+    double after_from = s_after_from (from, (double) n),
+           after_to = s_after_to (to, (double) n);
+    double after = after_from > after_to ? after_from : after_to;
+    double gain = finish_from - after;
+    //  What a free move just over the margin would gain, less one job's
+    //  worth for the rounding to whole jobs.
+    double required = margin * s_rate_of (to) / (s_rate_of (from) + s_rate_of (to)) -
+                      1 / s_rate_of (from);
+    bool pays = n >= 1 && gain > required;
+    snprintf (why, why_size,
+              "finish %.3fs (%.0f jobs at %.1f/s) vs %.3fs (%.0f jobs at %.1f/s), "
+              "link %.3fs + %.4fs/job: %llu jobs make it %.3fs, gain %.3fs %s %.3fs",
+              finish_from, from->work, from->rate, finish_to, to->work, to->rate,
+              to->latency, to->per_job, (unsigned long long) n, after, gain,
+              pays ? ">" : "<=", required > 0 ? required : 0);
+    return pays ? n : 0;
+}
+
+int dlb_policy_pair (const dlb_predict_t *nodes, size_t count, size_t self, bool *late)
+{
+    assert (count >= 1 && count <= DLB_POLICY_NODES_MAX && self < count);
+    size_t order[DLB_POLICY_NODES_MAX] = {0};
+    for (size_t i = 0; i < count; i++) { //  insertion sort by finish, then index
+        size_t k = i;
+        double finish = dlb_policy_finish (&nodes[i]);
+        while (k > 0 && dlb_policy_finish (&nodes[order[k - 1]]) > finish) {
+            order[k] = order[k - 1];
+            k--;
+        }
+        order[k] = i;
+    }
+    size_t position = 0;
+    while (order[position] != self)
+        position++;
+    size_t partner = count - 1 - position;
+    if (partner == position)
+        return -1;
+    *late = position > partner;
+    return (int) order[partner];
+}
+
+uint64_t dlb_policy_predict (double threshold, const dlb_predict_t *nodes, size_t count,
+                             size_t self, bool sends, bool asks, int *peer, bool *send,
+                             char *why, size_t why_size)
+{
+    bool late = false;
+    int partner = dlb_policy_pair (nodes, count, self, &late);
+    *peer = partner;
+    *send = late;
+    if (partner < 0) {
+        snprintf (why, why_size, "no partner: this node is in the middle");
+        return 0;
+    }
+    const dlb_predict_t *other = &nodes[partner];
+    if (late && (!sends || other->hold_send)) {
+        snprintf (why, why_size, "%s",
+                  sends ? "hysteresis: received from it lately"
+                        : "this policy does not push");
+        return 0;
+    }
+    if (!late && (!asks || other->hold_ask)) {
+        snprintf (why, why_size, "%s",
+                  asks ? "hysteresis: sent to it lately" : "this policy does not ask");
+        return 0;
+    }
+    if (late)
+        return dlb_policy_move (threshold, &nodes[self], other, why, why_size);
+    //  Asking: the jobs cross the same link the other way.
+    dlb_predict_t me = nodes[self];
+    me.latency = other->latency;
+    me.per_job = other->per_job;
+    return dlb_policy_move (threshold, other, &me, why, why_size);
+}
+
+void dlb_policy_fill (uint64_t jobs, const dlb_predict_t *nodes, size_t count,
+                      uint64_t *share)
+{
+    assert (count >= 1 && count <= DLB_POLICY_NODES_MAX);
+    //  Each node's work in jobs, latency counted as work it must wait out;
+    //  the level L with sum of max (0, L x rate - start) = jobs.
+    double start[DLB_POLICY_NODES_MAX], rate[DLB_POLICY_NODES_MAX];
+    for (size_t i = 0; i < count; i++) {
+        rate[i] = s_rate_of (&nodes[i]);
+        start[i] = nodes[i].work + nodes[i].latency * rate[i];
+    }
+    double low = 0, high, total_rate = 0, most = 0;
+    for (size_t i = 0; i < count; i++) {
+        total_rate += rate[i];
+        if (start[i] / rate[i] > most)
+            most = start[i] / rate[i];
+    }
+    high = most + (double) jobs / total_rate; //  every node busy until then
+    for (int step = 0; step < 100; step++) {
+        double level = (low + high) / 2, given = 0;
+        for (size_t i = 0; i < count; i++)
+            if (level * rate[i] > start[i])
+                given += level * rate[i] - start[i];
+        if (given < (double) jobs)
+            low = level;
+        else
+            high = level;
+    }
+    double exact[DLB_POLICY_NODES_MAX];
+    for (size_t i = 0; i < count; i++) {
+        double x = high * rate[i] - start[i];
+        exact[i] = x > 0 ? x : 0;
+    }
+    s_apportion (jobs, exact, count, share);
 }
 
 void dlb_policy_test (bool verbose)
@@ -172,4 +348,147 @@ void dlb_policy_test (bool verbose)
     uint64_t share3[3];
     dlb_policy_split (10, three, 3, false, share3);
     assert (share3[0] + share3[1] + share3[2] == 10);
+
+    //  Predictive, steady loads and a free link: the same decisions as eta
+    //  on every pair of a grid of states far enough from the margin that
+    //  rounding cannot tell them apart.
+    assert (dlb_policy_parse ("predictive", &p) == 0 && p == DLB_POLICY_PREDICTIVE);
+    assert (dlb_policy_sends (p) && dlb_policy_asks (p));
+    uint64_t queues[] = {0, 1, 3, 20, 99, 300, 515};
+    double rates[] = {10, 36, 45, 75, 90};
+    size_t same = 0, compared = 0;
+    for (size_t qf = 0; qf < 7; qf++)
+        for (size_t qt = 0; qt < 7; qt++)
+            for (size_t rf = 0; rf < 5; rf++)
+                for (size_t rt = 0; rt < 5; rt++) {
+                    dlb_load_t from = {
+                        .queued = queues[qf], .running = 1, .rate = rates[rf]};
+                    dlb_load_t to = {
+                        .queued = queues[qt], .running = 0, .rate = rates[rt]};
+                    dlb_predict_t pf = {.work = (double) from.queued + 1,
+                                        .movable = from.queued,
+                                        .rate = from.rate};
+                    dlb_predict_t pt = {.work = (double) to.queued, .rate = to.rate};
+                    double ff = dlb_policy_finish (&pf), ft = dlb_policy_finish (&pt);
+                    double margin = fmax (0.05, DLB_POLICY_TOLERANCE * ff);
+                    if (fabs (ff - ft - margin) < 0.1 * margin + 2 / from.rate)
+                        continue;
+                    compared++;
+                    uint64_t eta = dlb_policy_balance (DLB_METRIC_ETA, 0.05, &from, &to,
+                                                       why, sizeof why);
+                    uint64_t predicted =
+                        dlb_policy_move (0.05, &pf, &pt, why, sizeof why);
+                    same += eta == predicted;
+                    if (eta != predicted && verbose)
+                        fprintf (stderr, "eta %llu, predictive %llu: %s\n",
+                                 (unsigned long long) eta, (unsigned long long) predicted,
+                                 why);
+                }
+    if (verbose)
+        fprintf (stderr, "predictive = eta on %zu of %zu states\n", same, compared);
+    assert (compared > 400 && same == compared);
+
+    //  Three nodes, steady: a finishes latest, c earliest. a pushes to c
+    //  what eta would move between them; c asks a for the same; b, in the
+    //  middle, has no partner.
+    dlb_predict_t abc[3] = {{.work = 601, .movable = 600, .rate = 60},
+                            {.work = 300, .movable = 299, .rate = 60},
+                            {.work = 1, .movable = 0, .rate = 60}};
+    int peer;
+    bool send;
+    n = dlb_policy_predict (0.05, abc, 3, 0, true, true, &peer, &send, why, sizeof why);
+    assert (n == 300 && peer == 2 && send); //  (601 - 1) / 2
+    n = dlb_policy_predict (0.05, abc, 3, 2, true, true, &peer, &send, why, sizeof why);
+    assert (n == 300 && peer == 0 && !send);
+    n = dlb_policy_predict (0.05, abc, 3, 1, true, true, &peer, &send, why, sizeof why);
+    assert (n == 0 && peer == -1);
+    //  Four nodes: latest with earliest, second latest with second earliest.
+    dlb_predict_t four[4] = {{.work = 10, .movable = 9, .rate = 10},
+                             {.work = 400, .movable = 399, .rate = 10},
+                             {.work = 100, .movable = 99, .rate = 10},
+                             {.work = 0, .rate = 10}};
+    bool late;
+    assert (dlb_policy_pair (four, 4, 1, &late) == 3 && late);
+    assert (dlb_policy_pair (four, 4, 3, &late) == 1 && !late);
+    assert (dlb_policy_pair (four, 4, 2, &late) == 0 && late);
+    assert (dlb_policy_pair (four, 4, 0, &late) == 2 && !late);
+    assert (dlb_policy_pair (four, 1, 0, &late) == -1);
+
+    //  A rise of b's owner load that its history predicts: both run 90
+    //  jobs/s now with 300 jobs each, so eta sees no imbalance, but b's
+    //  predicted capacity over its remaining time is 30 jobs/s. Work moves
+    //  from b to a before the rise: b pushes, a asks, for the same amount.
+    dlb_load_t now_a = {.queued = 299, .running = 1, .rate = 90};
+    dlb_load_t now_b = {.queued = 299, .running = 1, .rate = 90};
+    assert (dlb_policy_balance (DLB_METRIC_ETA, 0.05, &now_b, &now_a, why, sizeof why) ==
+            0);
+    dlb_predict_t rise[2] = {{.work = 300, .movable = 299, .rate = 90},
+                             {.work = 300, .movable = 299, .rate = 30}};
+    n = dlb_policy_predict (0.05, rise, 2, 1, true, true, &peer, &send, why, sizeof why);
+    assert (n == 150 && peer == 0 && send); //  (300*90 - 300*30) / 120
+    assert (dlb_policy_predict (0.05, rise, 2, 0, true, true, &peer, &send, why,
+                                sizeof why) == 150 &&
+            peer == 1 && !send);
+
+    //  After that move neither side moves anything back (no ping-pong even
+    //  before hysteresis).
+    rise[0].work += 150;
+    rise[0].movable += 150;
+    rise[1].work -= 150;
+    rise[1].movable -= 150;
+    assert (dlb_policy_predict (0.05, rise, 2, 0, true, true, &peer, &send, why,
+                                sizeof why) == 0);
+    assert (dlb_policy_predict (0.05, rise, 2, 1, true, true, &peer, &send, why,
+                                sizeof why) == 0);
+
+    //  A costly link: fewer jobs move, and none when the latency alone
+    //  outlasts the gain.
+    dlb_predict_t costly[2] = {{.work = 301, .movable = 300, .rate = 45},
+                               {.work = 0, .rate = 45, .latency = 0.5, .per_job = 0.02}};
+    uint64_t free_n = dlb_policy_balance (
+        DLB_METRIC_ETA, 0.05, &(dlb_load_t){.queued = 300, .running = 1, .rate = 45},
+        &(dlb_load_t){.rate = 45}, why, sizeof why);
+    uint64_t costly_n = dlb_policy_move (0.05, &costly[0], &costly[1], why, sizeof why);
+    assert (free_n == 150 && costly_n > 0 && costly_n < free_n);
+    //  It pays exactly: the receiver's start waits for the batch.
+    assert (costly_n == 96); //  0.5 + n * 0.02 + n / 45 <= (301 - n) / 45
+    costly[1].latency = 10;  //  the sender finishes in 6.7 s anyway
+    assert (dlb_policy_move (0.05, &costly[0], &costly[1], why, sizeof why) == 0);
+    //  Asking over a costly link pays the same cost (as seen from the asker,
+    //  the link's figures are on the peer's entry).
+    dlb_predict_t asker[2] = {
+        {.work = 301, .movable = 300, .rate = 45, .latency = 0.5, .per_job = 0.02},
+        {.work = 0, .rate = 45}};
+    assert (dlb_policy_predict (0.05, asker, 2, 1, true, true, &peer, &send, why,
+                                sizeof why) == costly_n &&
+            peer == 0 && !send);
+
+    //  Hysteresis: after a move a -> c, c may not push back to a and a may
+    //  not ask c, even when the figures say so.
+    abc[0].hold_ask = true; //  (as seen from c: it sent to a lately)
+    assert (dlb_policy_predict (0.05, abc, 3, 2, true, true, &peer, &send, why,
+                                sizeof why) == 0 &&
+            strstr (why, "hysteresis"));
+    abc[2].hold_send = true;
+    assert (dlb_policy_predict (0.05, abc, 3, 0, true, true, &peer, &send, why,
+                                sizeof why) == 0 &&
+            strstr (why, "hysteresis"));
+
+    //  Bootstrap by finish time: idle equal nodes share evenly; a node
+    //  with work already, or far away, gets less, and the shares add up.
+    dlb_predict_t fill[3] = {{.rate = 10}, {.rate = 10}, {.rate = 10}};
+    dlb_policy_fill (99, fill, 3, share3);
+    assert (share3[0] == 33 && share3[1] == 33 && share3[2] == 33);
+    fill[0].work = 30; //  3 s of work already
+    fill[2].rate = 20;
+    dlb_policy_fill (100, fill, 3, share3);
+    //  level L: (10L - 30) + 10L + 20L = 100 -> L = 3.25
+    assert (share3[0] == 3 && share3[1] == 32 && share3[2] == 65);
+    fill[0].work = 1000; //  finishes after everything: gets nothing
+    dlb_policy_fill (100, fill, 3, share3);
+    assert (share3[0] == 0 && share3[1] + share3[2] == 100);
+    fill[1].latency = 2; //  b starts 2 s later: 20 of its jobs' worth
+    dlb_policy_fill (100, fill, 3, share3);
+    //  (10L - 20) + 20L = 100 -> L = 4
+    assert (share3[1] == 20 && share3[2] == 80);
 }

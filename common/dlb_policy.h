@@ -16,7 +16,27 @@
 
     Transfer policies: none (bootstrap split only), sender (the loaded node
     pushes), receiver (the idle node asks, the loaded node confirms),
-    symmetric (both).                                                   */
+    symmetric (both), predictive (both, on predicted figures, below).
+
+    Predictive: every node's finish time is predicted from its predicted
+    capacity (jobs/s over the time its work still needs, from the forecast
+    of its owner's load) and its work, jobs in flight to it counted as its
+    own. The nodes are sorted by predicted finish; the latest is paired
+    with the earliest, the second latest with the second earliest, and so
+    on (dlb_policy_pair). A node acts only in its own pair: on the late
+    side it pushes to its partner, on the early side it asks its partner.
+    A move of n jobs from F to T costs the link's latency plus n times the
+    seconds a job's bytes take on it before T can start on them:
+        F' = (wF - n) / rF,   T' = max (wT / rT, latency + n * per_job) + n / rT
+    and n is the largest with T' <= F', which minimises max (F', T') to
+    within a job (dlb_policy_move). It is made only if F - T exceeds the
+    margin, max (threshold, DLB_POLICY_TOLERANCE x F), and if it shortens
+    the pair's makespan by at least what a free move just over the margin
+    would, margin x rT / (rF + rT), less one job's time at F for the
+    rounding to whole jobs: with a free link and measured rates this makes
+    the same decisions as the eta rule (the self-test checks 1,101 states). Hysteresis: no move
+    against the direction of a move with the same peer within the last
+    DLB_POLICY_HOLD seconds (the adaptor keeps the times).              */
 #ifndef DLB_POLICY_H_INCLUDED
 #define DLB_POLICY_H_INCLUDED
 
@@ -25,12 +45,16 @@
 #include <stdint.h>
 
 #define DLB_POLICY_TOLERANCE 0.05 //  relative eta difference ignored
+#define DLB_POLICY_HOLD      3.0  //  secs: no move back to/from a peer after a move
+#define DLB_POLICY_NAMES     "none, sender, receiver, symmetric, predictive"
+#define DLB_POLICY_NODES_MAX 64 //  nodes one decision or split may weigh
 
 typedef enum {
     DLB_POLICY_NONE,
     DLB_POLICY_SENDER,
     DLB_POLICY_RECEIVER,
-    DLB_POLICY_SYMMETRIC
+    DLB_POLICY_SYMMETRIC,
+    DLB_POLICY_PREDICTIVE
 } dlb_policy_t;
 typedef enum { DLB_METRIC_ETA, DLB_METRIC_QUEUE } dlb_metric_t;
 
@@ -62,6 +86,48 @@ uint64_t dlb_policy_balance (dlb_metric_t metric, double threshold,
 //  jobs exactly (largest remainders). Cannot fail; count >= 1.
 void dlb_policy_split (uint64_t jobs, const double *capacity, size_t count, bool even,
                        uint64_t *share);
+
+//  What the predictive policy knows of one node, from one node's view.
+typedef struct {
+    double work;      //  jobs queued + running (+ in flight to it)
+    uint64_t movable; //  jobs queued (what it can give)
+    double rate;      //  predicted jobs/s over its remaining time; > 0
+    double latency;   //  secs before moved jobs reach it (0: unknown or free)
+    double per_job;   //  secs a moved job's bytes take on the link (0: free)
+    bool hold_send;   //  hysteresis: this node may not push to it now
+    bool hold_ask;    //  hysteresis: this node may not ask it now
+} dlb_predict_t;
+
+//  Predicted finish time of a node, secs. Cannot fail.
+double dlb_policy_finish (const dlb_predict_t *node);
+
+//  Jobs to move from `from` to `to` (cost of the link in `to`: latency,
+//  per_job), 0 if the move does not pay (see above). Writes the figures
+//  into why. Cannot fail.
+uint64_t dlb_policy_move (double threshold, const dlb_predict_t *from,
+                          const dlb_predict_t *to, char *why, size_t why_size);
+
+//  This node's partner in the pairing of latest with earliest finishers
+//  among count nodes (node self among them). Returns its index and sets
+//  *late (true if self is the late side, which gives), or -1 if self has
+//  no partner (the middle of an odd count, or a single node). Ties are
+//  broken by index. 1 <= count <= DLB_POLICY_NODES_MAX (asserted).
+int dlb_policy_pair (const dlb_predict_t *nodes, size_t count, size_t self, bool *late);
+
+//  One predictive decision of node self among count nodes: the jobs to
+//  move (0: none), *peer the partner's index and *send whether self pushes
+//  (true) or asks (false). sends / asks say which the caller may do.
+//  Cannot fail.
+uint64_t dlb_policy_predict (double threshold, const dlb_predict_t *nodes, size_t count,
+                             size_t self, bool sends, bool asks, int *peer, bool *send,
+                             char *why, size_t why_size);
+
+//  Bootstrap by finish time: gives `jobs` new jobs to count nodes so that
+//  their predicted finish times ((work + latency x rate + share) / rate)
+//  are as equal as possible (water-filling), in whole jobs adding up to
+//  jobs exactly. Cannot fail; 1 <= count <= DLB_POLICY_NODES_MAX.
+void dlb_policy_fill (uint64_t jobs, const dlb_predict_t *nodes, size_t count,
+                      uint64_t *share);
 
 void dlb_policy_test (bool verbose);
 

@@ -617,7 +617,7 @@ int dlb_batch_decode (const dlb_msg_t *msg, char *from, char *to, uint64_t *batc
 
 void dlb_state_pack (dlb_writer_t *w, const dlb_state_t *s, bool liveness)
 {
-    msgpack_pack_map (&w->pk, liveness ? 18 : 16);
+    msgpack_pack_map (&w->pk, liveness ? 22 : 20);
     if (liveness) {
         dlb_writer_bool (w, "stale", s->stale);
         dlb_writer_double (w, "age", s->age);
@@ -637,6 +637,10 @@ void dlb_state_pack (dlb_writer_t *w, const dlb_state_t *s, bool liveness)
     dlb_writer_u64 (w, "received", s->received);
     dlb_writer_str (w, "policy", s->policy);
     dlb_writer_u64 (w, "boot", s->boot);
+    dlb_writer_double (w, "owner", s->owner);
+    dlb_writer_double (w, "owner_forecast", s->owner_forecast);
+    dlb_writer_double (w, "avail", s->avail);
+    dlb_writer_double (w, "capacity", s->capacity);
     dlb_writer_key (w, "recv_from");
     msgpack_pack_map (&w->pk, s->peers_known);
     for (size_t i = 0; i < s->peers_known; i++) {
@@ -674,8 +678,18 @@ int dlb_state_decode (const msgpack_object *map, dlb_state_t *s, char *reason,
     dlb_obj_u64 (map, "boot", &s->boot);
     dlb_obj_bool (map, "stale", &s->stale);
     dlb_obj_double (map, "age", &s->age);
-    if (s->rate < 0)
-        s->rate = 0;
+    dlb_obj_double (map, "owner", &s->owner);
+    dlb_obj_double (map, "owner_forecast", &s->owner_forecast);
+    dlb_obj_double (map, "avail", &s->avail);
+    dlb_obj_double (map, "capacity", &s->capacity);
+    //  Out of range or not a number: the value a node without it sends.
+    double *non_negative[] = {&s->rate, &s->avail, &s->capacity};
+    for (size_t i = 0; i < sizeof non_negative / sizeof non_negative[0]; i++)
+        if (!(*non_negative[i] >= 0) || !isfinite (*non_negative[i]))
+            *non_negative[i] = 0;
+    double *percent[] = {&s->owner, &s->owner_forecast};
+    for (size_t i = 0; i < 2; i++)
+        *percent[i] = !(*percent[i] >= 0) ? 0 : *percent[i] > 100 ? 100 : *percent[i];
     s->peers_known = dlb_obj_counts (map, "recv_from", s->recv_from, DLB_PEERS_MAX);
     return 0;
 }
@@ -863,6 +877,10 @@ void dlb_proto_test (bool verbose)
                          .sent = 9,
                          .received = 2,
                          .policy = "symmetric",
+                         .owner = 37.5,
+                         .owner_forecast = 250, //  out of range: read as 100
+                         .capacity = 40.25,
+                         .avail = -1, //  read as 0
                          .peers_known = 1};
     snprintf (state.recv_from[0].node, DLB_NAME_MAX, "b");
     state.recv_from[0].jobs = 2;
@@ -875,7 +893,24 @@ void dlb_proto_test (bool verbose)
     assert (back.throttle == 0.5 && back.rate == 45.5 &&
             streq (back.policy, "symmetric"));
     assert (back.peers_known == 1 && back.recv_from[0].jobs == 2);
+    assert (back.owner == 37.5 && back.owner_forecast == 100 && back.capacity == 40.25 &&
+            back.avail == 0);
     assert (streq (back.transfer, "ipc:///run/dlb-a/transfer"));
+    dlb_msg_release (&msg);
+    zframe_destroy (&frame);
+    //  A STATE from a node that predates the forecast fields (only the
+    //  required keys) decodes, with them 0.
+    dlb_writer_init (&w, DLB_MSG_STATE);
+    msgpack_pack_map (&w.pk, 5);
+    dlb_writer_str (&w, "node", "old");
+    const char *whole[] = {"seq", "queue"}, *real[] = {"time", "throttle"};
+    for (size_t i = 0; i < 2; i++) {
+        dlb_writer_u64 (&w, whole[i], 3);
+        dlb_writer_double (&w, real[i], 1);
+    }
+    frame = s_roundtrip (&w, &msg);
+    assert (dlb_state_decode (msg.body, &back, reason, sizeof reason) == 0);
+    assert (back.queue == 3 && back.owner == 0 && back.capacity == 0 && back.avail == 0);
     dlb_msg_release (&msg);
     zframe_destroy (&frame);
     state.throttle = 1.5;

@@ -213,6 +213,14 @@ typedef struct {
     uint64_t received; //  jobs received from peers
     char policy[16];
     uint64_t boot; //  the worker's start time, usecs: a change means a restart
+    //  Forecasting (the monitor's): the owner's load on the CPUs the worker
+    //  may use, % (machine use minus dlb's own processes), now and forecast
+    //  over the node's remaining work; the CPUs the worker is predicted to
+    //  get; its predicted jobs/s over that time (0: no rate measured yet).
+    double owner;
+    double owner_forecast;
+    double avail;
+    double capacity;
     //  Jobs received from each peer, so that a sender can tell how many of
     //  its jobs are still in flight (its own count minus the peer's).
     size_t peers_known;

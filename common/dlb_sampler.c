@@ -461,6 +461,27 @@ int dlb_sampler_cpu_jiffies (const int *cpus, size_t count, uint64_t *busy,
     return s_cpu_jiffies_at (DLB_SAMPLER_PROC_ROOT, cpus, count, busy, total);
 }
 
+int dlb_sampler_process_ticks (int pid, uint64_t *ticks)
+{
+    char name[32], line[S_LINE_MAX];
+    snprintf (name, sizeof name, "%d/stat", pid);
+    FILE *file = s_open (DLB_SAMPLER_PROC_ROOT, name, "r");
+    if (!file)
+        return -1;
+    bool read = fgets (line, sizeof line, file) != NULL;
+    fclose (file);
+    //  "PID (COMM) STATE ..." where COMM may hold spaces and parentheses:
+    //  the fields after the last ')' are 3, 4, ..., so utime is the 12th.
+    const char *rest = read ? strrchr (line, ')') : NULL;
+    unsigned long long utime, stime;
+    if (!rest ||
+        sscanf (rest + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                &utime, &stime) != 2)
+        return -1;
+    *ticks = utime + stime;
+    return 0;
+}
+
 //  --------------------------------------------------------------------------
 //  Self-test
 
@@ -588,6 +609,21 @@ static void s_test_fake (const char *root, const char *sys_block_root)
 
 void dlb_sampler_test (bool verbose)
 {
+    //  A process's own CPU ticks grow as it computes; no process, no ticks.
+    uint64_t before = 0, after = 0;
+    assert (dlb_sampler_process_ticks (getpid (), &before) == 0);
+    struct timespec start, now;
+    clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &start);
+    volatile double spin = 0;
+    do { //  at least three ticks of CPU time
+        for (int i = 0; i < 100000; i++)
+            spin += i;
+        clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &now);
+    } while ((now.tv_sec - start.tv_sec) * 1e9 + (now.tv_nsec - start.tv_nsec) <
+             3e9 / sysconf (_SC_CLK_TCK));
+    assert (dlb_sampler_process_ticks (getpid (), &after) == 0 && after > before);
+    assert (dlb_sampler_process_ticks (-1, &after) == -1);
+
     //  Fake /proc and /sys/block trees: exact rules and arithmetic.
     char root[] = "/tmp/dlb_sampler_test_XXXXXX";
     assert (mkdtemp (root));

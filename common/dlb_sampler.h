@@ -86,6 +86,11 @@ size_t dlb_sampler_history (dlb_sampler_t *self, dlb_sample_t *out, size_t max);
 int dlb_sampler_cpu_jiffies (const int *cpus, size_t count, uint64_t *busy,
                              uint64_t *total);
 
+//  Reads the CPU time a process has used, user + system, in USER_HZ ticks
+//  (fields 14 and 15 of /proc/PID/stat). Returns 0, or -1 if there is no
+//  such process or its stat cannot be parsed; then *ticks is unchanged.
+int dlb_sampler_process_ticks (int pid, uint64_t *ticks);
+
 //  Self-test.
 void dlb_sampler_test (bool verbose);
 

@@ -38,3 +38,23 @@ control_port() {
     control=$(control_of "$1")
     echo "${control##*:}"
 }
+
+#  require_netns NAME: exits 77 (skip) with a message unless this is root
+#  and a network namespace can be made (iproute2 present).
+require_netns() {
+    [ "$(id -u)" -eq 0 ] || { echo "$1: not root; skipping" >&2; exit 77; }
+    command -v ip >/dev/null || { echo "$1: no 'ip' (iproute2); skipping" >&2; exit 77; }
+    local probe=dlb-probe-$$
+    ip netns add "$probe" 2>/dev/null || { echo "$1: 'ip netns add' fails here; skipping" >&2; exit 77; }
+    ip netns del "$probe"
+}
+
+#  tail_logs LINES LOG...: the last LINES of each LOG, headed by its name, on stderr.
+tail_logs() {
+    local lines=$1 log
+    shift
+    for log; do
+        echo "--- $log" >&2
+        tail -n "$lines" "$log" >&2
+    done
+}

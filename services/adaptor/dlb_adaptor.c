@@ -3,6 +3,7 @@
     Sockets
         state    SUB   BASE+12  this node's and its peers' state
         workerbus SUB  BASE+11  new workloads, jobs sent to each peer
+        transferbus SUB BASE+13 each peer's link: latency, bandwidth
         inbox    PULL  BASE+24  STEAL from peers, COMMAND policy (monitor)
         worker   PUSH  BASE+21  TAKE: give N queued jobs to a peer
         transfer PUSH  BASE+23  STEAL: ask a peer for jobs
@@ -23,7 +24,19 @@
     its worker to act on one TAKE before it decides again. Both counts are
     kept by the workers since they started, so when either worker restarts
     (its `boot` changes) the count in flight is rebuilt from zero rather
-    than trusted: jobs lost with a worker are the origin's to re-issue.  */
+    than trusted: jobs lost with a worker are the origin's to re-issue.
+
+    Predictive (dlb_policy.h): the same two phases, on every live node's
+    predicted capacity (STATE capacity, from the forecast of its owner's
+    load; before any rate is measured, avail scaled by a node whose
+    capacity is known) and the measured cost of each link (the transfer
+    service's latency and bandwidth, times the wire bytes a job has taken
+    so far). This node acts only in its pair of latest with earliest
+    finisher: late, it pushes; early, it asks. Hysteresis: for
+    DLB_POLICY_HOLD after asking a peer or receiving jobs from it, this
+    node pushes nothing to it; for as long after pushing to a peer
+    (or granting it jobs), it neither asks it nor grants it a request.
+    The bootstrap fills the nodes up to equal predicted finish times.  */
 #include "dlb_adaptor.h"
 #include "dlb_policy.h"
 #include "dlb_service.h"
@@ -34,7 +47,7 @@
 
 typedef struct {
     dlb_config_t cfg;
-    zsock_t *state, *workerbus, *inbox, *worker, *transfer, *reply, *bus;
+    zsock_t *state, *workerbus, *transferbus, *inbox, *worker, *transfer, *reply, *bus;
     zloop_t *loop;
     dlb_policy_t policy;
     dlb_metric_t metric;
@@ -52,15 +65,23 @@ typedef struct {
     char bootstrapped[DLB_WORKLOADS_MAX][DLB_NAME_MAX];
     size_t boot_next;
     uint64_t moves, jobs_moved, steals_sent, steals_granted, steals_declined;
+    //  Predictive: the links to the peers, and the hysteresis clocks
+    double latency[DLB_PEERS_MAX];   //  secs, 0: not measured
+    double bandwidth[DLB_PEERS_MAX]; //  bytes/s, 0: not measured
+    double job_bytes;                //  wire bytes per job moved so far
+    uint64_t received_from[DLB_PEERS_MAX]; //  me.recv_from, by peer index
+    int64_t pushed_at[DLB_PEERS_MAX];      //  zclock_mono of our last push to it
+    int64_t pulled_at[DLB_PEERS_MAX];      //  of our last ask of it, or receipt from it
 } adaptor_t;
 
 static void s_publish (adaptor_t *self)
 {
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_STATUS);
-    msgpack_pack_map (&w.pk, 10);
+    msgpack_pack_map (&w.pk, 11);
     dlb_writer_str (&w, "service", "adaptor");
     dlb_writer_str (&w, "node", self->cfg.node);
+    dlb_writer_u64 (&w, "pid", (uint64_t) getpid ()); //  the monitor counts its CPU
     dlb_writer_str (&w, "policy", dlb_policy_name (self->policy));
     dlb_writer_str (&w, "metric", dlb_metric_name (self->metric));
     dlb_writer_double (&w, "threshold", self->threshold);
@@ -94,6 +115,22 @@ static double s_rate (const dlb_state_t *s, const dlb_state_t *other)
     if (other->rate > 0)
         return other->rate * s_capacity (s) / s_capacity (other);
     return s_capacity (s);
+}
+
+//  Jobs/s of a node over its remaining work, predicted: its capacity if
+//  known; else its avail (CPUs it is predicted to get) scaled by a live
+//  node whose capacity is known; else its rate as s_rate has it.
+static double s_predicted (adaptor_t *self, const dlb_state_t *s)
+{
+    if (s->capacity > 0)
+        return s->capacity;
+    const dlb_state_t *known = self->me.capacity > 0 && self->me.avail > 0 ? &self->me : NULL;
+    for (size_t i = 0; !known && i < self->peer_count; i++)
+        if (!self->peers[i].stale && self->peers[i].capacity > 0 && self->peers[i].avail > 0)
+            known = &self->peers[i];
+    if (known && s->avail > 0)
+        return known->capacity * s->avail / known->avail;
+    return s_rate (s, &self->me);
 }
 
 //  Jobs sent to peer i that it has counted as received (since its start).
@@ -158,6 +195,31 @@ static void s_load (const dlb_state_t *s, const dlb_state_t *other, uint64_t ext
     load->rate = s_rate (s, other);
 }
 
+//  What the predictive policy knows of this node (peer < 0) or of peer i,
+//  jobs in flight to it counted as its own, with the link's cost and the
+//  hysteresis (see the top of the file).
+static void s_predict_node (adaptor_t *self, int peer, dlb_predict_t *node)
+{
+    const dlb_state_t *s = peer < 0 ? &self->me : &self->peers[peer];
+    uint64_t flight = peer < 0 ? 0 : s_in_flight (self, (size_t) peer);
+    *node = (dlb_predict_t) {.work = (double) (s->queue + s->running + flight),
+                             .movable = s->queue,
+                             .rate = s_predicted (self, s)};
+    if (peer < 0)
+        return;
+    int64_t now = zclock_mono (), hold = (int64_t) (DLB_POLICY_HOLD * 1000);
+    node->latency = self->latency[peer];
+    node->per_job = self->bandwidth[peer] > 0 ? self->job_bytes / self->bandwidth[peer] : 0;
+    node->hold_send = self->pulled_at[peer] && now - self->pulled_at[peer] < hold;
+    node->hold_ask = self->pushed_at[peer] && now - self->pushed_at[peer] < hold;
+}
+
+//  The threshold in seconds (the predictive policy's unit, whatever the metric).
+static double s_seconds (const adaptor_t *self)
+{
+    return self->metric == DLB_METRIC_ETA ? self->threshold : DLB_DEFAULT_ETA_THRESHOLD;
+}
+
 //  Splits a new workload among this node and its live peers.
 static void s_bootstrap (adaptor_t *self, const char *id, uint64_t jobs)
 {
@@ -171,13 +233,32 @@ static void s_bootstrap (adaptor_t *self, const char *id, uint64_t jobs)
         }
     bool even = self->policy == DLB_POLICY_NONE;
     uint64_t share[DLB_PEERS_MAX + 1];
-    dlb_policy_split (jobs, capacity, count, even, share);
+    if (self->policy == DLB_POLICY_PREDICTIVE) {
+        //  Up to equal predicted finish times, the work already there and
+        //  the links' latency counted.
+        dlb_predict_t nodes[DLB_PEERS_MAX + 1];
+        s_predict_node (self, -1, &nodes[0]);
+        //  The new jobs are in this node's queue already: not work it has.
+        nodes[0].work = nodes[0].work > (double) jobs ? nodes[0].work - (double) jobs : 0;
+        count = 1;
+        for (size_t i = 0; i < self->peer_count; i++)
+            if (!self->peers[i].stale)
+                s_predict_node (self, (int) i, &nodes[count++]);
+        for (size_t i = 0; i < count; i++)
+            capacity[i] = nodes[i].rate;
+        dlb_policy_fill (jobs, nodes, count, share);
+    }
+    else
+        dlb_policy_split (jobs, capacity, count, even, share);
     char plan[512] = "";
     for (size_t i = 0; i < count; i++)
         snprintf (plan + strlen (plan), sizeof plan - strlen (plan), "%s%s %llu (%.2f)",
                   i ? ", " : "", names[i], (unsigned long long) share[i], capacity[i]);
     dlb_info ("bootstrap %s: %llu jobs split %s by %s: %s", id, (unsigned long long) jobs,
-              even ? "evenly" : "by capacity", dlb_policy_name (self->policy), plan);
+              even                                         ? "evenly"
+              : self->policy == DLB_POLICY_PREDICTIVE ? "to equal predicted finish times"
+                                                           : "by capacity",
+              dlb_policy_name (self->policy), plan);
     for (size_t i = 1; i < count; i++)
         if (share[i]) {
             char why[128];
@@ -207,6 +288,46 @@ static void s_consider (const adaptor_t *self, move_t *best, int peer, bool send
     }
 }
 
+//  The predictive decision: this node's pair among the live nodes, once
+//  one of them has measured its rate (before, the bootstrap's split
+//  stands, as for eta). A node without a rate yet (new, or back after a
+//  restart) takes part with its avail scaled by a measured one, so that
+//  it gets work without waiting for a new workload.
+static void s_predict (adaptor_t *self, move_t *best)
+{
+    bool measured = self->me.capacity > 0;
+    for (size_t i = 0; !measured && i < self->peer_count; i++)
+        measured = !self->peers[i].stale && self->peers[i].capacity > 0;
+    if (!measured)
+        return;
+    dlb_predict_t nodes[DLB_PEERS_MAX + 1];
+    int index[DLB_PEERS_MAX + 1] = {-1};
+    size_t count = 1;
+    s_predict_node (self, -1, &nodes[0]);
+    for (size_t i = 0; i < self->peer_count; i++)
+        if (!self->peers[i].stale) {
+            index[count] = (int) i;
+            s_predict_node (self, (int) i, &nodes[count++]);
+        }
+    int partner;
+    bool send;
+    char why[512];
+    uint64_t n = dlb_policy_predict (s_seconds (self), nodes, count, 0,
+                                     dlb_policy_sends (self->policy),
+                                     dlb_policy_asks (self->policy), &partner, &send, why,
+                                     sizeof why);
+    if (n && !send && zclock_mono () - self->steal_at[index[partner]] <=
+                          DLB_STEAL_HOLD * self->cfg.state_period)
+        n = 0;
+    uint64_t now = (uint64_t) ((double) n * self->cfg.fraction);
+    if (n) {
+        best->jobs = now ? now : 1;
+        best->peer = index[partner];
+        best->send = send;
+        snprintf (best->why, sizeof best->why, "%s", why);
+    }
+}
+
 //  The processing phase: one decision per call.
 static void s_balance (adaptor_t *self)
 {
@@ -214,7 +335,10 @@ static void s_balance (adaptor_t *self)
         zclock_mono () < self->hold_until)
         return;
     move_t best = {.peer = -1};
-    for (size_t i = 0; i < self->peer_count; i++) {
+    if (self->policy == DLB_POLICY_PREDICTIVE)
+        s_predict (self, &best);
+    for (size_t i = 0; self->policy != DLB_POLICY_PREDICTIVE && i < self->peer_count;
+         i++) {
         dlb_state_t *p = &self->peers[i];
         //  Until both have measured how fast they run jobs, the bootstrap's
         //  split by capacity stands: guesses would only bounce jobs around.
@@ -237,6 +361,7 @@ static void s_balance (adaptor_t *self)
         dlb_info ("%s: send %llu jobs to %s: %s", dlb_policy_name (self->policy),
                   (unsigned long long) best.jobs, p->node, best.why);
         s_take (self, p->node, best.jobs, best.why);
+        self->pushed_at[best.peer] = zclock_mono ();
     }
     else {
         dlb_info ("%s: ask %s for %llu jobs: %s", dlb_policy_name (self->policy), p->node,
@@ -249,9 +374,13 @@ static void s_balance (adaptor_t *self)
         dlb_writer_u64 (&w, "want", best.jobs);
         dlb_writer_u64 (&w, "queue", self->me.queue);
         dlb_writer_u64 (&w, "running", self->me.running);
-        dlb_writer_double (&w, "rate", s_rate (&self->me, p));
+        dlb_writer_double (&w, "rate",
+                           self->policy == DLB_POLICY_PREDICTIVE
+                               ? s_predicted (self, &self->me)
+                               : s_rate (&self->me, p));
         dlb_writer_send (&w, self->transfer);
         self->steal_at[best.peer] = zclock_mono ();
+        self->pulled_at[best.peer] = self->steal_at[best.peer];
         self->steals_sent++;
         s_publish (self);
     }
@@ -290,19 +419,40 @@ static void s_steal (adaptor_t *self, const msgpack_object *body)
         return;
     }
     if (i < 0 || self->policy == DLB_POLICY_NONE || !self->have_me ||
-        (self->metric == DLB_METRIC_ETA && self->me.rate <= 0)) {
+        (self->metric == DLB_METRIC_ETA && self->policy != DLB_POLICY_PREDICTIVE &&
+         self->me.rate <= 0)) {
         s_decline (self, want, from,
                    i < 0                             ? "unknown peer"
                    : self->policy == DLB_POLICY_NONE ? "policy none"
                                                      : "no job rate measured here yet");
         return;
     }
-    dlb_load_t local, peer = {.queued = queue + s_in_flight (self, (size_t) i),
-                              .running = running,
-                              .rate = rate};
-    s_load (&self->me, &self->peers[i], 0, &local);
     char why[512];
-    uint64_t n = s_amount (self, &local, &peer, why, sizeof why);
+    uint64_t n;
+    if (self->policy == DLB_POLICY_PREDICTIVE) {
+        //  The asker's own figures, with what is in flight to it and the
+        //  cost of the link; no grant back to a peer that pushed to us
+        //  lately (hysteresis).
+        dlb_predict_t local, asker;
+        s_predict_node (self, -1, &local);
+        s_predict_node (self, i, &asker);
+        asker.work = (double) (queue + running + s_in_flight (self, (size_t) i));
+        asker.rate = rate;
+        n = asker.hold_send ? 0
+                            : dlb_policy_move (s_seconds (self), &local, &asker, why,
+                                               sizeof why);
+        if (asker.hold_send)
+            snprintf (why, sizeof why, "hysteresis: received from it lately");
+        uint64_t now = (uint64_t) ((double) n * self->cfg.fraction);
+        n = n && now == 0 ? 1 : now;
+    }
+    else {
+        dlb_load_t local, peer = {.queued = queue + s_in_flight (self, (size_t) i),
+                                  .running = running,
+                                  .rate = rate};
+        s_load (&self->me, &self->peers[i], 0, &local);
+        n = s_amount (self, &local, &peer, why, sizeof why);
+    }
     if (n > want)
         n = want;
     if (n == 0) {
@@ -313,6 +463,7 @@ static void s_steal (adaptor_t *self, const msgpack_object *body)
               (unsigned long long) n, why);
     self->steals_granted++;
     s_take (self, from, n, why);
+    self->pushed_at[i] = zclock_mono ();
 }
 
 static int s_state_event (zloop_t *loop, zsock_t *reader, void *arg)
@@ -338,6 +489,17 @@ static int s_state_event (zloop_t *loop, zsock_t *reader, void *arg)
         }
         self->me = state;
         self->have_me = true;
+    }
+    //  Jobs received from a peer since the last look start a hysteresis hold
+    //  (peers are known from the previous update: a first receipt may be
+    //  missed, which only shortens a hold).
+    for (size_t k = 0; self->have_me && k < self->me.peers_known; k++) {
+        int i = s_peer_index (self, self->me.recv_from[k].node);
+        if (i >= 0 && self->me.recv_from[k].jobs != self->received_from[i]) {
+            if (self->me.recv_from[k].jobs > self->received_from[i])
+                self->pulled_at[i] = zclock_mono ();
+            self->received_from[i] = self->me.recv_from[k].jobs;
+        }
     }
     if (dlb_obj_array (msg.body, "peers", &peers) == 0)
         for (uint32_t k = 0; k < peers->size; k++) {
@@ -417,6 +579,42 @@ static int s_workerbus_event (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
+//  The links to the peers, as the transfer service measured them.
+static int s_transferbus_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    adaptor_t *self = arg;
+    dlb_msg_t msg;
+    int rc = dlb_service_recv (reader, "the transfer bus", &msg);
+    if (rc == -1)
+        return -1;
+    if (rc == -2)
+        return 0;
+    double jobs = 0, wire = 0;
+    if (dlb_obj_double (msg.body, "jobs_sent", &jobs) == 0 &&
+        dlb_obj_double (msg.body, "job_wire", &wire) == 0 && jobs > 0)
+        self->job_bytes = wire / jobs;
+    const msgpack_object *links = dlb_obj_get (msg.body, "links");
+    for (uint32_t k = 0; links && links->type == MSGPACK_OBJECT_MAP && k < links->via.map.size;
+         k++) {
+        const msgpack_object_kv *kv = &links->via.map.ptr[k];
+        char node[DLB_NAME_MAX] = "";
+        if (kv->key.type != MSGPACK_OBJECT_STR || kv->key.via.str.size >= sizeof node)
+            continue;
+        memcpy (node, kv->key.via.str.ptr, kv->key.via.str.size);
+        int i = s_peer_index (self, node);
+        double latency = 0, bandwidth = 0;
+        if (i < 0 || kv->val.type != MSGPACK_OBJECT_MAP)
+            continue;
+        dlb_obj_double (&kv->val, "latency", &latency);
+        dlb_obj_double (&kv->val, "bandwidth", &bandwidth);
+        self->latency[i] = latency > 0 ? latency : 0;
+        self->bandwidth[i] = bandwidth > 0 ? bandwidth : 0;
+    }
+    dlb_msg_release (&msg);
+    return 0;
+}
+
 static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
@@ -450,8 +648,7 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
             dlb_writer_str (&w, "policy", name);
         }
         else
-            dlb_writer_str (&w, "error",
-                            "the adaptor takes: policy none|sender|receiver|symmetric");
+            dlb_writer_str (&w, "error", "the adaptor takes: policy " DLB_POLICY_NAMES);
         dlb_writer_send (&w, self->reply);
         s_publish (self);
     }
@@ -486,6 +683,7 @@ void dlb_adaptor_actor (zsock_t *pipe, void *args)
     self->threshold = self->cfg.threshold;
     self->state = dlb_service_sub (&self->cfg, DLB_SVC_STATE);
     self->workerbus = dlb_service_sub (&self->cfg, DLB_SVC_WORKER);
+    self->transferbus = dlb_service_sub (&self->cfg, DLB_SVC_TRANSFER);
     self->inbox =
         dlb_service_bind (&self->cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_ADAPTOR));
     self->worker =
@@ -495,13 +693,15 @@ void dlb_adaptor_actor (zsock_t *pipe, void *args)
     self->reply =
         dlb_service_connect (&self->cfg, ZMQ_PUSH, DLB_PORT_INBOX (DLB_SVC_MONITOR));
     self->bus = dlb_service_bind (&self->cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_ADAPTOR));
-    if (!self->state || !self->workerbus || !self->inbox || !self->worker ||
+    if (!self->state || !self->workerbus || !self->transferbus || !self->inbox ||
+        !self->worker ||
         !self->transfer || !self->reply || !self->bus)
         goto cleanup;
     self->loop = zloop_new ();
     zloop_reader (self->loop, pipe, dlb_service_pipe, self);
     zloop_reader (self->loop, self->state, s_state_event, self);
     zloop_reader (self->loop, self->workerbus, s_workerbus_event, self);
+    zloop_reader (self->loop, self->transferbus, s_transferbus_event, self);
     zloop_reader (self->loop, self->inbox, s_inbox_event, self);
     zloop_timer (self->loop, self->cfg.state_period, 0, s_publish_timer, self);
     dlb_info ("adaptor ready: policy %s, metric %s, threshold %g %s",
@@ -515,6 +715,7 @@ cleanup:
     zloop_destroy (&self->loop);
     zsock_destroy (&self->state);
     zsock_destroy (&self->workerbus);
+    zsock_destroy (&self->transferbus);
     zsock_destroy (&self->inbox);
     zsock_destroy (&self->worker);
     zsock_destroy (&self->transfer);
@@ -527,6 +728,9 @@ cleanup:
 //  Self-test: the adaptor in-process, fed states by a stand-in state
 //  service; its TAKE and STEAL decisions are read off stand-in sockets.
 
+//  Predicted capacities the stand-in state service gives a and b (0: none).
+static double s_test_capacity[2];
+
 static void s_feed (zsock_t *state_pub, uint64_t my_queue, double my_rate,
                     uint64_t peer_queue, double peer_rate)
 {
@@ -535,13 +739,15 @@ static void s_feed (zsock_t *state_pub, uint64_t my_queue, double my_rate,
                       .throttle = 1,
                       .threads = 1,
                       .queue = my_queue,
-                      .rate = my_rate};
+                      .rate = my_rate,
+                      .capacity = s_test_capacity[0]};
     dlb_state_t peer = {.node = "b",
                         .seq = 1,
                         .throttle = 0.5,
                         .threads = 1,
                         .queue = peer_queue,
-                        .rate = peer_rate};
+                        .rate = peer_rate,
+                        .capacity = s_test_capacity[1]};
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_STATUS);
     msgpack_pack_map (&w.pk, 3);
@@ -575,6 +781,18 @@ static int64_t s_decision (zsock_t *state_pub, zsock_t *out, int type, uint64_t 
             return (int64_t) n;
     }
     return -1;
+}
+
+//  Sends the adaptor the policy command, as the monitor relays it.
+static void s_test_policy (zsock_t *inbox, const char *name)
+{
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_COMMAND);
+    msgpack_pack_map (&w.pk, 3);
+    dlb_writer_str (&w, "cmd", "policy");
+    dlb_writer_str (&w, "name", name);
+    dlb_writer_u64 (&w, "req", 1);
+    dlb_writer_send (&w, inbox);
 }
 
 void dlb_adaptor_test (bool verbose)
@@ -616,12 +834,7 @@ void dlb_adaptor_test (bool verbose)
     dlb_writer_send (&w, inbox);
 
     //  Receiver, switched at run time: b is the loaded one, a asks it.
-    dlb_writer_init (&w, DLB_MSG_COMMAND);
-    msgpack_pack_map (&w.pk, 3);
-    dlb_writer_str (&w, "cmd", "policy");
-    dlb_writer_str (&w, "name", "receiver");
-    dlb_writer_u64 (&w, "req", 1);
-    dlb_writer_send (&w, inbox);
+    s_test_policy (inbox, "receiver");
     //  (a: 0 jobs at 90/s, b: 90 at 45/s -> balance at 60 for a)
     assert (s_decision (state_pub, transfer, DLB_MSG_STEAL, 0, 90, 90, 45) == 60);
 
@@ -650,6 +863,16 @@ void dlb_adaptor_test (bool verbose)
         }
     }
     assert (count == 33);
+
+    //  Predictive, switched at run time: both run 90 jobs/s with 100 jobs
+    //  now, but a's owner load is forecast to rise (capacity 30 jobs/s):
+    //  a pushes (100*90 - 100*30) / 120 = 50 jobs to b before the rise,
+    //  which eta could not see. (Once the hysteresis of a's steal from b
+    //  above has passed.)
+    s_test_policy (inbox, "predictive");
+    s_test_capacity[0] = 30;
+    s_test_capacity[1] = 90;
+    assert (s_decision (state_pub, worker, DLB_MSG_TAKE, 100, 90, 100, 90) == 50);
 
     zsock_destroy (&inbox);
     zactor_destroy (&adaptor);

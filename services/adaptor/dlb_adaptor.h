@@ -9,7 +9,7 @@
 #define DLB_ADAPTOR_SUMMARY                                                              \
     "The adaptor of a dlb node: splits new workloads among the nodes (bootstrap)\n"      \
     "and moves jobs while they run, by the transfer policy (none, sender, receiver,\n"   \
-    "symmetric) and the balance metric (eta or queue)."
+    "symmetric, predictive) and the balance metric (eta or queue)."
 
 void dlb_adaptor_actor (zsock_t *pipe, void *args);
 void dlb_adaptor_test (bool verbose);

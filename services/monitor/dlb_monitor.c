@@ -12,9 +12,26 @@
     answered here; submit and policy are relayed to their owners with a
     request number, and their REPLY is
     routed back to the client that asked. A request whose owner does not
-    answer within DLB_RELAY_TIMEOUT gets an error reply.                  */
+    answer within DLB_RELAY_TIMEOUT gets an error reply.
+
+    Owner load and capacity, every --sample-period: the busy share of the
+    CPUs the worker may use (--cpus, or all) minus dlb's own share (the CPU
+    ticks of this node's services over the interval: the monitor's own and
+    those of the PIDs the state, transfer and adaptor put in their STATUS,
+    and the worker's process CPU time, cpu_s in its STATUS), clamped to
+    0..100 %: HTCondor's LoadAvg - CondorLoadAvg. It feeds a dlb_forecast;
+    the horizon is the node's remaining work, (queue + running) / rate, in
+    samples (at least DLB_OWNER_HORIZON_MIN), and dlb_forecast_mean gives
+    the owner's mean load over it. The CPUs the worker gets at owner load
+    L are avail (L) = min (threads x throttle, cpus x (1 - L / 100)) (its
+    threads run at idle priority, so they get what the owner leaves, and
+    the throttle bounds them on top of that), and the predicted capacity
+    is the measured rate x avail (forecast) / avail (recent), the ratio
+    bounded to [DLB_CAPACITY_RATIO_MIN, DLB_CAPACITY_RATIO_MAX]; 0 until
+    the worker has measured a rate (the adaptor then uses avail).       */
 #include "dlb_monitor.h"
 #include "dlb_command.h"
+#include "dlb_forecast.h"
 #include "dlb_sampler.h"
 #include "dlb_service.h"
 
@@ -24,6 +41,13 @@
 #define DLB_HISTORY       3600  //  samples kept in memory
 #define S_SERVICES        5
 #define DLB_SERVICE_QUIET 3000 //  msecs without a STATUS before a service is not listed
+#define DLB_OWNER_HORIZON      5    //  samples: the forecaster's per-sample horizon
+#define DLB_OWNER_HORIZON_MIN  4    //  samples: shortest interval forecast
+#define DLB_OWNER_HORIZON_MAX  1000000 //  samples: longest interval forecast
+#define DLB_OWNER_RECENT       4       //  samples the current owner load is the mean of
+#define DLB_AVAIL_MIN          0.01    //  CPUs: least a worker is predicted to get
+#define DLB_CAPACITY_RATIO_MIN 0.1     //  bounds of predicted / measured rate
+#define DLB_CAPACITY_RATIO_MAX 10.0
 
 typedef struct {
     uint64_t req;
@@ -48,6 +72,20 @@ typedef struct {
     uint64_t malformed; //  control requests answered "malformed", for the log
     double throttle, cpu, worker_cpu, runq, load1;
     double last_cpu_s, last_cpu_wall;
+    //  Owner load (see the top of the file)
+    dlb_forecast_t *forecast;
+    int cpus[CPU_SETSIZE];        //  the CPUs the worker may use, if --cpus
+    size_t cpu_count;             //  0: all
+    uint64_t cpu_busy, cpu_total; //  jiffies of those CPUs at the last sample
+    int pid[S_SERVICES];          //  from their STATUS (the monitor: its own)
+    uint64_t ticks[S_SERVICES];   //  their CPU ticks at the last sample
+    double worker_cpu_s;          //  the worker's latest cpu_s
+    double worker_cpu_s_sampled;  //  ... at the last sample
+    int64_t sampled_at;           //  zclock_mono of the last sample, 0: none
+    double recent[DLB_OWNER_RECENT];
+    size_t recent_count;
+    double owner, owner_forecast, owner_error, dlb_cpu, avail, capacity;
+    uint64_t horizon;
 } monitor_t;
 
 static const char *s_service_names[S_SERVICES] = {"monitor", "worker", "state",
@@ -57,7 +95,7 @@ static void s_publish (monitor_t *self)
 {
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_STATUS);
-    msgpack_pack_map (&w.pk, 7);
+    msgpack_pack_map (&w.pk, 14);
     dlb_writer_str (&w, "service", "monitor");
     dlb_writer_str (&w, "node", self->cfg.node);
     dlb_writer_double (&w, "throttle", self->throttle);
@@ -65,7 +103,112 @@ static void s_publish (monitor_t *self)
     dlb_writer_double (&w, "worker_cpu", self->worker_cpu);
     dlb_writer_double (&w, "runq", self->runq);
     dlb_writer_double (&w, "load1", self->load1);
+    dlb_writer_double (&w, "owner", self->owner);
+    dlb_writer_double (&w, "owner_forecast", self->owner_forecast);
+    //  NaN until an interval that long has been scored: -1 on the wire
+    dlb_writer_double (&w, "owner_error",
+                       isnan (self->owner_error) ? -1 : self->owner_error);
+    dlb_writer_u64 (&w, "horizon", self->horizon);
+    dlb_writer_double (&w, "dlb_cpu", self->dlb_cpu);
+    dlb_writer_double (&w, "avail", self->avail);
+    dlb_writer_double (&w, "capacity", self->capacity);
     dlb_writer_send (&w, self->bus);
+}
+
+static bool s_cached (monitor_t *self, int service, dlb_msg_t *msg);
+
+//  CPUs the worker gets when the owner's load on its CPUs is load %.
+static double s_avail (monitor_t *self, double threads, double load)
+{
+    double cpus = self->cpu_count ? (double) self->cpu_count
+                                  : (double) sysconf (_SC_NPROCESSORS_ONLN);
+    double free = cpus * (1 - load / 100), most = threads * self->throttle;
+    double avail = free < most ? free : most;
+    return avail > DLB_AVAIL_MIN ? avail : DLB_AVAIL_MIN;
+}
+
+//  dlb's own CPU ticks since the last sample (every service of this node).
+static double s_dlb_ticks (monitor_t *self)
+{
+    double ticks = 0;
+    for (int k = 0; k < S_SERVICES; k++) {
+        uint64_t now;
+        if (k == DLB_SVC_WORKER || !self->pid[k] ||
+            dlb_sampler_process_ticks (self->pid[k], &now))
+            continue;
+        if (now >= self->ticks[k])
+            ticks += (double) (now - self->ticks[k]);
+        self->ticks[k] = now;
+    }
+    double worker = self->worker_cpu_s - self->worker_cpu_s_sampled;
+    if (worker < 0) //  the worker restarted
+        worker = self->worker_cpu_s;
+    self->worker_cpu_s_sampled = self->worker_cpu_s;
+    return ticks + worker * (double) sysconf (_SC_CLK_TCK);
+}
+
+//  Owner load of the last interval, its forecast over the node's remaining
+//  work and the predicted capacity (see the top of the file).
+static void s_owner_load (monitor_t *self, const dlb_sample_t *sample)
+{
+    int64_t now = zclock_mono ();
+    double busy = sample->cpu_total;
+    uint64_t cpu_busy = 0, cpu_total = 0;
+    if (self->cpu_count && dlb_sampler_cpu_jiffies (self->cpus, self->cpu_count,
+                                                    &cpu_busy, &cpu_total) == 0) {
+        busy = cpu_total > self->cpu_total
+                   ? 100.0 * (double) (cpu_busy - self->cpu_busy) /
+                         (double) (cpu_total - self->cpu_total)
+                   : 0;
+        self->cpu_busy = cpu_busy;
+        self->cpu_total = cpu_total;
+    }
+    double dlb_ticks = s_dlb_ticks (self);
+    bool first = self->sampled_at == 0;
+    double interval = (now - self->sampled_at) / 1000.0;
+    self->sampled_at = now;
+    if (first || interval <= 0)
+        return; //  the baselines are set
+    double cpus = self->cpu_count ? (double) self->cpu_count
+                                  : (double) sysconf (_SC_NPROCESSORS_ONLN);
+    self->dlb_cpu = 100 * dlb_ticks / (double) sysconf (_SC_CLK_TCK) / (interval * cpus);
+    double owner = busy - self->dlb_cpu;
+    self->owner = owner < 0 ? 0 : owner > 100 ? 100 : owner;
+    if (self->forecast)
+        dlb_forecast_feed (self->forecast, self->owner);
+    self->recent[self->recent_count++ % DLB_OWNER_RECENT] = self->owner;
+
+    //  The horizon: the node's remaining work at its measured rate.
+    double queue = 0, running = 0, rate = 0, threads = self->cfg.threads;
+    dlb_msg_t worker;
+    if (s_cached (self, DLB_SVC_WORKER, &worker)) {
+        dlb_obj_double (worker.body, "queue", &queue);
+        dlb_obj_double (worker.body, "running", &running);
+        dlb_obj_double (worker.body, "rate", &rate);
+        dlb_obj_double (worker.body, "threads", &threads);
+        dlb_msg_release (&worker);
+    }
+    double samples =
+        rate > 0 ? (queue + running) / rate * 1000 / self->cfg.sample_period : 0;
+    self->horizon = samples < DLB_OWNER_HORIZON_MIN   ? DLB_OWNER_HORIZON_MIN
+                    : samples > DLB_OWNER_HORIZON_MAX ? DLB_OWNER_HORIZON_MAX
+                                                      : (uint64_t) ceil (samples);
+    self->owner_error = NAN;
+    double forecast = self->forecast ? dlb_forecast_mean (self->forecast, self->horizon,
+                                                          &self->owner_error)
+                                     : NAN;
+    self->owner_forecast = isnan (forecast) ? self->owner : forecast;
+    size_t kept =
+        self->recent_count < DLB_OWNER_RECENT ? self->recent_count : DLB_OWNER_RECENT;
+    double recent = 0;
+    for (size_t i = 0; i < kept; i++)
+        recent += self->recent[i] / (double) kept;
+    self->avail = s_avail (self, threads, self->owner_forecast);
+    double ratio = self->avail / s_avail (self, threads, recent);
+    ratio = ratio < DLB_CAPACITY_RATIO_MIN   ? DLB_CAPACITY_RATIO_MIN
+            : ratio > DLB_CAPACITY_RATIO_MAX ? DLB_CAPACITY_RATIO_MAX
+                                             : ratio;
+    self->capacity = rate > 0 ? rate * ratio : 0;
 }
 
 static int s_sample_timer (zloop_t *loop, int timer_id, void *arg)
@@ -78,6 +221,7 @@ static int s_sample_timer (zloop_t *loop, int timer_id, void *arg)
         self->cpu = sample.cpu_total;
         self->runq = sample.runq;
         self->load1 = sample.load1;
+        s_owner_load (self, &sample);
     }
     s_publish (self);
     return 0;
@@ -125,14 +269,21 @@ static void s_pack_number (dlb_writer_t *w, const msgpack_object *map, const cha
 }
 
 //  Packs one entry of the status reply's nodes: the counts come from a map
-//  (a worker STATUS, or a peer's state), the rest as given; peers lists the
-//  node's peers by name (NULL: none). Cannot fail.
+//  (a worker STATUS, or a peer's state), the rest as given: figures are
+//  the forecast ones, in the order of s_figures; peers lists the node's
+//  peers by name (NULL: none). Cannot fail.
+static const char *s_figures[] = {"owner", "owner_forecast", "avail", "capacity"};
+#define S_FIGURES (sizeof s_figures / sizeof s_figures[0])
+
 static void s_pack_row (dlb_writer_t *w, const char *node, bool local,
-                        const msgpack_object *counts, double throttle, const char *policy,
-                        double cpu, double worker_cpu, bool stale, double age,
+                        const msgpack_object *counts, const double *figures,
+                        double throttle, const char *policy, double cpu,
+                        double worker_cpu, bool stale, double age,
                         const msgpack_object_array *peers)
 {
-    msgpack_pack_map (&w->pk, 15);
+    msgpack_pack_map (&w->pk, 15 + S_FIGURES);
+    for (size_t k = 0; k < S_FIGURES; k++)
+        dlb_writer_double (w, s_figures[k], figures[k]);
     dlb_writer_str (w, "node", node);
     dlb_writer_bool (w, "local", local);
     const char *keys[] = {"queue", "running", "done", "rate", "sent", "received"};
@@ -192,7 +343,9 @@ static zframe_t *s_status (monitor_t *self)
     msgpack_pack_array (&w.pk, 1 + (peers ? peers->size : 0));
     //  This node, from its own services; then each peer as this node last
     //  heard of it.
-    s_pack_row (&w, self->cfg.node, true, have_worker ? worker.body : NULL,
+    double mine[S_FIGURES] = {self->owner, self->owner_forecast, self->avail,
+                              self->capacity};
+    s_pack_row (&w, self->cfg.node, true, have_worker ? worker.body : NULL, mine,
                 self->throttle, policy, self->cpu, self->worker_cpu, false, 0, peers);
     for (uint32_t i = 0; peers && i < peers->size; i++) {
         const msgpack_object *p = &peers->ptr[i];
@@ -205,7 +358,11 @@ static zframe_t *s_status (monitor_t *self)
         dlb_obj_double (p, "throttle", &throttle);
         dlb_obj_double (p, "cpu", &cpu);
         dlb_obj_double (p, "age", &age);
-        s_pack_row (&w, name, false, p, throttle, peer_policy, cpu, 0, stale, age, NULL);
+        double theirs[S_FIGURES] = {0};
+        for (size_t k = 0; k < S_FIGURES; k++)
+            dlb_obj_double (p, s_figures[k], &theirs[k]);
+        s_pack_row (&w, name, false, p, theirs, throttle, peer_policy, cpu, 0, stale, age,
+                    NULL);
     }
     dlb_writer_key (&w, "workloads");
     const msgpack_object *workloads =
@@ -417,6 +574,8 @@ static void s_worker_cpu (monitor_t *self, const msgpack_object *body)
 {
     double cpu_s;
     double now = zclock_mono () / 1000.0;
+    if (dlb_obj_double (body, "cpu_s", &cpu_s) == 0)
+        self->worker_cpu_s = cpu_s; //  for the owner load
     if (dlb_obj_double (body, "cpu_s", &cpu_s) ||
         (self->last_cpu_wall > 0 && now - self->last_cpu_wall < 0.5))
         return;
@@ -443,6 +602,12 @@ static int s_buses_event (zloop_t *loop, zsock_t *reader, void *arg)
             if (streq (service, s_service_names[k])) {
                 if (k == DLB_SVC_WORKER)
                     s_worker_cpu (self, msg.body);
+                uint64_t pid = 0;
+                if (dlb_obj_u64 (msg.body, "pid", &pid) == 0 && pid <= INT_MAX &&
+                    (int) pid != self->pid[k]) {
+                    self->pid[k] = (int) pid; //  new or restarted: a new baseline
+                    dlb_sampler_process_ticks (self->pid[k], &self->ticks[k]);
+                }
                 zframe_destroy (&self->cache[k]); //  the cache keeps the frame
                 self->cache[k] = msg.frame;
                 self->heard[k] = zclock_mono ();
@@ -503,6 +668,13 @@ void dlb_monitor_actor (zsock_t *pipe, void *args)
     self->sampler = dlb_sampler_new (DLB_HISTORY);
     if (!self->sampler)
         dlb_warn ("cannot read /proc/stat: CPU use will read 0");
+    self->forecast = dlb_forecast_new (DLB_OWNER_HORIZON);
+    self->pid[DLB_SVC_MONITOR] = getpid ();
+    cpu_set_t set;
+    if (dlb_config_cpus (self->cfg.cpus, &set) > 0)
+        for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+            if (CPU_ISSET (cpu, &set))
+                self->cpus[self->cpu_count++] = cpu;
     self->pending = zlistx_new ();
     self->loop = zloop_new ();
     zloop_reader (self->loop, pipe, dlb_service_pipe, self);
@@ -531,6 +703,7 @@ cleanup:
     for (int k = 0; k < S_SERVICES; k++)
         zframe_destroy (&self->cache[k]);
     dlb_sampler_destroy (&self->sampler);
+    dlb_forecast_destroy (&self->forecast);
     zsock_destroy (&self->control);
     zsock_destroy (&self->bus);
     zsock_destroy (&self->inbox);

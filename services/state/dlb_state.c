@@ -68,9 +68,10 @@ static void s_bus_publish (state_t *self)
 {
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_STATUS);
-    msgpack_pack_map (&w.pk, 4);
+    msgpack_pack_map (&w.pk, 5);
     dlb_writer_str (&w, "service", "state");
     dlb_writer_str (&w, "node", self->cfg.node);
+    dlb_writer_u64 (&w, "pid", (uint64_t) getpid ()); //  the monitor counts its CPU
     dlb_writer_key (&w, "local");
     dlb_state_pack (&w, &self->me, true);
     dlb_writer_key (&w, "peers");
@@ -179,6 +180,10 @@ static int s_local_event (zloop_t *loop, zsock_t *reader, void *arg)
     else if (streq (service, "monitor")) {
         dlb_obj_double (msg.body, "throttle", &me->throttle);
         dlb_obj_double (msg.body, "cpu", &me->cpu);
+        dlb_obj_double (msg.body, "owner", &me->owner);
+        dlb_obj_double (msg.body, "owner_forecast", &me->owner_forecast);
+        dlb_obj_double (msg.body, "avail", &me->avail);
+        dlb_obj_double (msg.body, "capacity", &me->capacity);
     }
     else if (streq (service, "adaptor"))
         dlb_obj_str (msg.body, "policy", me->policy, sizeof me->policy);

@@ -24,7 +24,14 @@
     DLB_JOB_ATTEMPTS tries, go back to the local queue; results wait for
     their origin indefinitely, since only the origin can use them. HOLD
     (lease renewals) and STEAL are best-effort, like heartbeats. Batches
-    are only accepted from nodes the state service knows as peers.       */
+    are only accepted from nodes the state service knows as peers.
+
+    Link figures, for the predictive policy: for each JOBS batch
+    acknowledged after its first send, t = ack delay and B = its bytes on
+    the wire fit t = latency + B / bandwidth per peer: latency follows the
+    smallest delays (min of the new delay and the old latency grown by
+    DLB_LINK_LATENCY_DRIFT), bandwidth is an EWMA (DLB_LINK_GAIN) of
+    B / (t - latency) over batches of at least DLB_LINK_MIN_BYTES.        */
 #include "dlb_transfer.h"
 #include "dlb_service.h"
 
@@ -32,6 +39,9 @@
 #define DLB_RESEND_CAP   30000 //  msecs, longest wait between resends
 #define DLB_JOB_ATTEMPTS 4     //  sends of a job batch before it comes home
 #define DLB_SEEN_MAX     4096  //  batch ids remembered for de-duplication
+#define DLB_LINK_GAIN          0.3   //  EWMA gain of a peer's bandwidth
+#define DLB_LINK_LATENCY_DRIFT 1.05  //  the latency estimate grows by this per batch
+#define DLB_LINK_MIN_BYTES     65536 //  bytes a batch needs to measure bandwidth
 
 typedef struct {
     char node[DLB_NAME_MAX];
@@ -39,6 +49,9 @@ typedef struct {
     bool stale;
     bool warned; //  that no trusted key has its name
     zsock_t *push;
+    double latency;   //  secs, the link's (0: not measured)
+    double bandwidth; //  bytes/s (0: not measured)
+    uint64_t timed;   //  batches measured
 } peer_t;
 
 typedef struct {
@@ -55,6 +68,7 @@ typedef struct {
     uint64_t jobs_sent, jobs_received, results_sent, results_received;
     uint64_t raw_bytes, wire_bytes, raw_in, wire_in;
     uint64_t resends, dropped, duplicates, returned;
+    uint64_t job_wire; //  wire bytes of JOBS batches sent
 } stats_t;
 
 typedef struct {
@@ -83,9 +97,10 @@ static void s_publish (transfer_t *self)
     stats_t *s = &self->stats;
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_STATUS);
-    msgpack_pack_map (&w.pk, 15);
+    msgpack_pack_map (&w.pk, 18);
     dlb_writer_str (&w, "service", "transfer");
     dlb_writer_str (&w, "node", self->cfg.node);
+    dlb_writer_u64 (&w, "pid", (uint64_t) getpid ()); //  the monitor counts its CPU
     dlb_writer_u64 (&w, "jobs_sent", s->jobs_sent);
     dlb_writer_u64 (&w, "jobs_received", s->jobs_received);
     dlb_writer_u64 (&w, "results_sent", s->results_sent);
@@ -99,6 +114,22 @@ static void s_publish (transfer_t *self)
     dlb_writer_u64 (&w, "duplicates", s->duplicates);
     dlb_writer_u64 (&w, "returned", s->returned);
     dlb_writer_u64 (&w, "pending", zlistx_size (self->pending));
+    dlb_writer_u64 (&w, "job_wire", s->job_wire);
+    dlb_writer_key (&w, "links");
+    size_t timed = 0;
+    for (size_t i = 0; i < self->peer_count; i++)
+        timed += self->peers[i].timed > 0;
+    msgpack_pack_map (&w.pk, timed);
+    for (size_t i = 0; i < self->peer_count; i++) {
+        peer_t *peer = &self->peers[i];
+        if (!peer->timed)
+            continue;
+        dlb_writer_string (&w, peer->node);
+        msgpack_pack_map (&w.pk, 3);
+        dlb_writer_double (&w, "latency", peer->latency);
+        dlb_writer_double (&w, "bandwidth", peer->bandwidth);
+        dlb_writer_u64 (&w, "batches", peer->timed);
+    }
     dlb_writer_send (&w, self->bus);
 }
 
@@ -166,8 +197,10 @@ static void s_outgoing (transfer_t *self, dlb_msg_t *msg)
         return;
     }
     size_t wire = zframe_size (p->frame);
-    if (p->type == DLB_MSG_JOBS)
+    if (p->type == DLB_MSG_JOBS) {
         self->stats.jobs_sent += p->count;
+        self->stats.job_wire += wire;
+    }
     else
         self->stats.results_sent += p->count;
     self->stats.raw_bytes += p->raw;
@@ -178,6 +211,20 @@ static void s_outgoing (transfer_t *self, dlb_msg_t *msg)
     zlistx_add_end (self->pending, p);
     s_send (self, p);
     s_publish (self);
+}
+
+//  A batch of `bytes` was acknowledged `delay` secs after it was sent.
+static void s_link_measure (peer_t *peer, double delay, size_t bytes)
+{
+    double latency = peer->timed ? peer->latency * DLB_LINK_LATENCY_DRIFT : delay;
+    peer->latency = delay < latency ? delay : latency;
+    peer->timed++;
+    if (bytes >= DLB_LINK_MIN_BYTES && delay > peer->latency) {
+        double bandwidth = (double) bytes / (delay - peer->latency);
+        peer->bandwidth = peer->bandwidth > 0
+                              ? peer->bandwidth + DLB_LINK_GAIN * (bandwidth - peer->bandwidth)
+                              : bandwidth;
+    }
 }
 
 static void s_ack (transfer_t *self, peer_t *peer, uint64_t batch, size_t count)
@@ -249,6 +296,9 @@ static int s_ext_event (zloop_t *loop, zsock_t *reader, void *arg)
                 dlb_debug ("batch %llu acknowledged by %s after %lld ms",
                            (unsigned long long) batch, from,
                            (long long) (zclock_mono () - p->sent_at));
+                if (p->type == DLB_MSG_JOBS && p->attempts == 1)
+                    s_link_measure (peer, (zclock_mono () - p->sent_at) / 1000.0,
+                                    zframe_size (p->frame));
                 zlistx_delete (self->pending, zlistx_cursor (self->pending));
                 s_pending_destroy (&p);
                 break;

@@ -38,7 +38,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #define DLB_PUBLISH_MIN                                                                  \
     100                         //  msecs between routine change-driven STATUS
@@ -48,6 +50,7 @@
 #define DLB_WORKLOADS_KEPT 64   //  finished workloads kept (and reported) at most
 #define DLB_RATE_WARMUP    20   //  jobs averaged plainly before the EWMA takes over
 #define DLB_RATE_TRUSTED   5    //  jobs timed before the rate is published
+#define DLB_NICE_LOWEST    19   //  nice of a compute thread where SCHED_IDLE fails
 #define DLB_THROTTLE_SCALE 1000000
 #define DLB_RECLAIM_CHUNK  4096      //  job ids taken back per pass of the ledger
 #define DLB_JOURNAL_DIR    "journal" //  under the state directory
@@ -126,7 +129,22 @@ static bool s_compute_poll (void *arg)
 typedef struct {
     double throttle;
     cpu_set_t cpus; //  empty: run anywhere
+    bool idle;      //  at the lowest priority (--priority idle)
 } compute_args_t;
+
+//  Puts the calling thread at the lowest priority: SCHED_IDLE (it runs
+//  only when nothing else wants the CPU), else nice 19. On Linux both are
+//  per thread. Warns if neither can be set; the thread runs on anyway.
+static void s_lowest_priority (void)
+{
+    struct sched_param param = {.sched_priority = 0};
+    if (sched_setscheduler (0, SCHED_IDLE, &param) == 0)
+        return;
+    int error = errno;
+    if (setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), DLB_NICE_LOWEST))
+        dlb_warn ("cannot lower a compute thread's priority: SCHED_IDLE: %s; nice: %s",
+                  strerror (error), strerror (errno));
+}
 
 static void s_compute_actor (zsock_t *pipe, void *args)
 {
@@ -136,6 +154,8 @@ static void s_compute_actor (zsock_t *pipe, void *args)
     if (CPU_COUNT (&start->cpus) &&
         sched_setaffinity (0, sizeof start->cpus, &start->cpus))
         dlb_warn ("cannot pin a compute thread: %s", strerror (errno));
+    if (start->idle)
+        s_lowest_priority ();
     zsock_signal (pipe, 0);
     while (!self.terminated) {
         char *command = NULL;
@@ -1138,7 +1158,7 @@ void dlb_worker_actor (zsock_t *pipe, void *args)
     zlistx_set_destructor (self->finished, (zlistx_destructor_fn *) zstr_free);
     self->threads = calloc (self->cfg.threads, sizeof (thread_t));
     self->loop = zloop_new ();
-    compute_args_t start = {.throttle = self->throttle};
+    compute_args_t start = {.throttle = self->throttle, .idle = self->cfg.idle_priority};
     dlb_config_cpus (self->cfg.cpus, &start.cpus); //  validated by dlb_config_parse
     for (int i = 0; i < self->cfg.threads; i++) {
         self->threads[i].actor = zactor_new (s_compute_actor, &start);
@@ -1154,9 +1174,10 @@ void dlb_worker_actor (zsock_t *pipe, void *args)
     self->flush_timer =
         zloop_timer (self->loop, DLB_RESULT_FLUSH, 0, s_flush_timer, self);
     zloop_timer (self->loop, self->cfg.heartbeat, 0, s_heartbeat_timer, self);
-    dlb_info ("worker ready: %d thread(s), throttle %.2f, CPUs %s, journal in %s, "
-              "HOLD every %d ms, lease %d ms",
-              self->cfg.threads, self->throttle, *self->cfg.cpus ? self->cfg.cpus : "any",
+    dlb_info ("worker ready: %d thread(s) at %s priority, throttle %.2f, CPUs %s, "
+              "journal in %s, HOLD every %d ms, lease %d ms",
+              self->cfg.threads, self->cfg.idle_priority ? "idle" : "normal",
+              self->throttle, *self->cfg.cpus ? self->cfg.cpus : "any",
               self->journal, self->cfg.heartbeat, self->cfg.lease);
     zsock_signal (pipe, 0);
     zloop_start (self->loop);

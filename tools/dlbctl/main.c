@@ -57,6 +57,7 @@ typedef struct {
     char node_key[41];           //  the node's public key (Z85), "" for none
     char public_key[41], secret_key[41]; //  this user's pair, if node_key
     char key_path[DLB_TEXT_MAX];         //  where the pair came from
+    char node_file[DLB_TEXT_MAX];        //  the node file --node named, "" if none
 } client_t;
 
 typedef struct command_s command_t;
@@ -252,6 +253,7 @@ static int s_client_ready (client_t *client, const command_t *command)
     if (!strstr (client->endpoint_text, "://") && stat (client->endpoint_text, &st) == 0 &&
         S_ISREG (st.st_mode)) {
         char err[DLB_TEXT_MAX * 2];
+        snprintf (client->node_file, sizeof client->node_file, "%s", client->endpoint_text);
         if (s_node_file (client, client->endpoint_text, err, sizeof err))
             return s_usage_error (command, "%s: %s", client->endpoint_source, err);
     }
@@ -829,14 +831,15 @@ static void s_print_nodes (const msgpack_object *body)
         if (len > width)
             width = len;
     }
-    printf ("%-*s %6s %7s %8s %8s %-9s %6s %8s %7s %5s  %s\n", width, "NODE", "QUEUE",
-            "RUNNING", "DONE", "THROTTLE", "POLICY", "SENT", "RECEIVED", "RATE/S", "CPU%",
-            "PEERS");
+    printf ("%-*s %6s %7s %8s %8s %-10s %6s %8s %7s %5s %6s %7s  %s\n", width, "NODE",
+            "QUEUE", "RUNNING", "DONE", "THROTTLE", "POLICY", "SENT", "RECEIVED",
+            "RATE/S", "CPU%", "OWNER%", "CAP/S", "PEERS");
     for (uint32_t i = 0; i < nodes->size; i++) {
         const msgpack_object *node = s_item (nodes, i);
         char name[DLB_NAME_MAX + 1], policy[16], peers[DLBCTL_LIST_MAX];
         char queue[32], running[32], done[32], throttle[32], sent[32], received[32],
-            rate[32], cpu[32];
+            rate[32], cpu[32], owner[32], capacity[32];
+        double predicted = s_number (node, "capacity"); //  0: no rate measured yet
         s_text (node, "node", name, sizeof name - 1);
         if (s_flag (node, "local", false))
             strcat (name, "*");
@@ -848,7 +851,7 @@ static void s_print_nodes (const msgpack_object *body)
                       s_duration (age, sizeof age, s_number (node, "age")));
             s_append (peers, sizeof peers, "", note);
         }
-        printf ("%-*s %6s %7s %8s %8s %-9s %6s %8s %7s %5s  %s\n", width, name,
+        printf ("%-*s %6s %7s %8s %8s %-10s %6s %8s %7s %5s %6s %7s  %s\n", width, name,
                 s_fmt (queue, sizeof queue, s_number (node, "queue"), 0),
                 s_fmt (running, sizeof running, s_number (node, "running"), 0),
                 s_fmt (done, sizeof done, s_number (node, "done"), 0),
@@ -856,7 +859,10 @@ static void s_print_nodes (const msgpack_object *body)
                 s_fmt (sent, sizeof sent, s_number (node, "sent"), 0),
                 s_fmt (received, sizeof received, s_number (node, "received"), 0),
                 s_fmt (rate, sizeof rate, s_number (node, "rate"), 1),
-                s_fmt (cpu, sizeof cpu, s_number (node, "cpu"), 0), peers);
+                s_fmt (cpu, sizeof cpu, s_number (node, "cpu"), 0),
+                s_fmt (owner, sizeof owner, s_number (node, "owner"), 0),
+                s_fmt (capacity, sizeof capacity, predicted > 0 ? predicted : NAN, 1),
+                peers);
     }
 }
 
@@ -951,30 +957,122 @@ static int s_cmd_status (client_t *client, const command_t *command, int argc,
 }
 
 //  ---------------------------------------------------------------------
-//  throttle, policy
+//  throttle, policy, each on one node or on all (--all)
+
+//  A setting to send: throttle (value) or policy (name).
+typedef struct {
+    const char *cmd;
+    double value;
+    const char *name;
+} setting_t;
+
+//  Sends the setting to one node and prints what it answered, after
+//  prefix. Returns 0, or -1 with the reason printed.
+static int s_set (const client_t *client, const setting_t *setting, const char *prefix)
+{
+    dlb_writer_t request;
+    dlb_msg_t reply;
+    dlb_command_start (&request, setting->cmd, 1);
+    if (setting->name)
+        dlb_writer_str (&request, "name", setting->name);
+    else
+        dlb_writer_double (&request, "value", setting->value);
+    if (s_request (client, &request, &reply))
+        return -1;
+    char now[32];
+    if (setting->name) {
+        s_text (reply.body, "policy", now, sizeof now);
+        printf ("%spolicy %s\n", prefix, streq (now, "-") ? setting->name : now);
+    }
+    else {
+        double value = s_number (reply.body, "throttle");
+        printf ("%sthrottle %g\n", prefix, isnan (value) ? setting->value : value);
+    }
+    dlb_msg_release (&reply);
+    return 0;
+}
+
+//  --all: the setting goes to the node asked and to every node it knows
+//  (its status), each reached through the node file NAME.node beside the
+//  one --node named (dlb-cluster writes one per node, with its endpoint
+//  and keys). A node that fails is reported and the others are still
+//  done. Returns EXIT_SUCCESS if every node took it, else EXIT_FAILURE.
+static int s_set_all (client_t *client, const command_t *command,
+                      const setting_t *setting)
+{
+    if (!*client->node_file) {
+        fprintf (stderr, "error: %s --all: --node must be a node file (NAME.node, as "
+                         "dlb-cluster writes), so that the others' files are beside it\n",
+                 command->name);
+        return EXIT_FAILURE;
+    }
+    dlb_writer_t request;
+    dlb_msg_t reply;
+    dlb_command_start (&request, "status", 0);
+    if (s_request (client, &request, &reply))
+        return EXIT_FAILURE;
+    const msgpack_object_array *nodes;
+    int failed = 0, done = 0;
+    char asked[DLB_NAME_MAX];
+    s_text (reply.body, "node", asked, sizeof asked);
+    if (dlb_obj_array (reply.body, "nodes", &nodes))
+        nodes = NULL;
+    for (uint32_t i = 0; nodes && i < nodes->size; i++) {
+        char name[DLB_NAME_MAX], prefix[DLB_NAME_MAX + 8], file[DLB_TEXT_MAX * 2];
+        s_text (s_item (nodes, i), "node", name, sizeof name);
+        snprintf (prefix, sizeof prefix, "%s: ", name);
+        client_t peer = {.endpoint_source = "--all", .timeout = client->timeout};
+        if (streq (name, asked))
+            peer = *client;
+        else {
+            if (!*name || strpbrk (name, "/ ") || streq (name, "-")) {
+                fprintf (stderr, "error: %s lists a node without a usable name\n",
+                         client->endpoint);
+                failed++;
+                continue;
+            }
+            s_path_beside (client->node_file, name, file, sizeof file);
+            strncat (file, ".node", sizeof file - strlen (file) - 1);
+            peer.endpoint_text = file;
+            if (access (file, R_OK)) {
+                fprintf (stderr, "error: %s: no node file %s\n", name, file);
+                failed++;
+                continue;
+            }
+            if (s_client_ready (&peer, command)) {
+                failed++;
+                continue;
+            }
+        }
+        if (s_set (&peer, setting, prefix))
+            failed++;
+        else
+            done++;
+    }
+    dlb_msg_release (&reply);
+    if (failed)
+        fprintf (stderr, "error: %s set on %d node(s), failed on %d\n", command->name,
+                 done, failed);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
 
 static int s_cmd_throttle (client_t *client, const command_t *command, int argc,
                            char **argv)
 {
     const char *value_text;
     const char *names[] = {"VALUE"};
-    int rc = s_parse_command (client, command, argc, argv, NULL, &value_text, names, 1);
+    bool all = false;
+    const option_t options[] = {{"--all", NULL, &all}, {NULL, NULL, NULL}};
+    int rc =
+        s_parse_command (client, command, argc, argv, options, &value_text, names, 1);
     if (rc)
         return rc == 1 ? EXIT_SUCCESS : rc;
-    double value;
-    if (dlb_config_number (value_text, 0, 1, &value) || value <= 0)
+    setting_t setting = {.cmd = "throttle"};
+    if (dlb_config_number (value_text, 0, 1, &setting.value) || setting.value <= 0)
         return s_usage_error (command, "throttle '%s': a number in (0, 1]", value_text);
-
-    dlb_writer_t request;
-    dlb_msg_t reply;
-    dlb_command_start (&request, "throttle", 1);
-    dlb_writer_double (&request, "value", value);
-    if (s_request (client, &request, &reply))
-        return EXIT_FAILURE;
-    double now = s_number (reply.body, "throttle");
-    printf ("throttle %g\n", isnan (now) ? value : now);
-    dlb_msg_release (&reply);
-    return EXIT_SUCCESS;
+    if (all)
+        return s_set_all (client, command, &setting);
+    return s_set (client, &setting, "") ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 static int s_cmd_policy (client_t *client, const command_t *command, int argc,
@@ -982,25 +1080,18 @@ static int s_cmd_policy (client_t *client, const command_t *command, int argc,
 {
     const char *name;
     const char *names[] = {"NAME"};
-    int rc = s_parse_command (client, command, argc, argv, NULL, &name, names, 1);
+    bool all = false;
+    const option_t options[] = {{"--all", NULL, &all}, {NULL, NULL, NULL}};
+    int rc = s_parse_command (client, command, argc, argv, options, &name, names, 1);
     if (rc)
         return rc == 1 ? EXIT_SUCCESS : rc;
     dlb_policy_t policy;
     if (dlb_policy_parse (name, &policy))
-        return s_usage_error (
-            command, "policy '%s': one of none, sender, receiver, symmetric", name);
-
-    dlb_writer_t request;
-    dlb_msg_t reply;
-    dlb_command_start (&request, "policy", 1);
-    dlb_writer_str (&request, "name", dlb_policy_name (policy));
-    if (s_request (client, &request, &reply))
-        return EXIT_FAILURE;
-    char now[16];
-    s_text (reply.body, "policy", now, sizeof now);
-    printf ("policy %s\n", streq (now, "-") ? dlb_policy_name (policy) : now);
-    dlb_msg_release (&reply);
-    return EXIT_SUCCESS;
+        return s_usage_error (command, "policy '%s': one of " DLB_POLICY_NAMES, name);
+    setting_t setting = {.cmd = "policy", .name = dlb_policy_name (policy)};
+    if (all)
+        return s_set_all (client, command, &setting);
+    return s_set (client, &setting, "") ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 //  ---------------------------------------------------------------------
@@ -1374,13 +1465,17 @@ static const command_t s_commands[] = {
      "throttle, policy, peers; one row per workload; then the transfer counters.\n"
      "  --json   one JSON object instead of the tables, for scripts\n",
      NULL, s_cmd_status, false},
-    {"throttle", "VALUE",
+    {"throttle", "VALUE [--all]",
      "Sets the node's duty cycle, 0 < VALUE <= 1.\n"
-     "Its workers then compute at most VALUE of the time.\n",
+     "Its workers then compute at most VALUE of the time.\n"
+     "  --all   on every node the node knows too: --node must be a node file, and\n"
+     "          each other node is reached through NAME.node beside it\n",
      NULL, s_cmd_throttle, false},
-    {"policy", "NAME",
-     "Sets the node's transfer policy.\n"
-     "NAME: none (initial split only), sender, receiver or symmetric.\n",
+    {"policy", "NAME [--all]",
+     "Sets the node's transfer policy (--all: on every node it knows, as for\n"
+     "throttle).\n"
+     "NAME: none (initial split only), sender, receiver, symmetric or\n"
+     "predictive (on forecast capacities).\n",
      NULL, s_cmd_policy, false},
     {"submit", "[--elements N --jobs J --reps R | --input FILE] --output FILE",
      "Starts a workload on the node and prints its id alone on stdout.\n"
