@@ -32,6 +32,8 @@ MAX_OTHERS=30       #  points of others' load during the run above which we retr
 MAX_STOP_SECS=1.5   #  secs from SIGTERM to exit (the design target is 0.5)
 MAX_OWN_SHORT=8     #  points own mode may fall short of 15-25 % beside a busy loop
 MAX_TOTAL_OURS=5    #  points of its own load total mode may add beside a busy loop
+MAX_RUNNABLE=$(($(nproc) + 3)) #  runnable tasks on average past which own mode's
+                               #  shortfall is the crowded machine's
 MIN_DISK_SHARE=50   #  % of the trace's disk bytes that must be done (a slow, shared disk)
 MIN_NET_SHARE=90    #  % of the trace's network bytes that must go out and come back
 MAX_NET_PPS_DEV=25  #  packets/s of mean deviation allowed (the seed's figure)
@@ -112,12 +114,21 @@ fi
 #  Own mode beside a busy loop pinned to the same CPU: an owner's process
 #  keeps its share (15-25 % is below what the scheduler gives each of a few
 #  runnable tasks), where total mode sees the CPU busy and adds nothing.
+#  On a machine crowded with other work the scheduler gives the replay less
+#  than its share whatever it asks: the run-queue length during the run
+#  (procs_running, all CPUs) tells; past MAX_RUNNABLE the shortfall is the
+#  machine's, and that check is inconclusive (the test then skips).
 printf '%s\n' 20 15 25 20 15 25 20 15 >"$tmp/low"
 taskset -c "$cpu" bash -c 'while :; do :; done' &
 pid=$!
+( while :; do awk '/^procs_running/ { print $2 }' /proc/stat; sleep 0.5; done ) \
+    >"$tmp/runnable" &
+sampler=$!
 timeout 30 "$replay" "$tmp/low" --mode own --format planetlab --seconds-per-sample 0.5 \
     --cpus "$cpu" --report "$tmp/own.csv" >"$tmp/out" 2>"$tmp/err" \
     || fail "dlb-replay --mode own exited $?: $(cat "$tmp/err")"
+kill "$sampler"; wait "$sampler" 2>/dev/null
+runnable=$(awk '{ s += $1 } END { printf "%.1f", NR ? s / NR : 0 }' "$tmp/runnable")
 cat "$tmp/out"
 own_short=$(summary short)
 own_others=$(summary others)
@@ -127,10 +138,17 @@ timeout 30 "$replay" "$tmp/low" --mode total --format planetlab --seconds-per-sa
 cat "$tmp/out"
 total_ours=$(awk -v o="$(summary others)" 'BEGIN { printf "%.1f", 100 - o }')
 kill "$pid"; wait "$pid" 2>/dev/null; pid=
-awk -v o="$own_others" 'BEGIN { exit !(o >= 50) }' \
-    || fail "the busy loop took only $own_others points of CPU $cpu beside own mode"
-awk -v s="$own_short" -v max="$MAX_OWN_SHORT" 'BEGIN { exit !(s <= max) }' \
-    || fail "own mode fell $own_short points short beside a busy loop (max $MAX_OWN_SHORT)"
+crowded=false
+if awk -v r="$runnable" -v max="$MAX_RUNNABLE" 'BEGIN { exit !(r > max) }'; then
+    echo "$runnable runnable tasks on average during own mode's run (machine crowded):" \
+        "its share is the scheduler's, inconclusive ($own_short points short)"
+    crowded=true
+else
+    awk -v o="$own_others" 'BEGIN { exit !(o >= 50) }' \
+        || fail "the busy loop took only $own_others points of CPU $cpu beside own mode"
+    awk -v s="$own_short" -v max="$MAX_OWN_SHORT" 'BEGIN { exit !(s <= max) }' \
+        || fail "own mode fell $own_short points short beside a busy loop (max $MAX_OWN_SHORT; $runnable runnable tasks on average)"
+fi
 awk -v o="$total_ours" -v max="$MAX_TOTAL_OURS" 'BEGIN { exit !(o <= max) }' \
     || fail "total mode added $total_ours points beside a busy loop: it should back off"
 echo "ok: own mode $own_short points short beside a busy loop; total mode added $total_ours"
@@ -267,8 +285,9 @@ for args in "" "$tmp/trace --mode both" "$tmp/trace --net 127.0.0.1" \
     grep -q usage "$tmp/err" || fail "'$args' printed no usage"
 done
 echo "ok: bad arguments exit 2"
-if ! $measured; then
-    echo "SKIP: total-mode fidelity not measured (every CPU busy with other work)"
+if ! $measured || $crowded; then
+    echo "SKIP: total-mode fidelity or own mode's share not measurable (every CPU busy" \
+        "with other work)"
     exit 77
 fi
 echo "PASS"
