@@ -26,6 +26,19 @@ require() {
     command -v jq >/dev/null || { echo "$name: jq not installed; skipping" >&2; exit 77; }
 }
 
+#  require_netns NAME: exits 77 (ctest's skip) with a message unless this is
+#  root and network namespaces can be made here (dlb-cluster up --netns).
+require_netns() {
+    [ "$(id -u)" -eq 0 ] || { echo "$1: not root; skipping" >&2; exit 77; }
+    command -v ip >/dev/null || { echo "$1: no 'ip' (iproute2); skipping" >&2; exit 77; }
+    local probe=dlb-probe-$$
+    if ! ip netns add "$probe" 2>/dev/null; then
+        echo "$1: 'ip netns add' fails here; skipping" >&2
+        exit 77
+    fi
+    ip netns del "$probe"
+}
+
 #  control_of NODE: the control endpoint tcp://HOST:PORT of a node, from what
 #  `dlb-cluster up` printed for it (a node file, or the endpoint without keys).
 control_of() {

@@ -14,14 +14,7 @@ readonly DEADLINE=20 # secs for any condition (a peer goes stale after 1.5 s)
 cluster=$build/dlb-cluster
 source "$(dirname "$0")/lib.bash"
 require test_netns "$cluster" "$build/dlbctl" "$build/dlb-monitor"
-[ "$(id -u)" -eq 0 ] || { echo "test_netns: not root; skipping" >&2; exit 77; }
-command -v ip >/dev/null || { echo "test_netns: no 'ip' (iproute2); skipping" >&2; exit 77; }
-probe=dlb-probe-$$
-if ! ip netns add "$probe" 2>/dev/null; then
-    echo "test_netns: 'ip netns add' fails here; skipping" >&2
-    exit 77
-fi
-ip netns del "$probe"
+require_netns test_netns
 
 top=$(mktemp -d /tmp/dlb-test-netns.XXXXXX)
 run=$top/run

@@ -198,6 +198,9 @@ grep -q 'header' "$tmp/err" || fail "no reason for refusing a trace without colu
 #  has net_in_bps sent back. Runs $1 (a command prefix) for the sink and $2
 #  for the replayer, the sink on address $3.
 net_replay () {
+    #  The previous sink's port=N must not satisfy the wait below before the
+    #  new sink's redirection has truncated the file (seen on a busy machine).
+    rm -f "$tmp/sink.out"
     $1 "$replay" --sink "$3:0" >"$tmp/sink.out" 2>"$tmp/sink.err" &
     sink=$!
     wait_for 'grep -q "^port=" "$tmp/sink.out"' 50 || fail "no sink port within 5 s"
