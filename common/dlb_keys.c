@@ -243,7 +243,11 @@ typedef struct {
     char what[32];
 } s_domain_t;
 
+//  s_lock guards the actor's pointer, its users and the domains; the actor
+//  takes it too (briefly, to read a domain), so no one may wait on the
+//  actor while holding it. s_pipe_lock serialises commands on its pipe.
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t s_pipe_lock = PTHREAD_MUTEX_INITIALIZER;
 static zactor_t *s_zap = NULL;
 static size_t s_zap_users = 0;
 static s_domain_t s_domains[S_DOMAINS_MAX];
@@ -544,10 +548,10 @@ static void s_watch (zsock_t *sock, const char *what, bool connecting)
                                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                                 ZMQ_EVENT_CLOSED | ZMQ_EVENT_MONITOR_STOPPED))
         return;
-    pthread_mutex_lock (&s_lock);
+    pthread_mutex_lock (&s_pipe_lock);
     zstr_sendx (zap, connecting ? "WATCH-CLIENT" : "WATCH", endpoint, what, NULL);
     zsock_wait (zap);
-    pthread_mutex_unlock (&s_lock);
+    pthread_mutex_unlock (&s_pipe_lock);
 }
 
 //  ---------------------------------------------------------------------
@@ -590,10 +594,15 @@ void dlb_keys_destroy (dlb_keys_t **self_p)
     dlb_keys_t *self = *self_p;
     if (!self)
         return;
+    zactor_t *zap = NULL;
     pthread_mutex_lock (&s_lock);
-    if (--s_zap_users == 0)
-        zactor_destroy (&s_zap);
+    if (--s_zap_users == 0) {
+        zap = s_zap;
+        s_zap = NULL;
+    }
     pthread_mutex_unlock (&s_lock);
+    //  Outside the lock: the actor may need it to answer a last request.
+    zactor_destroy (&zap);
     free (self->trust.entries);
     memset (self, 0, sizeof *self); //  no copy of the secret survives
     free (self);
