@@ -52,6 +52,7 @@ typedef struct {
     char bootstrapped[DLB_WORKLOADS_MAX][DLB_NAME_MAX];
     size_t boot_next;
     uint64_t moves, jobs_moved, steals_sent, steals_granted, steals_declined;
+    int64_t last_publish; //  zclock_mono
 } adaptor_t;
 
 static void s_publish (adaptor_t *self)
@@ -70,6 +71,7 @@ static void s_publish (adaptor_t *self)
     dlb_writer_u64 (&w, "steals_granted", self->steals_granted);
     dlb_writer_u64 (&w, "steals_declined", self->steals_declined);
     dlb_writer_send (&w, self->bus);
+    self->last_publish = zclock_mono ();
 }
 
 static int s_peer_index (adaptor_t *self, const char *node)
@@ -467,7 +469,10 @@ static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     adaptor_t *self = arg;
-    s_publish (self);
+    //  (a change of policy is published at once; the counts may wait)
+    if (zclock_mono () - self->last_publish >=
+        DLB_STATUS_KEEPALIVE - self->cfg.state_period / 2)
+        s_publish (self);
     s_balance (self); //  also when no state arrives (e.g. after a hold)
     return 0;
 }

@@ -40,10 +40,13 @@
 #include <math.h>
 #include <sys/stat.h>
 
-#define DLB_PUBLISH_MIN                                                                  \
-    100                         //  msecs between routine change-driven STATUS
-                                //  (every wake-up of the other services costs CPU)
-#define DLB_RESULT_FLUSH   50   //  msecs results for peers may wait to batch
+#define DLB_SYNC_DELAY                                                                   \
+    1000 //  msecs results computed here may wait for their sync: they are promised
+         //  to no one, and a crash costs at most this much of this node's work
+#define DLB_RESULT_FLUSH                                                                 \
+    250 //  msecs results for peers may wait to batch while this node is busy (a
+        //  drained node sends them at once): each batch costs both nodes several
+        //  wake-ups and the origin an fdatasync
 #define DLB_RATE_GAIN      0.05 //  EWMA gain of the per-job cost once warmed up
 #define DLB_WORKLOADS_KEPT 64   //  finished workloads kept (and reported) at most
 #define DLB_RATE_WARMUP    20   //  jobs averaged plainly before the EWMA takes over
@@ -96,6 +99,9 @@ typedef struct {
     zlistx_t *finished;  //  ids of finished workloads, oldest first
     zlistx_t *results;   //  dlb_job_t * results waiting to go to their origin
     size_t results_bytes; //  their data
+    int64_t results_since; //  zclock_mono when the first of them was ready
+    bool unsynced;         //  journal records not yet synced (own results, hand-overs)
+    int64_t synced_at;     //  zclock_mono of the last sync of the journals
     zlistx_t *audits;    //  dlb_job_t *, owned: peers' jobs run again here, first
     uint64_t rejected;   //  results from nodes never given their job (logs sampled)
     char journal[DLB_TEXT_MAX + 16]; //  <state-dir>/journal
@@ -111,7 +117,7 @@ typedef struct {
     counter_t sent_to[DLB_PEERS_MAX], recv_from[DLB_PEERS_MAX];
     int64_t last_publish;
     bool dirty;
-    int flush_timer;
+    bool flush_armed; //  the one-shot flush timer is set
 } worker_t;
 
 //  ---------------------------------------------------------------------
@@ -292,13 +298,31 @@ static void s_publish (worker_t *self)
     self->dirty = false;
 }
 
-//  Publishes now if the last report is old enough, else soon (timer).
+static int s_flush_timer (zloop_t *loop, int timer_id, void *arg);
+
+//  Sets the flush timer, once: results for peers to send (once they have
+//  waited DLB_RESULT_FLUSH), or results computed here to sync (once
+//  DLB_SYNC_DELAY has passed since the last sync). An idle worker has no
+//  timer to wake it but the publication and the heartbeat.
+static void s_arm_flush (worker_t *self)
+{
+    if (!self->flush_armed && self->loop) {
+        zloop_timer (self->loop, DLB_RESULT_FLUSH, 1, s_flush_timer, self);
+        self->flush_armed = true;
+    }
+}
+
+//  Publishes now if the last report is a state period old, else soon
+//  (timer): a routine change (a job done, a batch in) is reported at most
+//  every --state-period, as often as the state service tells the peers;
+//  every report wakes three services. Drains, submits and throttle changes
+//  are published at once.
 static void s_changed (worker_t *self)
 {
-    if (zclock_mono () - self->last_publish >= DLB_PUBLISH_MIN)
+    if (zclock_mono () - self->last_publish >= self->cfg.state_period)
         s_publish (self);
     else
-        self->dirty = true;
+        self->dirty = true; //  for the publication timer
 }
 
 //  Jobs waiting here: audits, then the queue.
@@ -472,6 +496,8 @@ static void s_flush_results (worker_t *self)
 //  Makes every result stored so far durable.
 static void s_sync_journals (worker_t *self)
 {
+    self->unsynced = false;
+    self->synced_at = zclock_mono ();
     for (dlb_workload_t *wl = zhashx_first (self->workloads); wl;
          wl = zhashx_next (self->workloads))
         if (dlb_workload_state (wl) == DLB_WORKLOAD_RUNNING && dlb_workload_sync (wl))
@@ -484,18 +510,47 @@ static int s_flush_timer (zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     worker_t *self = arg;
-    s_flush_results (self);
-    s_sync_journals (self);
-    if (self->dirty)
-        s_publish (self);
+    self->flush_armed = false;
+    int64_t now = zclock_mono ();
+    if (now - self->results_since >= DLB_RESULT_FLUSH)
+        s_flush_results (self);
+    if (self->unsynced && now - self->synced_at >= DLB_SYNC_DELAY)
+        s_sync_journals (self);
+    else if (self->unsynced) //  written, so that a killed worker keeps them
+        for (dlb_workload_t *wl = zhashx_first (self->workloads); wl;
+             wl = zhashx_next (self->workloads))
+            if (dlb_workload_state (wl) == DLB_WORKLOAD_RUNNING && dlb_workload_flush (wl))
+                dlb_error ("workload %s: cannot write its journal: %s",
+                           dlb_workload_id (wl), strerror (errno));
+    if (zlistx_size (self->results) || self->unsynced)
+        s_arm_flush (self); //  until they are old enough to go
     return 0;
 }
 
+//  Whether anything runs here: jobs waiting or running, or a workload of
+//  this origin not finished (its jobs may all be at peers).
+static bool s_busy (worker_t *self)
+{
+    if (s_waiting (self) || s_running (self) || zlistx_size (self->results))
+        return true;
+    for (dlb_workload_t *wl = zhashx_first (self->workloads); wl;
+         wl = zhashx_next (self->workloads))
+        if (dlb_workload_state (wl) == DLB_WORKLOAD_RUNNING)
+            return true;
+    return false;
+}
+
+//  Every state period while busy; idle, only every DLB_STATUS_KEEPALIVE
+//  (what changes is published when it changes).
 static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
-    s_publish (arg);
+    worker_t *self = arg;
+    if (self->dirty || s_busy (self) ||
+        zclock_mono () - self->last_publish >=
+            DLB_STATUS_KEEPALIVE - self->cfg.state_period / 2)
+        s_publish (self);
     return 0;
 }
 
@@ -651,6 +706,8 @@ static void s_check_leases (worker_t *self)
             dlb_info ("workload %s: %zu jobs re-issued here", dlb_workload_id (wl),
                       total);
             self->reissued += total;
+            self->unsynced = true; //  the take-back's journal record
+            s_arm_flush (self);
             changed = true;
         }
     }
@@ -700,8 +757,11 @@ static void s_ledger_give (worker_t *self, const char *to, dlb_job_t **jobs, siz
         dlb_workload_t *wl = streq (jobs[first]->origin, self->cfg.node)
                                  ? zhashx_lookup (self->workloads, jobs[first]->workload)
                                  : NULL;
-        if (wl)
+        if (wl) {
             dlb_workload_give (wl, to, ids, n, until);
+            self->unsynced = true; //  its journal record, written with the results
+            s_arm_flush (self);
+        }
         first = end;
     }
 }
@@ -749,17 +809,21 @@ static int s_thread_event (zloop_t *loop, zsock_t *reader, void *arg)
         snprintf (job->ran_on, DLB_NAME_MAX, "%s", self->cfg.node);
         job->crc = dlb_job_crc (job);
         if (streq (job->origin, self->cfg.node)) {
+            self->unsynced = true;
             dlb_workload_t *complete = s_store_result (self, &job, NULL);
             if (complete)
                 s_finish (self, complete);
         }
         else {
+            if (zlistx_size (self->results) == 0)
+                self->results_since = zclock_mono ();
             self->results_bytes += job->elems * sizeof (double);
             zlistx_add_end (self->results, job);
         }
     }
     if (s_batch_full (zlistx_size (self->results), self->results_bytes, self->cfg.batch))
         s_flush_results (self);
+    s_arm_flush (self); //  the rest of the results, and the journal's sync
     double decay = pow (1 - 1.0 / DLB_STORE_WINDOW, (double) chunk.count);
     self->store_time = self->store_time * decay + (dlb_wall_ns () - store_start) / 1e9;
     self->store_jobs = self->store_jobs * decay + (double) chunk.count;
@@ -770,7 +834,8 @@ static int s_thread_event (zloop_t *loop, zsock_t *reader, void *arg)
             (unsigned long long) (self->done - self->busy_done),
             (dlb_wall_ns () - self->busy_since) / 1e9);
         self->busy_since = 0;
-        s_publish (self); //  drained: tell the others at once
+        s_flush_results (self); //  nothing else will come to batch them with
+        s_publish (self);       //  drained: tell the others at once
     }
     else
         s_changed (self);
@@ -1247,8 +1312,6 @@ void dlb_worker_actor (zsock_t *pipe, void *args)
     zloop_reader (self->loop, self->inbox, s_inbox_event, self);
     zloop_reader (self->loop, self->monitor, s_monitor_event, self);
     zloop_timer (self->loop, self->cfg.state_period, 0, s_publish_timer, self);
-    self->flush_timer =
-        zloop_timer (self->loop, DLB_RESULT_FLUSH, 0, s_flush_timer, self);
     zloop_timer (self->loop, self->cfg.heartbeat, 0, s_heartbeat_timer, self);
     dlb_info ("worker ready: %d thread(s), throttle %.2f, CPUs %s, journal in %s, "
               "HOLD every %d ms, lease %d ms",
