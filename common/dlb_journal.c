@@ -343,7 +343,7 @@ void dlb_journal_test (bool verbose)
     dlb_journal_destroy (&journal); //  flushes
     seen = (s_seen_t){0};
     assert (dlb_journal_replay (path, s_collect, &seen, true, &torn) == (long) many + 4);
-    assert (!torn && seen.sum == (many + 2) * ('S' + sizeof small + small) + 'B' +
-                                     big_size + 'E');
+    assert (!torn &&
+            seen.sum == (many + 2) * ('S' + sizeof small + small) + 'B' + big_size + 'E');
     unlink (path);
 }

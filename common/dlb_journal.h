@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #define DLB_JOURNAL_RECORD_MAX (64u * 1024 * 1024) //  bytes of one payload
-#define DLB_JOURNAL_BUFFER     (256u * 1024)        //  bytes of records held in memory
+#define DLB_JOURNAL_BUFFER     (256u * 1024)       //  bytes of records held in memory
 
 typedef struct _dlb_journal_t dlb_journal_t;
 

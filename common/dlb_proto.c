@@ -482,8 +482,9 @@ void dlb_batch_encode (dlb_writer_t *writer, int type, const char *from, const c
             }
         }
         size_t zsize = 0;
-        bool compressed = packed && bound <= packed_cap &&
-                          s_compress (deflaters, job->data, raw, packed, packed_cap, &zsize);
+        bool compressed =
+            packed && bound <= packed_cap &&
+            s_compress (deflaters, job->data, raw, packed, packed_cap, &zsize);
         bool result = type == DLB_MSG_RESULTS;
         msgpack_pack_map (&writer->pk, result ? 10 : 8);
         dlb_writer_str (writer, "wl", job->workload);

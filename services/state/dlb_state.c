@@ -34,7 +34,7 @@
 #include "dlb_state.h"
 #include "dlb_service.h"
 
-#define DLB_STATE_MIN_GAP 20  //  msecs between change-driven publications
+#define DLB_STATE_MIN_GAP 20   //  msecs between change-driven publications
 #define DLB_TRUST_TICK    1000 //  msecs between looks for the keys of unheard peers
 #define DLB_STATE_HWM     64   //  STATEs queued from one peer (x 64 KiB at most)
 #define DLB_RESUBSCRIBE   2    //  x --stale-after of silence before subscribing anew
@@ -125,7 +125,7 @@ static int s_period (const dlb_config_t *cfg, const dlb_state_t *me)
 {
     int idle = cfg->stale_after / DLB_IDLE_BEATS;
     return me->queue || me->running || idle < cfg->state_period ? cfg->state_period
-                                                                 : idle;
+                                                                : idle;
 }
 
 //  Fires every state period; publishes when the current period is up

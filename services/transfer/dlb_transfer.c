@@ -465,7 +465,8 @@ static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
     (void) timer_id;
     transfer_t *self = arg;
     if (zlistx_size (self->pending) ||
-        zclock_mono () - self->last_publish >= DLB_STATUS_KEEPALIVE - self->cfg.state_period / 2)
+        zclock_mono () - self->last_publish >=
+            DLB_STATUS_KEEPALIVE - self->cfg.state_period / 2)
         s_publish (self);
     return 0;
 }

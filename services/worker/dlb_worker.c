@@ -98,7 +98,7 @@ typedef struct {
     zhashx_t *workloads; //  id -> dlb_workload_t *, owned
     zlistx_t *finished;  //  ids of finished workloads, oldest first
     zlistx_t *results;   //  dlb_job_t * results waiting to go to their origin
-    size_t results_bytes; //  their data
+    size_t results_bytes;  //  their data
     int64_t results_since; //  zclock_mono when the first of them was ready
     bool unsynced;         //  journal records not yet synced (own results, hand-overs)
     int64_t synced_at;     //  zclock_mono of the last sync of the journals
@@ -335,8 +335,7 @@ static size_t s_waiting (worker_t *self)
 //  of work by the measured cost per job (one until jobs have been timed),
 //  no more than 1/DLB_CHUNK_SHARE of a thread's share of those waiting,
 //  at most DLB_CHUNK_MAX, and at least one. Pure; cannot fail.
-static size_t s_chunk_size (double unit_cost, uint64_t timed, size_t waiting,
-                            int threads)
+static size_t s_chunk_size (double unit_cost, uint64_t timed, size_t waiting, int threads)
 {
     if (waiting == 0)
         return 0;
@@ -359,8 +358,8 @@ static void s_dispatch (worker_t *self)
         thread_t *t = &self->threads[i];
         if (t->chunk.count)
             continue;
-        size_t size =
-            s_chunk_size (self->unit_cost, self->timed, s_waiting (self), self->cfg.threads);
+        size_t size = s_chunk_size (self->unit_cost, self->timed, s_waiting (self),
+                                    self->cfg.threads);
         while (t->chunk.count < size && s_waiting (self))
             t->chunk.jobs[t->chunk.count++] = zlistx_detach (
                 zlistx_size (self->audits) ? self->audits : self->queue, NULL);
@@ -519,7 +518,8 @@ static int s_flush_timer (zloop_t *loop, int timer_id, void *arg)
     else if (self->unsynced) //  written, so that a killed worker keeps them
         for (dlb_workload_t *wl = zhashx_first (self->workloads); wl;
              wl = zhashx_next (self->workloads))
-            if (dlb_workload_state (wl) == DLB_WORKLOAD_RUNNING && dlb_workload_flush (wl))
+            if (dlb_workload_state (wl) == DLB_WORKLOAD_RUNNING &&
+                dlb_workload_flush (wl))
                 dlb_error ("workload %s: cannot write its journal: %s",
                            dlb_workload_id (wl), strerror (errno));
     if (zlistx_size (self->results) || self->unsynced)
