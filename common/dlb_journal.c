@@ -19,6 +19,8 @@ struct _dlb_journal_t {
     int fd;
     bool dirty; //  appended since the last sync
     uint64_t appended;
+    uint8_t *buffer; //  records not yet written, whole
+    size_t buffered, capacity;
 };
 
 dlb_journal_t *dlb_journal_open (const char *path)
@@ -39,7 +41,9 @@ dlb_journal_t *dlb_journal_open (const char *path)
 void dlb_journal_destroy (dlb_journal_t **self_p)
 {
     if (*self_p) {
+        dlb_journal_flush (*self_p);
         close ((*self_p)->fd);
+        free ((*self_p)->buffer);
         free (*self_p);
         *self_p = NULL;
     }
@@ -55,6 +59,51 @@ static uint32_t s_get32 (const uint8_t *p)
 {
     return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 |
            (uint32_t) p[3] << 24;
+}
+
+//  Writes iov[0..count) whole. Returns 0, or -1 with errno set (ENOSPC
+//  for a short write: its torn end is cut off on replay).
+static int s_write (dlb_journal_t *self, struct iovec *iov, int count)
+{
+    ssize_t want = 0;
+    for (int i = 0; i < count; i++)
+        want += (ssize_t) iov[i].iov_len;
+    ssize_t wrote = writev (self->fd, iov, count);
+    self->dirty = true;
+    if (wrote != want) {
+        if (wrote >= 0)
+            errno = ENOSPC;
+        return -1;
+    }
+    return 0;
+}
+
+int dlb_journal_flush (dlb_journal_t *self)
+{
+    if (self->buffered == 0)
+        return 0;
+    struct iovec iov = {self->buffer, self->buffered};
+    self->buffered = 0; //  written or not, never twice: that could tear a record
+    return s_write (self, &iov, 1);
+}
+
+//  Makes room for size more bytes in the buffer (size <= DLB_JOURNAL_BUFFER
+//  - buffered). 0, or -1 if memory is short.
+static int s_reserve (dlb_journal_t *self, size_t size)
+{
+    if (self->buffered + size <= self->capacity)
+        return 0;
+    size_t capacity = self->capacity ? self->capacity : 4096;
+    while (capacity < self->buffered + size)
+        capacity *= 2;
+    if (capacity > DLB_JOURNAL_BUFFER)
+        capacity = DLB_JOURNAL_BUFFER;
+    uint8_t *grown = realloc (self->buffer, capacity);
+    if (!grown)
+        return -1;
+    self->buffer = grown;
+    self->capacity = capacity;
+    return 0;
 }
 
 int dlb_journal_append2 (dlb_journal_t *self, uint8_t type, const void *head,
@@ -75,19 +124,30 @@ int dlb_journal_append2 (dlb_journal_t *self, uint8_t type, const void *head,
     if (body_size)
         crc = crc32 (crc, body, (uInt) body_size);
     s_put32 (trailer, (uint32_t) crc);
-    struct iovec iov[4] = {{header, S_HEADER},
-                           {(void *) head, head_size},
-                           {(void *) body, body_size},
-                           {trailer, S_TRAILER}};
-    ssize_t want = (ssize_t) (S_HEADER + size + S_TRAILER);
-    ssize_t wrote = writev (self->fd, iov, 4);
-    self->dirty = true;
-    if (wrote != want) {
-        if (wrote >= 0)
-            errno = ENOSPC; //  a short write: the torn record is cut off on replay
+    size_t total = S_HEADER + size + S_TRAILER;
+    if (self->buffered + total > DLB_JOURNAL_BUFFER && dlb_journal_flush (self))
         return -1;
+    if (total > DLB_JOURNAL_BUFFER || s_reserve (self, total)) {
+        //  too large to buffer (or no memory to): written now, in order
+        struct iovec iov[4] = {{header, S_HEADER},
+                               {(void *) head, head_size},
+                               {(void *) body, body_size},
+                               {trailer, S_TRAILER}};
+        if (s_write (self, iov, 4))
+            return -1;
     }
-    self->appended += (uint64_t) want;
+    else {
+        uint8_t *p = self->buffer + self->buffered;
+        memcpy (p, header, S_HEADER);
+        if (head_size)
+            memcpy (p + S_HEADER, head, head_size);
+        if (body_size)
+            memcpy (p + S_HEADER + head_size, body, body_size);
+        memcpy (p + S_HEADER + size, trailer, S_TRAILER);
+        self->buffered += total;
+        self->dirty = true;
+    }
+    self->appended += (uint64_t) total;
     return 0;
 }
 
@@ -101,7 +161,7 @@ int dlb_journal_sync (dlb_journal_t *self)
 {
     if (!self->dirty)
         return 0;
-    if (fdatasync (self->fd))
+    if (dlb_journal_flush (self) || fdatasync (self->fd))
         return -1;
     self->dirty = false;
     return 0;
@@ -252,5 +312,38 @@ void dlb_journal_test (bool verbose)
     close (fd);
     assert (dlb_journal_replay (path, s_collect, &seen, true, &torn) == 0 && torn);
     assert (dlb_journal_replay ("/nonexistent/dlb", s_collect, &seen, true, &torn) == -1);
+
+    //  Records wait in memory until a flush, a sync, a full buffer or the
+    //  end; a record larger than the buffer goes out at once, after those
+    //  appended before it.
+    assert (truncate (path, 0) == 0);
+    journal = dlb_journal_open (path);
+    uint64_t small = 7;
+    const off_t record = S_HEADER + sizeof small + S_TRAILER;
+    assert (dlb_journal_append (journal, 'S', &small, sizeof small) == 0);
+    assert (stat (path, &st) == 0 && st.st_size == 0);
+    assert (dlb_journal_flush (journal) == 0);
+    assert (stat (path, &st) == 0 && st.st_size == record);
+    size_t big_size = DLB_JOURNAL_BUFFER + 1;
+    uint8_t *big = calloc (1, big_size);
+    assert (big);
+    assert (dlb_journal_append (journal, 'S', &small, sizeof small) == 0);
+    assert (dlb_journal_append (journal, 'B', big, big_size) == 0);
+    off_t written = 2 * record + S_HEADER + (off_t) big_size + S_TRAILER;
+    assert (stat (path, &st) == 0 && st.st_size == written);
+    free (big);
+    size_t many = DLB_JOURNAL_BUFFER / (size_t) record + 10;
+    for (size_t i = 0; i < many; i++)
+        assert (dlb_journal_append (journal, 'S', &small, sizeof small) == 0);
+    assert (stat (path, &st) == 0 && st.st_size > written &&
+            st.st_size < written + (off_t) many * record);
+    assert (dlb_journal_sync (journal) == 0);
+    assert (stat (path, &st) == 0 && st.st_size == written + (off_t) many * record);
+    assert (dlb_journal_append (journal, 'E', NULL, 0) == 0);
+    dlb_journal_destroy (&journal); //  flushes
+    seen = (s_seen_t){0};
+    assert (dlb_journal_replay (path, s_collect, &seen, true, &torn) == (long) many + 4);
+    assert (!torn &&
+            seen.sum == (many + 2) * ('S' + sizeof small + small) + 'B' + big_size + 'E');
     unlink (path);
 }

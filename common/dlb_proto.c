@@ -419,10 +419,47 @@ uint32_t dlb_job_crc (const dlb_job_t *self)
                              (uInt) (self->elems * sizeof (double)));
 }
 
+//  One deflate stream per batch and memory level, made on first use and
+//  reset for each payload: compress2 would set up (and clear) a new one
+//  for each, which costs far more than compressing a small payload.
+typedef struct {
+    z_stream stream;
+    bool ready;
+} s_deflater_t;
+
+//  Compresses raw_size bytes at raw into out (out_cap bytes) as one zlib
+//  stream, with the smaller memory level for small payloads (its hash
+//  table is cheaper to clear). Returns true with the size in *out_size if
+//  the result is smaller than the input; false otherwise.
+static bool s_compress (s_deflater_t deflaters[2], const void *raw, size_t raw_size,
+                        unsigned char *out, size_t out_cap, size_t *out_size)
+{
+    bool small = raw_size <= DLB_COMPRESS_SMALL;
+    s_deflater_t *d = &deflaters[small];
+    if (!d->ready) {
+        memset (&d->stream, 0, sizeof d->stream);
+        if (deflateInit2 (&d->stream, Z_BEST_SPEED, Z_DEFLATED, 15, small ? 1 : 8,
+                          Z_DEFAULT_STRATEGY) != Z_OK)
+            return false;
+        d->ready = true;
+    }
+    else if (deflateReset (&d->stream) != Z_OK)
+        return false;
+    d->stream.next_in = (Bytef *) raw;
+    d->stream.avail_in = (uInt) raw_size;
+    d->stream.next_out = out;
+    d->stream.avail_out = (uInt) out_cap;
+    if (deflate (&d->stream, Z_FINISH) != Z_STREAM_END || d->stream.total_out >= raw_size)
+        return false;
+    *out_size = d->stream.total_out;
+    return true;
+}
+
 void dlb_batch_encode (dlb_writer_t *writer, int type, const char *from, const char *to,
                        uint64_t batch, dlb_job_t **jobs, size_t count,
                        dlb_batch_stats_t *stats)
 {
+    s_deflater_t deflaters[2] = {{.ready = false}, {.ready = false}};
     assert (type == DLB_MSG_JOBS || type == DLB_MSG_RESULTS);
     memset (stats, 0, sizeof *stats);
     msgpack_pack_map (&writer->pk, 4);
@@ -444,11 +481,10 @@ void dlb_batch_encode (dlb_writer_t *writer, int type, const char *from, const c
                 packed_cap = bound;
             }
         }
-        uLongf zsize = packed_cap;
-        bool compressed = packed && bound <= packed_cap &&
-                          compress2 (packed, &zsize, (const Bytef *) job->data, raw,
-                                     Z_BEST_SPEED) == Z_OK &&
-                          zsize < raw;
+        size_t zsize = 0;
+        bool compressed =
+            packed && bound <= packed_cap &&
+            s_compress (deflaters, job->data, raw, packed, packed_cap, &zsize);
         bool result = type == DLB_MSG_RESULTS;
         msgpack_pack_map (&writer->pk, result ? 10 : 8);
         dlb_writer_str (writer, "wl", job->workload);
@@ -471,6 +507,9 @@ void dlb_batch_encode (dlb_writer_t *writer, int type, const char *from, const c
         stats->compressed += compressed;
     }
     free (packed);
+    for (int k = 0; k < 2; k++)
+        if (deflaters[k].ready)
+            deflateEnd (&deflaters[k].stream);
 }
 
 void dlb_batch_free (dlb_job_t ***jobs_p, size_t count)
@@ -783,20 +822,26 @@ void dlb_proto_test (bool verbose)
                 -2);
     zframe_destroy (&frame);
 
-    //  JOBS and RESULTS round trip, compressible and incompressible payloads.
+    //  JOBS and RESULTS round trip, compressible and incompressible payloads,
+    //  large and small (each kind of deflate stream used twice: reset
+    //  between payloads).
+    enum { S_JOBS = 5 };
+    const uint32_t elems[S_JOBS] = {1024, 1024, 16, 16, 1024};
     for (int type = DLB_MSG_JOBS; type <= DLB_MSG_RESULTS; type += 2) {
-        dlb_job_t *jobs[2];
-        for (int j = 0; j < 2; j++) {
-            jobs[j] = dlb_job_new (1024);
+        dlb_job_t *jobs[S_JOBS];
+        size_t raw = 0;
+        for (int j = 0; j < S_JOBS; j++) {
+            jobs[j] = dlb_job_new (elems[j]);
             assert (jobs[j]);
+            raw += elems[j] * sizeof (double);
             snprintf (jobs[j]->workload, DLB_NAME_MAX, "a-0001");
             snprintf (jobs[j]->origin, DLB_NAME_MAX, "a");
             snprintf (jobs[j]->ran_on, DLB_NAME_MAX, "b");
             jobs[j]->id = 10 + j;
             jobs[j]->reps = 30000;
             jobs[j]->offset = 1024 * (10 + j);
-            for (int i = 0; i < 1024; i++)
-                jobs[j]->data[i] = 1.111111;
+            for (uint32_t i = 0; i < elems[j]; i++)
+                jobs[j]->data[i] = 1.111111 * (j + 1);
             if (j == 1) //  random bytes: incompressible
                 for (size_t b = 0; b < 8192; b++)
                     ((unsigned char *) jobs[j]->data)[b] = (unsigned char) (rand () >> 7);
@@ -804,9 +849,9 @@ void dlb_proto_test (bool verbose)
         }
         dlb_batch_stats_t stats;
         dlb_writer_init (&w, type);
-        dlb_batch_encode (&w, type, "a", "b", 42, jobs, 2, &stats);
-        assert (stats.raw_bytes == 2 * 8192);
-        assert (stats.compressed == 1); //  the constant one only
+        dlb_batch_encode (&w, type, "a", "b", 42, jobs, S_JOBS, &stats);
+        assert (stats.raw_bytes == raw);
+        assert (stats.compressed == S_JOBS - 1); //  the constant ones only
         assert (stats.wire_bytes < stats.raw_bytes);
         frame = s_roundtrip (&w, &msg);
         dlb_job_t **decoded;
@@ -814,11 +859,12 @@ void dlb_proto_test (bool verbose)
         char to[DLB_NAME_MAX];
         assert (dlb_batch_decode (&msg, from, to, &batch, &decoded, &count, reason,
                                   sizeof reason) == 0);
-        assert (count == 2 && batch == 42 && streq (from, "a") && streq (to, "b"));
-        for (int j = 0; j < 2; j++) {
+        assert (count == S_JOBS && batch == 42 && streq (from, "a") && streq (to, "b"));
+        for (int j = 0; j < S_JOBS; j++) {
             assert (decoded[j]->id == jobs[j]->id && decoded[j]->reps == 30000);
             assert (decoded[j]->offset == jobs[j]->offset);
-            assert (memcmp (decoded[j]->data, jobs[j]->data, 8192) == 0);
+            assert (decoded[j]->elems == elems[j]);
+            assert (memcmp (decoded[j]->data, jobs[j]->data, elems[j] * 8) == 0);
             assert (streq (decoded[j]->workload, "a-0001") &&
                     streq (decoded[j]->origin, "a"));
         }
@@ -838,7 +884,7 @@ void dlb_proto_test (bool verbose)
             zframe_destroy (&copy);
         }
         zframe_destroy (&frame);
-        for (int j = 0; j < 2; j++)
+        for (int j = 0; j < S_JOBS; j++)
             dlb_job_destroy (&jobs[j]);
     }
 

@@ -36,7 +36,11 @@
 #define DLB_TEXT_MAX       512       //  bytes, paths and error texts with NUL
 #define DLB_JOB_MAX_ELEMS  (1 << 22) //  float64 elements in one job (32 MiB)
 #define DLB_BATCH_MAX_JOBS 4096      //  jobs or results in one message
+#define DLB_BATCH_FILL_BYTES                                                             \
+    (512 * 1024) //  payload bytes under which a sender adds jobs to a batch beyond
+                 //  --batch (up to DLB_BATCH_MAX_JOBS): small jobs, fewer messages
 #define DLB_PEERS_MAX      16        //  peers a node tracks
+#define DLB_COMPRESS_SMALL 4096      //  payload bytes compressed with zlib memLevel 1
 #define DLB_BATCH_MAX_BYTES                                                              \
     (64 * 1024 * 1024)                       //  payload bytes a sender puts in one batch
 #define DLB_MSG_MAX_SIZE (256 * 1024 * 1024) //  bytes, larger frames are dropped

@@ -33,6 +33,10 @@ zactor_t *dlb_service_start (zactor_fn *actor, dlb_config_t *cfg);
 //  binds an external port as a CURVE server (keys NULL: --insecure) that
 //  admits trusted clients on the control port, trusted nodes on the others.
 zsock_t *dlb_service_bind (const dlb_config_t *cfg, int type, int offset);
+#define DLB_STATUS_KEEPALIVE                                                             \
+    1000 //  msecs: a service with nothing new still publishes its STATUS this
+         //  often (the monitor lists services heard within 3 s); a change goes
+         //  out at once, and a busy worker reports every --state-period
 #define DLB_CONTROL_HWM  64 //  requests one control connection may queue
 #define DLB_TRANSFER_HWM 8  //  messages one peer connection may queue (x 256 MiB)
 zsock_t *dlb_service_listen (const dlb_config_t *cfg, dlb_keys_t *keys, int type,

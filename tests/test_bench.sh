@@ -73,7 +73,10 @@ assert sorted(r["policy"] for r in rows) == ["none", "receiver"], rows
 for r in rows:
     assert r["state"] == "complete" and r["verified"] == "True", r
     m, i, e = float(r["makespan_s"]), float(r["ideal_s"]), float(r["efficiency"])
-    assert 0 < i <= m, f"ideal {i} > makespan {m}"
+    #  The ideal rests on a job cost measured beside the run (dlb-kernel cost,
+    #  a median on a shared machine): a few per cent of error in it is
+    #  measurement, more is a wrong ideal.
+    assert 0 < i <= 1.1 * m, f"ideal {i} > 1.1 x makespan {m}"
     assert abs(e - i / m) < 0.01, r
     assert float(r["ideal_machine_s"]) > 0, r   # may pass m a little: see README
     assert int(r["jobs"]) == 128 and sum(int(x.split(":")[1]) for x in r["ran"].split()) == 128, r

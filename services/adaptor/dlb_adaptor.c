@@ -72,6 +72,7 @@ typedef struct {
     uint64_t received_from[DLB_PEERS_MAX]; //  me.recv_from, by peer index
     int64_t pushed_at[DLB_PEERS_MAX];      //  zclock_mono of our last push to it
     int64_t pulled_at[DLB_PEERS_MAX];      //  of our last ask of it, or receipt from it
+    int64_t last_publish; //  zclock_mono
 } adaptor_t;
 
 static void s_publish (adaptor_t *self)
@@ -91,6 +92,7 @@ static void s_publish (adaptor_t *self)
     dlb_writer_u64 (&w, "steals_granted", self->steals_granted);
     dlb_writer_u64 (&w, "steals_declined", self->steals_declined);
     dlb_writer_send (&w, self->bus);
+    self->last_publish = zclock_mono ();
 }
 
 static int s_peer_index (adaptor_t *self, const char *node)
@@ -664,7 +666,10 @@ static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     adaptor_t *self = arg;
-    s_publish (self);
+    //  (a change of policy is published at once; the counts may wait)
+    if (zclock_mono () - self->last_publish >=
+        DLB_STATUS_KEEPALIVE - self->cfg.state_period / 2)
+        s_publish (self);
     s_balance (self); //  also when no state arrives (e.g. after a hold)
     return 0;
 }

@@ -86,6 +86,7 @@ typedef struct {
     size_t recent_count;
     double owner, owner_forecast, owner_error, dlb_cpu, avail, capacity;
     uint64_t horizon;
+    bool expire_armed; //  the relay checks run (only while commands are pending)
 } monitor_t;
 
 static const char *s_service_names[S_SERVICES] = {"monitor", "worker", "state",
@@ -408,6 +409,8 @@ static void s_pending_free (pending_t **p_p)
     *p_p = NULL;
 }
 
+static int s_expire_timer (zloop_t *loop, int timer_id, void *arg);
+
 //  Relays a command to its owner; the answer comes back on the inbox.
 static void s_relay (monitor_t *self, zsock_t *owner, const msgpack_object *body,
                      zframe_t *identity, bool delimiter)
@@ -418,6 +421,10 @@ static void s_relay (monitor_t *self, zsock_t *owner, const msgpack_object *body
     p->delimiter = delimiter;
     p->deadline = zclock_mono () + DLB_RELAY_TIMEOUT;
     zlistx_add_end (self->pending, p);
+    if (!self->expire_armed) {
+        zloop_timer (self->loop, DLB_PENDING_TICK, 0, s_expire_timer, self);
+        self->expire_armed = true;
+    }
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_COMMAND);
     //  The client's fields, with our request number instead of theirs.
@@ -541,11 +548,16 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
+//  Every DLB_PENDING_TICK while relayed commands are pending; ends itself
+//  when none is.
 static int s_expire_timer (zloop_t *loop, int timer_id, void *arg)
 {
-    (void) loop;
-    (void) timer_id;
     monitor_t *self = arg;
+    if (zlistx_size (self->pending) == 0) {
+        zloop_timer_end (loop, timer_id);
+        self->expire_armed = false;
+        return 0;
+    }
     pending_t *p = zlistx_first (self->pending);
     int64_t now = zclock_mono ();
     while (p) {
@@ -682,7 +694,6 @@ void dlb_monitor_actor (zsock_t *pipe, void *args)
     zloop_reader (self->loop, self->inbox, s_inbox_event, self);
     zloop_reader (self->loop, self->buses, s_buses_event, self);
     zloop_timer (self->loop, self->cfg.sample_period, 0, s_sample_timer, self);
-    zloop_timer (self->loop, DLB_PENDING_TICK, 0, s_expire_timer, self);
     char endpoint[256];
     dlb_config_bind (&self->cfg, DLB_PORT_CONTROL, endpoint, sizeof endpoint);
     dlb_info ("monitor ready: control socket %s (%s), throttle %.2f", endpoint,

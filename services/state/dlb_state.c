@@ -11,10 +11,18 @@
     Information policy: STATE goes out every state period, and at once
     (at most every DLB_STATE_MIN_GAP) on a significant change: the
     throttle or policy changed, the queue drained or filled from empty,
-    or the queue moved by a quarter since the last publication.
+    or the queue moved by a quarter since the last publication. While the
+    node is idle (no job queued or running) and nothing significant
+    changes, it goes out only every --stale-after / DLB_IDLE_BEATS (or
+    every state period, if that is longer): enough for the peers'
+    liveness (DLB_IDLE_BEATS publications must be missed before a peer
+    thinks this node stale), at a fraction of the wake-ups on every node
+    that the periodic STATE and its bus publication cause.
 
     Liveness: a peer silent for --stale-after is marked stale (the adaptor
-    sends it no work) until it is heard again. A subscription silent for
+    sends it no work) until it is heard again; the check is a one-shot
+    timer set for the moment the first live peer's silence would reach
+    the limit (s_arm_liveness), not a poll. A subscription silent for
     DLB_RESUBSCRIBE x --stale-after is made anew: ZeroMQ never retries a
     connection whose handshake failed on a protocol error (whatever held
     a dead peer's address spoke plaintext, or CURVE to a plaintext node),
@@ -26,11 +34,12 @@
 #include "dlb_state.h"
 #include "dlb_service.h"
 
-#define DLB_STATE_MIN_GAP 20  //  msecs between change-driven publications
-#define DLB_LIVENESS_TICK 100  //  msecs between stale checks
+#define DLB_STATE_MIN_GAP 20   //  msecs between change-driven publications
 #define DLB_TRUST_TICK    1000 //  msecs between looks for the keys of unheard peers
 #define DLB_STATE_HWM     64   //  STATEs queued from one peer (x 64 KiB at most)
 #define DLB_RESUBSCRIBE   2    //  x --stale-after of silence before subscribing anew
+#define DLB_IDLE_BEATS                                                                   \
+    3 //  STATEs an idle node sends per --stale-after (its peers' stale limit)
 
 typedef struct {
     dlb_state_t state;
@@ -62,6 +71,7 @@ typedef struct _state_t {
     peer_t peers[DLB_PEERS_MAX];
     size_t peer_count;
     uint64_t dropped;
+    bool liveness_armed; //  the check for the next peer to go stale is set
 } state_t;
 
 static void s_bus_publish (state_t *self)
@@ -109,11 +119,26 @@ static bool s_significant (const dlb_state_t *now, const dlb_state_t *then)
            diff * 4 > then->queue + 4;
 }
 
+//  The period of STATE publication: the state period while jobs are
+//  queued or running here, else --stale-after / DLB_IDLE_BEATS if that is
+//  longer. Pure; cannot fail.
+static int s_period (const dlb_config_t *cfg, const dlb_state_t *me)
+{
+    int idle = cfg->stale_after / DLB_IDLE_BEATS;
+    return me->queue || me->running || idle < cfg->state_period ? cfg->state_period
+                                                                : idle;
+}
+
+//  Fires every state period; publishes when the current period is up
+//  (less half a tick, so that an idle period of 2 ticks is not 3).
 static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
-    s_publish (arg);
+    state_t *self = arg;
+    if (zclock_mono () - self->last_publish >=
+        s_period (&self->cfg, &self->me) - self->cfg.state_period / 2)
+        s_publish (self);
     return 0;
 }
 
@@ -127,11 +152,34 @@ static int s_pending_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+static int s_liveness_timer (zloop_t *loop, int timer_id, void *arg);
+
+//  Sets the liveness check for the moment the first live peer would have
+//  been silent for --stale-after, unless it is set: one wake-up per peer
+//  silence, not a poll (when it fires, it sets itself again for whoever
+//  is next). No live peer: no check, until one is heard.
+static void s_arm_liveness (state_t *self)
+{
+    if (self->liveness_armed || !self->loop)
+        return;
+    int64_t next = INT64_MAX;
+    for (size_t i = 0; i < self->peer_count; i++)
+        if (!self->peers[i].state.stale &&
+            self->peers[i].heard + self->cfg.stale_after < next)
+            next = self->peers[i].heard + self->cfg.stale_after;
+    if (next == INT64_MAX)
+        return;
+    int64_t delay = next - zclock_mono () + 1; //  1 ms past: then silent for longer
+    zloop_timer (self->loop, delay > 1 ? (size_t) delay : 1, 1, s_liveness_timer, self);
+    self->liveness_armed = true;
+}
+
 static int s_liveness_timer (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
     state_t *self = arg;
+    self->liveness_armed = false;
     int64_t now = zclock_mono ();
     bool changed = false;
     for (size_t i = 0; i < self->peer_count; i++) {
@@ -144,10 +192,9 @@ static int s_liveness_timer (zloop_t *loop, int timer_id, void *arg)
                 p->state.node, (now - p->heard) / 1000.0);
         }
     }
-    if (self->pending && now - self->last_publish >= DLB_STATE_MIN_GAP)
-        s_publish (self);
-    else if (changed)
+    if (changed)
         s_bus_publish (self);
+    s_arm_liveness (self);
     return 0;
 }
 
@@ -257,6 +304,7 @@ static int s_peer_event (zloop_t *loop, zsock_t *reader, void *arg)
             p->state.stale = false;
             p->heard = zclock_mono ();
             s_bus_publish (self);
+            s_arm_liveness (self);
         }
     }
     dlb_msg_release (&msg);
@@ -364,7 +412,6 @@ void dlb_state_actor (zsock_t *pipe, void *args)
         s_subscribe (self, i);
     zloop_timer (self->loop, DLB_TRUST_TICK, 0, s_trust_timer, self);
     zloop_timer (self->loop, self->cfg.state_period, 0, s_publish_timer, self);
-    zloop_timer (self->loop, DLB_LIVENESS_TICK, 0, s_liveness_timer, self);
     dlb_info (
         "state ready: publishing every %d ms and on change, peers stale after %d ms",
         self->cfg.state_period, self->cfg.stale_after);
@@ -437,6 +484,19 @@ void dlb_state_test (bool verbose)
     if (!verbose)
         dlb_log_set_level (DLB_LOG_ERROR);
     dlb_log_init ("t", "state");
+    //  An idle node publishes every stale-after / 3, never less often than
+    //  every state period; a busy one every state period.
+    dlb_config_t period = {.state_period = 250, .stale_after = 1500};
+    dlb_state_t me = {0};
+    assert (s_period (&period, &me) == 500);
+    me.running = 1;
+    assert (s_period (&period, &me) == 250);
+    me.running = 0;
+    me.queue = 7;
+    assert (s_period (&period, &me) == 250);
+    period.stale_after = 600;
+    me.queue = 0;
+    assert (s_period (&period, &me) == 250);
     //  One free span for both nodes, so that their ports cannot overlap.
     int base = dlb_service_free_base (2 * DLB_PORT_SPAN);
     assert (base > 0);

@@ -82,6 +82,8 @@ typedef struct {
     zhashx_t *seen;       //  "from/batch" -> non-NULL
     zlistx_t *seen_order; //  keys of seen, oldest first
     stats_t stats;
+    int64_t last_publish; //  zclock_mono
+    bool resend_armed;    //  the resend timer runs (only while batches are pending)
 } transfer_t;
 
 static peer_t *s_peer (transfer_t *self, const char *node)
@@ -131,6 +133,19 @@ static void s_publish (transfer_t *self)
         dlb_writer_u64 (&w, "batches", peer->timed);
     }
     dlb_writer_send (&w, self->bus);
+    self->last_publish = zclock_mono ();
+}
+
+static int s_resend_timer (zloop_t *loop, int timer_id, void *arg);
+
+//  Starts the resend checks, if they do not run: a batch is pending. They
+//  stop when none is (an idle node has no timer to wake it for them).
+static void s_arm_resend (transfer_t *self)
+{
+    if (!self->resend_armed) {
+        zloop_timer (self->loop, DLB_RESEND_TICK, 0, s_resend_timer, self);
+        self->resend_armed = true;
+    }
 }
 
 //  Sends a pending batch to its peer if the peer is reachable. The frame
@@ -209,6 +224,7 @@ static void s_outgoing (transfer_t *self, dlb_msg_t *msg)
               p->count, p->type == DLB_MSG_JOBS ? "jobs" : "results", p->to,
               (unsigned long long) p->batch, p->raw, wire);
     zlistx_add_end (self->pending, p);
+    s_arm_resend (self);
     s_send (self, p);
     s_publish (self);
 }
@@ -301,6 +317,8 @@ static int s_ext_event (zloop_t *loop, zsock_t *reader, void *arg)
                                     zframe_size (p->frame));
                 zlistx_delete (self->pending, zlistx_cursor (self->pending));
                 s_pending_destroy (&p);
+                if (zlistx_size (self->pending) == 0)
+                    s_publish (self); //  all delivered
                 break;
             }
     }
@@ -445,9 +463,12 @@ static int s_state_event (zloop_t *loop, zsock_t *reader, void *arg)
 
 static int s_resend_timer (zloop_t *loop, int timer_id, void *arg)
 {
-    (void) loop;
-    (void) timer_id;
     transfer_t *self = arg;
+    if (zlistx_size (self->pending) == 0) {
+        zloop_timer_end (loop, timer_id);
+        self->resend_armed = false;
+        return 0;
+    }
     int64_t now = zclock_mono ();
     pending_t *p = zlistx_first (self->pending);
     while (p) {
@@ -485,11 +506,18 @@ static int s_resend_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+//  What changes is published when it changes (a batch in, out or
+//  acknowledged); otherwise every DLB_STATUS_KEEPALIVE, or every state
+//  period while batches are pending.
 static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
-    s_publish (arg);
+    transfer_t *self = arg;
+    if (zlistx_size (self->pending) ||
+        zclock_mono () - self->last_publish >=
+            DLB_STATUS_KEEPALIVE - self->cfg.state_period / 2)
+        s_publish (self);
     return 0;
 }
 
@@ -529,7 +557,6 @@ void dlb_transfer_actor (zsock_t *pipe, void *args)
     zloop_reader (self->loop, self->ext, s_ext_event, self);
     zloop_reader (self->loop, self->inbox, s_inbox_event, self);
     zloop_reader (self->loop, self->state, s_state_event, self);
-    zloop_timer (self->loop, DLB_RESEND_TICK, 0, s_resend_timer, self);
     zloop_timer (self->loop, self->cfg.state_period, 0, s_publish_timer, self);
     char endpoint[256];
     dlb_config_bind (&self->cfg, DLB_PORT_TRANSFER, endpoint, sizeof endpoint);

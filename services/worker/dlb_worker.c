@@ -42,22 +42,46 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
-#define DLB_PUBLISH_MIN                                                                  \
-    100                         //  msecs between routine change-driven STATUS
-                                //  (every wake-up of the other services costs CPU)
-#define DLB_RESULT_FLUSH   50   //  msecs results for peers may wait to batch
+#define DLB_SYNC_DELAY                                                                   \
+    1000 //  msecs results computed here may wait for their sync: they are promised
+         //  to no one, and a crash costs at most this much of this node's work
+#define DLB_RESULT_FLUSH                                                                 \
+    250 //  msecs results for peers may wait to batch while this node is busy (a
+        //  drained node sends them at once): each batch costs both nodes several
+        //  wake-ups and the origin an fdatasync
 #define DLB_RATE_GAIN      0.05 //  EWMA gain of the per-job cost once warmed up
 #define DLB_WORKLOADS_KEPT 64   //  finished workloads kept (and reported) at most
 #define DLB_RATE_WARMUP    20   //  jobs averaged plainly before the EWMA takes over
 #define DLB_RATE_TRUSTED   5    //  jobs timed before the rate is published
 #define DLB_NICE_LOWEST    19   //  nice of a compute thread where SCHED_IDLE fails
+#define DLB_STORE_WINDOW                                                                 \
+    8192 //  jobs over which the cost of taking in a finished job is averaged: a
+         //  batch of results encoded now and then is spread over the jobs in it
 #define DLB_THROTTLE_SCALE 1000000
 #define DLB_RECLAIM_CHUNK  4096      //  job ids taken back per pass of the ledger
 #define DLB_JOURNAL_DIR    "journal" //  under the state directory
+#define DLB_CHUNK_MAX      256       //  jobs handed to a compute thread at once
+#define DLB_CHUNK_TIME                                                                   \
+    0.002 //  secs of work (at full speed) a chunk of several jobs may hold: small
+          //  jobs go to a thread several at a time (one wake-up each way for
+          //  all), while a job worth more than this goes alone
+#define DLB_CHUNK_SHARE                                                                  \
+    4 //  a chunk holds at most 1/(this x threads) of the jobs waiting: most stay
+      //  in the queue, where TAKE can give them away, and the tail is cut fine
+#define DLB_COMPUTE_NAME "dlb-compute" //  compute threads' name (bench/idle.sh)
+
+//  Jobs handed to a compute thread at once. The thread owns the chunk (and
+//  the jobs in it) from "JOBS" until it answers "DONE"; then it is the
+//  worker's again.
+typedef struct {
+    size_t count;
+    dlb_job_t *jobs[DLB_CHUNK_MAX];
+    int64_t wall_ns; //  set by the thread: from the first job's start to the last's end
+} chunk_t;
 
 typedef struct {
     zactor_t *actor;
-    dlb_job_t *job; //  NULL when idle
+    chunk_t chunk; //  count 0 when idle
     int64_t started;
     double throttle_at_start;
 } thread_t;
@@ -77,6 +101,10 @@ typedef struct {
     zhashx_t *workloads; //  id -> dlb_workload_t *, owned
     zlistx_t *finished;  //  ids of finished workloads, oldest first
     zlistx_t *results;   //  dlb_job_t * results waiting to go to their origin
+    size_t results_bytes;  //  their data
+    int64_t results_since; //  zclock_mono when the first of them was ready
+    bool unsynced;         //  journal records not yet synced (own results, hand-overs)
+    int64_t synced_at;     //  zclock_mono of the last sync of the journals
     zlistx_t *audits;    //  dlb_job_t *, owned: peers' jobs run again here, first
     uint64_t rejected;   //  results from nodes never given their job (logs sampled)
     char journal[DLB_TEXT_MAX + 16]; //  <state-dir>/journal
@@ -84,19 +112,22 @@ typedef struct {
     double throttle;
     double unit_cost;   //  secs of wall time per job per thread at throttle 1
     uint64_t timed;     //  jobs that went into unit_cost
+    double store_time;  //  secs this thread spent on finished jobs, decayed
+    double store_jobs;  //  ... and their number, decayed alike (DLB_STORE_WINDOW)
     int64_t busy_since; //  dlb_wall_ns when the threads last got work, 0 if idle
     uint64_t busy_done; //  done at that moment
     uint64_t done, sent, received, returned, reissued, copies, batch_seq, workload_seq;
     counter_t sent_to[DLB_PEERS_MAX], recv_from[DLB_PEERS_MAX];
     int64_t last_publish;
     bool dirty;
-    int flush_timer;
+    bool flush_armed; //  the one-shot flush timer is set
 } worker_t;
 
 //  ---------------------------------------------------------------------
-//  Compute thread: runs one job at a time under the throttle.
-//  Pipe protocol: "JOB" p | "THROTTLE" i (millionths) | "$TERM";
-//  answers "DONE" p.
+//  Compute thread: runs a chunk of jobs, one after the other, under the
+//  throttle. Pipe protocol: "JOBS" p (a chunk_t) | "THROTTLE" i
+//  (millionths) | "$TERM"; answers "DONE" p, or "ABANDONED" p if it was
+//  told to end before the chunk was done.
 
 typedef struct {
     zsock_t *pipe;
@@ -104,7 +135,7 @@ typedef struct {
     bool terminated;
 } compute_t;
 
-//  Handles commands that arrive while a job runs; false to abandon it.
+//  Handles commands that arrive while a chunk runs; false to abandon it.
 static bool s_compute_poll (void *arg)
 {
     compute_t *self = arg;
@@ -156,21 +187,27 @@ static void s_compute_actor (zsock_t *pipe, void *args)
         dlb_warn ("cannot pin a compute thread: %s", strerror (errno));
     if (start->idle)
         s_lowest_priority ();
+    pthread_setname_np (pthread_self (), DLB_COMPUTE_NAME);
     zsock_signal (pipe, 0);
     while (!self.terminated) {
         char *command = NULL;
         int millionths = 0;
-        dlb_job_t *job = NULL;
-        if (zsock_recv (pipe, "sip", &command, &millionths, &job) < 0)
+        chunk_t *chunk = NULL;
+        if (zsock_recv (pipe, "sip", &command, &millionths, &chunk) < 0)
             break;
         if (streq (command, "THROTTLE"))
             dlb_throttle_set (&self.throttle, millionths / (double) DLB_THROTTLE_SCALE);
-        else if (streq (command, "JOB")) {
-            if (dlb_kernel_run (job->data, job->elems, job->reps, &self.throttle,
-                                s_compute_poll, &self) == 0)
-                zsock_send (pipe, "sip", "DONE", 0, job);
-            else //  terminated mid-job: give it back so it is freed
-                zsock_send (pipe, "sip", "ABANDONED", 0, job);
+        else if (streq (command, "JOBS")) {
+            int rc = 0;
+            int64_t start = dlb_wall_ns ();
+            for (size_t i = 0; rc == 0 && i < chunk->count; i++) {
+                dlb_job_t *job = chunk->jobs[i];
+                rc = dlb_kernel_run (job->data, job->elems, job->reps, &self.throttle,
+                                     s_compute_poll, &self);
+            }
+            chunk->wall_ns = dlb_wall_ns () - start;
+            //  terminated mid-chunk: give it back so that it is freed
+            zsock_send (pipe, "sip", rc == 0 ? "DONE" : "ABANDONED", 0, chunk);
         }
         else if (streq (command, "$TERM"))
             self.terminated = true;
@@ -215,21 +252,36 @@ static void s_pack_counters (dlb_writer_t *w, const char *key, const counter_t *
     }
 }
 
+//  Threads without a chunk.
+static size_t s_idle_threads (worker_t *self)
+{
+    size_t idle = 0;
+    for (int i = 0; i < self->cfg.threads; i++)
+        idle += self->threads[i].chunk.count == 0;
+    return idle;
+}
+
+//  Jobs on the compute threads.
 static size_t s_running (worker_t *self)
 {
     size_t running = 0;
     for (int i = 0; i < self->cfg.threads; i++)
-        running += self->threads[i].job != NULL;
+        running += self->threads[i].chunk.count;
     return running;
 }
 
 //  Jobs per second this node sustains while busy: threads x throttle /
-//  cost per job at full speed; 0 until DLB_RATE_TRUSTED jobs have been timed.
+//  cost per job at full speed, or, if less, what this thread can take in
+//  (tiny jobs: storing their results costs more than running them); 0
+//  until DLB_RATE_TRUSTED jobs have been timed.
 static double s_rate (worker_t *self)
 {
-    return self->timed >= DLB_RATE_TRUSTED
-               ? self->cfg.threads * self->throttle / self->unit_cost
-               : 0;
+    if (self->timed < DLB_RATE_TRUSTED)
+        return 0;
+    double rate = self->cfg.threads * self->throttle / self->unit_cost;
+    if (self->store_time > 0 && self->store_jobs / self->store_time < rate)
+        rate = self->store_jobs / self->store_time;
+    return rate;
 }
 
 static void s_publish (worker_t *self)
@@ -266,13 +318,31 @@ static void s_publish (worker_t *self)
     self->dirty = false;
 }
 
-//  Publishes now if the last report is old enough, else soon (timer).
+static int s_flush_timer (zloop_t *loop, int timer_id, void *arg);
+
+//  Sets the flush timer, once: results for peers to send (once they have
+//  waited DLB_RESULT_FLUSH), or results computed here to sync (once
+//  DLB_SYNC_DELAY has passed since the last sync). An idle worker has no
+//  timer to wake it but the publication and the heartbeat.
+static void s_arm_flush (worker_t *self)
+{
+    if (!self->flush_armed && self->loop) {
+        zloop_timer (self->loop, DLB_RESULT_FLUSH, 1, s_flush_timer, self);
+        self->flush_armed = true;
+    }
+}
+
+//  Publishes now if the last report is a state period old, else soon
+//  (timer): a routine change (a job done, a batch in) is reported at most
+//  every --state-period, as often as the state service tells the peers;
+//  every report wakes three services. Drains, submits and throttle changes
+//  are published at once.
 static void s_changed (worker_t *self)
 {
-    if (zclock_mono () - self->last_publish >= DLB_PUBLISH_MIN)
+    if (zclock_mono () - self->last_publish >= self->cfg.state_period)
         s_publish (self);
     else
-        self->dirty = true;
+        self->dirty = true; //  for the publication timer
 }
 
 //  Jobs waiting here: audits, then the queue.
@@ -281,23 +351,45 @@ static size_t s_waiting (worker_t *self)
     return zlistx_size (self->audits) + zlistx_size (self->queue);
 }
 
-//  Hands waiting jobs to idle threads, audits first: they hold up the end
-//  of a workload, and stay here (no TAKE sees them).
+//  Jobs to hand an idle thread at once: as many as fit in DLB_CHUNK_TIME
+//  of work by the measured cost per job (one until jobs have been timed),
+//  no more than 1/DLB_CHUNK_SHARE of a thread's share of those waiting,
+//  at most DLB_CHUNK_MAX, and at least one. Pure; cannot fail.
+static size_t s_chunk_size (double unit_cost, uint64_t timed, size_t waiting, int threads)
+{
+    if (waiting == 0)
+        return 0;
+    size_t size = 1;
+    if (timed >= DLB_RATE_TRUSTED && unit_cost > 0)
+        size = unit_cost * DLB_CHUNK_MAX >= DLB_CHUNK_TIME
+                   ? (size_t) (DLB_CHUNK_TIME / unit_cost)
+                   : DLB_CHUNK_MAX;
+    size_t share = waiting / ((size_t) threads * DLB_CHUNK_SHARE);
+    if (size > share)
+        size = share;
+    return size ? size : 1;
+}
+
+//  Hands waiting jobs to idle threads, a chunk each, audits first: they
+//  hold up the end of a workload, and stay here (no TAKE sees them).
 static void s_dispatch (worker_t *self)
 {
     for (int i = 0; i < self->cfg.threads && s_waiting (self); i++) {
         thread_t *t = &self->threads[i];
-        if (t->job)
+        if (t->chunk.count)
             continue;
-        t->job =
-            zlistx_detach (zlistx_size (self->audits) ? self->audits : self->queue, NULL);
+        size_t size = s_chunk_size (self->unit_cost, self->timed, s_waiting (self),
+                                    self->cfg.threads);
+        while (t->chunk.count < size && s_waiting (self))
+            t->chunk.jobs[t->chunk.count++] = zlistx_detach (
+                zlistx_size (self->audits) ? self->audits : self->queue, NULL);
         t->started = dlb_wall_ns ();
         if (self->busy_since == 0) { //  idle until now
             self->busy_since = t->started;
             self->busy_done = self->done;
         }
         t->throttle_at_start = self->throttle;
-        zsock_send (t->actor, "sip", "JOB", 0, t->job);
+        zsock_send (t->actor, "sip", "JOBS", 0, &t->chunk);
     }
 }
 
@@ -369,6 +461,16 @@ static dlb_workload_t *s_store_result (worker_t *self, dlb_job_t **job_p,
     return rc == 1 || rc == 2 ? s_settle (self, wl) : NULL;
 }
 
+//  Whether a batch of count jobs holding bytes of data is full: --batch
+//  jobs, or more while they hold under DLB_BATCH_FILL_BYTES (small jobs
+//  travel in fewer, larger messages), within the protocol's limits.
+//  Pure; cannot fail.
+static bool s_batch_full (size_t count, size_t bytes, int batch)
+{
+    return count >= DLB_BATCH_MAX_JOBS || bytes >= DLB_BATCH_MAX_BYTES ||
+           (count >= (size_t) batch && bytes >= DLB_BATCH_FILL_BYTES);
+}
+
 //  Sends a batch of jobs or results through the transfer service and
 //  frees them.
 static void s_send_batch (worker_t *self, int type, const char *to, dlb_job_t **batch,
@@ -394,14 +496,14 @@ static void s_flush_results (worker_t *self)
         snprintf (origin, sizeof origin, "%s", first->origin);
         void *cursor = zlistx_first (self->results);
         size_t bytes = 0;
-        while (cursor && count < (size_t) self->cfg.batch &&
-               bytes < DLB_BATCH_MAX_BYTES) {
+        while (cursor && !s_batch_full (count, bytes, self->cfg.batch)) {
             dlb_job_t *job = cursor;
             void *handle = zlistx_cursor (self->results);
             cursor = zlistx_next (self->results);
             if (streq (job->origin, origin)) {
                 batch[count++] = job;
                 bytes += job->elems * sizeof (double);
+                self->results_bytes -= job->elems * sizeof (double);
                 zlistx_detach (self->results, handle);
             }
         }
@@ -413,6 +515,8 @@ static void s_flush_results (worker_t *self)
 //  Makes every result stored so far durable.
 static void s_sync_journals (worker_t *self)
 {
+    self->unsynced = false;
+    self->synced_at = zclock_mono ();
     for (dlb_workload_t *wl = zhashx_first (self->workloads); wl;
          wl = zhashx_next (self->workloads))
         if (dlb_workload_state (wl) == DLB_WORKLOAD_RUNNING && dlb_workload_sync (wl))
@@ -425,18 +529,48 @@ static int s_flush_timer (zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     worker_t *self = arg;
-    s_flush_results (self);
-    s_sync_journals (self);
-    if (self->dirty)
-        s_publish (self);
+    self->flush_armed = false;
+    int64_t now = zclock_mono ();
+    if (now - self->results_since >= DLB_RESULT_FLUSH)
+        s_flush_results (self);
+    if (self->unsynced && now - self->synced_at >= DLB_SYNC_DELAY)
+        s_sync_journals (self);
+    else if (self->unsynced) //  written, so that a killed worker keeps them
+        for (dlb_workload_t *wl = zhashx_first (self->workloads); wl;
+             wl = zhashx_next (self->workloads))
+            if (dlb_workload_state (wl) == DLB_WORKLOAD_RUNNING &&
+                dlb_workload_flush (wl))
+                dlb_error ("workload %s: cannot write its journal: %s",
+                           dlb_workload_id (wl), strerror (errno));
+    if (zlistx_size (self->results) || self->unsynced)
+        s_arm_flush (self); //  until they are old enough to go
     return 0;
 }
 
+//  Whether anything runs here: jobs waiting or running, or a workload of
+//  this origin not finished (its jobs may all be at peers).
+static bool s_busy (worker_t *self)
+{
+    if (s_waiting (self) || s_running (self) || zlistx_size (self->results))
+        return true;
+    for (dlb_workload_t *wl = zhashx_first (self->workloads); wl;
+         wl = zhashx_next (self->workloads))
+        if (dlb_workload_state (wl) == DLB_WORKLOAD_RUNNING)
+            return true;
+    return false;
+}
+
+//  Every state period while busy; idle, only every DLB_STATUS_KEEPALIVE
+//  (what changes is published when it changes).
 static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
-    s_publish (arg);
+    worker_t *self = arg;
+    if (self->dirty || s_busy (self) ||
+        zclock_mono () - self->last_publish >=
+            DLB_STATUS_KEEPALIVE - self->cfg.state_period / 2)
+        s_publish (self);
     return 0;
 }
 
@@ -474,7 +608,7 @@ static void s_pack_ranges (dlb_writer_t *w, dlb_job_t **jobs, size_t count)
 static void s_send_holds (worker_t *self)
 {
     size_t max = zlistx_size (self->queue) + zlistx_size (self->results) +
-                 (size_t) self->cfg.threads;
+                 (size_t) self->cfg.threads * DLB_CHUNK_MAX;
     dlb_job_t **held = malloc ((max + 1) * sizeof *held);
     if (!held)
         return;
@@ -486,11 +620,12 @@ static void s_send_holds (worker_t *self)
     for (dlb_job_t *job = zlistx_first (self->results); job;
          job = zlistx_next (self->results))
         held[count++] = job; //  results here are all for other origins
-    for (int i = 0; i < self->cfg.threads; i++) {
-        dlb_job_t *job = self->threads[i].job;
-        if (job && !streq (job->origin, self->cfg.node))
-            held[count++] = job;
-    }
+    for (int i = 0; i < self->cfg.threads; i++)
+        for (size_t k = 0; k < self->threads[i].chunk.count; k++) {
+            dlb_job_t *job = self->threads[i].chunk.jobs[k];
+            if (!streq (job->origin, self->cfg.node))
+                held[count++] = job;
+        }
     qsort (held, count, sizeof *held, s_job_order);
     for (size_t first = 0; first < count;) {
         size_t end = first, workloads = 0;
@@ -591,10 +726,12 @@ static void s_check_leases (worker_t *self)
             dlb_info ("workload %s: %zu jobs re-issued here", dlb_workload_id (wl),
                       total);
             self->reissued += total;
+            self->unsynced = true; //  the take-back's journal record
+            s_arm_flush (self);
             changed = true;
         }
     }
-    size_t idle = (size_t) self->cfg.threads - s_running (self);
+    size_t idle = s_idle_threads (self);
     if (zlistx_size (self->queue) == 0 && idle > 0)
         for (dlb_workload_t *wl = zhashx_first (self->workloads); wl && idle;
              wl = zhashx_next (self->workloads)) {
@@ -640,8 +777,11 @@ static void s_ledger_give (worker_t *self, const char *to, dlb_job_t **jobs, siz
         dlb_workload_t *wl = streq (jobs[first]->origin, self->cfg.node)
                                  ? zhashx_lookup (self->workloads, jobs[first]->workload)
                                  : NULL;
-        if (wl)
+        if (wl) {
             dlb_workload_give (wl, to, ids, n, until);
+            self->unsynced = true; //  its journal record, written with the results
+            s_arm_flush (self);
+        }
         first = end;
     }
 }
@@ -658,43 +798,64 @@ static int s_thread_event (zloop_t *loop, zsock_t *reader, void *arg)
             t = &self->threads[i];
     char *command = NULL;
     int ignored;
-    dlb_job_t *job = NULL;
-    if (!t || zsock_recv (reader, "sip", &command, &ignored, &job) < 0)
+    chunk_t *returned = NULL;
+    if (!t || zsock_recv (reader, "sip", &command, &ignored, &returned) < 0)
         return -1;
     bool done = streq (command, "DONE");
     zstr_free (&command);
-    assert (job == t->job);
-    t->job = NULL;
+    assert (returned == &t->chunk);
+    //  The chunk is ours again; the thread gets its next one before this
+    //  one's results are stored, so that it computes meanwhile.
+    chunk_t chunk = t->chunk;
+    t->chunk.count = 0;
     if (!done) {
-        dlb_job_destroy (&job);
+        for (size_t k = 0; k < chunk.count; k++)
+            dlb_job_destroy (&chunk.jobs[k]);
         return 0;
     }
-    //  The cost of a job at full speed, from its wall time under the throttle.
-    double wall = (dlb_wall_ns () - t->started) / 1e9;
-    double unit = wall * t->throttle_at_start;
-    self->done++;
-    self->timed++;
-    double gain = self->timed < DLB_RATE_WARMUP ? 1.0 / self->timed : DLB_RATE_GAIN;
-    self->unit_cost += gain * (unit - self->unit_cost);
-    snprintf (job->ran_on, DLB_NAME_MAX, "%s", self->cfg.node);
-    job->crc = dlb_job_crc (job);
-    if (streq (job->origin, self->cfg.node)) {
-        dlb_workload_t *complete = s_store_result (self, &job, NULL);
-        if (complete)
-            s_finish (self, complete);
+    //  The cost of a job at full speed, from the chunk's wall time in the
+    //  thread under the throttle, as if its jobs had been timed one by one.
+    double unit = chunk.wall_ns / 1e9 * t->throttle_at_start / (double) chunk.count;
+    for (size_t k = 0; k < chunk.count; k++) {
+        self->timed++;
+        double gain = self->timed < DLB_RATE_WARMUP ? 1.0 / self->timed : DLB_RATE_GAIN;
+        self->unit_cost += gain * (unit - self->unit_cost);
     }
-    else
-        zlistx_add_end (self->results, job);
-    if (zlistx_size (self->results) >= (size_t) self->cfg.batch)
-        s_flush_results (self);
     s_dispatch (self);
+    int64_t store_start = dlb_wall_ns ();
+    self->done += chunk.count;
+    for (size_t k = 0; k < chunk.count; k++) {
+        dlb_job_t *job = chunk.jobs[k];
+        snprintf (job->ran_on, DLB_NAME_MAX, "%s", self->cfg.node);
+        job->crc = dlb_job_crc (job);
+        if (streq (job->origin, self->cfg.node)) {
+            self->unsynced = true;
+            dlb_workload_t *complete = s_store_result (self, &job, NULL);
+            if (complete)
+                s_finish (self, complete);
+        }
+        else {
+            if (zlistx_size (self->results) == 0)
+                self->results_since = zclock_mono ();
+            self->results_bytes += job->elems * sizeof (double);
+            zlistx_add_end (self->results, job);
+        }
+    }
+    if (s_batch_full (zlistx_size (self->results), self->results_bytes, self->cfg.batch))
+        s_flush_results (self);
+    s_arm_flush (self); //  the rest of the results, and the journal's sync
+    double decay = pow (1 - 1.0 / DLB_STORE_WINDOW, (double) chunk.count);
+    self->store_time = self->store_time * decay + (dlb_wall_ns () - store_start) / 1e9;
+    self->store_jobs = self->store_jobs * decay + (double) chunk.count;
+    s_dispatch (self); //  audits queued by a workload's last result
     if (s_waiting (self) == 0 && s_running (self) == 0) {
         dlb_info (
             "drained: ran %llu jobs in %.3f s since the queue last filled; idle now",
             (unsigned long long) (self->done - self->busy_done),
             (dlb_wall_ns () - self->busy_since) / 1e9);
         self->busy_since = 0;
-        s_publish (self); //  drained: tell the others at once
+        s_flush_results (self); //  nothing else will come to batch them with
+        s_publish (self);       //  drained: tell the others at once
     }
     else
         s_changed (self);
@@ -828,8 +989,8 @@ static void s_take (worker_t *self, const char *to, uint64_t count, const char *
     while (given < count && zlistx_size (self->queue)) {
         dlb_job_t *batch[DLB_BATCH_MAX_JOBS];
         size_t n = 0, bytes = 0;
-        while (n < (size_t) self->cfg.batch && given + n < count &&
-               bytes < DLB_BATCH_MAX_BYTES && zlistx_last (self->queue)) {
+        while (!s_batch_full (n, bytes, self->cfg.batch) && given + n < count &&
+               zlistx_last (self->queue)) {
             batch[n] = zlistx_detach_cur (self->queue);
             bytes += batch[n++]->elems * sizeof (double);
         }
@@ -1171,8 +1332,6 @@ void dlb_worker_actor (zsock_t *pipe, void *args)
     zloop_reader (self->loop, self->inbox, s_inbox_event, self);
     zloop_reader (self->loop, self->monitor, s_monitor_event, self);
     zloop_timer (self->loop, self->cfg.state_period, 0, s_publish_timer, self);
-    self->flush_timer =
-        zloop_timer (self->loop, DLB_RESULT_FLUSH, 0, s_flush_timer, self);
     zloop_timer (self->loop, self->cfg.heartbeat, 0, s_heartbeat_timer, self);
     dlb_info ("worker ready: %d thread(s) at %s priority, throttle %.2f, CPUs %s, "
               "journal in %s, HOLD every %d ms, lease %d ms",
@@ -1186,7 +1345,8 @@ cleanup:
     if (self->threads)
         for (int i = 0; i < self->cfg.threads; i++) {
             zactor_destroy (&self->threads[i].actor);
-            dlb_job_destroy (&self->threads[i].job);
+            for (size_t k = 0; k < self->threads[i].chunk.count; k++)
+                dlb_job_destroy (&self->threads[i].chunk.jobs[k]);
         }
     free (self->threads);
     zloop_destroy (&self->loop);
@@ -1261,12 +1421,11 @@ static int64_t s_wait_workload (zsock_t *bus, const char *id, const char *state,
     return -1;
 }
 
-//  Submits a workload as the monitor relays it: generated, or read from
-//  input if not NULL. Returns 0 with its id in text, 1 if the worker
-//  refused it (the error in text), or -1 if it did not answer in 5 s.
-static int s_test_submit (zsock_t *inbox, zsock_t *replies, uint64_t req,
-                          uint64_t elements, uint64_t jobs, uint64_t reps,
-                          const char *input, const char *output, char *text)
+//  Sends a submit as the monitor relays it: generated, or read from input
+//  if not NULL.
+static void s_test_submit_send (zsock_t *inbox, uint64_t req, uint64_t elements,
+                                uint64_t jobs, uint64_t reps, const char *input,
+                                const char *output)
 {
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_COMMAND);
@@ -1280,6 +1439,13 @@ static int s_test_submit (zsock_t *inbox, zsock_t *replies, uint64_t req,
     if (input)
         dlb_writer_str (&w, "input", input);
     dlb_writer_send (&w, inbox);
+}
+
+//  Waits for the answer to submit req: returns 0 with its id in text, 1
+//  if the worker refused it (the error in text), or -1 if it did not
+//  answer in 5 s.
+static int s_test_submitted (zsock_t *replies, uint64_t req, char *text)
+{
     dlb_msg_t msg;
     if (s_expect (replies, DLB_MSG_REPLY, 5000, &msg))
         return -1;
@@ -1293,6 +1459,15 @@ static int s_test_submit (zsock_t *inbox, zsock_t *replies, uint64_t req,
                  : -1;
     dlb_msg_release (&msg);
     return rc;
+}
+
+//  Submits a workload and waits for the answer (s_test_submitted).
+static int s_test_submit (zsock_t *inbox, zsock_t *replies, uint64_t req,
+                          uint64_t elements, uint64_t jobs, uint64_t reps,
+                          const char *input, const char *output, char *text)
+{
+    s_test_submit_send (inbox, req, elements, jobs, reps, input, output);
+    return s_test_submitted (replies, req, text);
 }
 
 //  Files outside the data directory, or in its .dlb, are refused for
@@ -1402,9 +1577,11 @@ static int s_test_forger (zsock_t *inbox, zsock_t *replies, zsock_t *transfer,
         fwrite (&value, sizeof value, 1, file);
     }
     assert (file && fclose (file) == 0);
-    assert (s_test_submit (inbox, replies, 200 + trial, 0, 64, 1000, "in.f64", "f.npy",
-                           id) == 0);
+    //  The TAKE right behind the submit: the worker reads it before any
+    //  job is done, when its threads hold no more than a chunk.
+    s_test_submit_send (inbox, 200 + trial, 0, 64, 1000, "in.f64", "f.npy");
     s_test_take (inbox, 32);
+    assert (s_test_submitted (replies, 200 + trial, id) == 0);
     dlb_msg_t msg;
     assert (s_expect (transfer, DLB_MSG_JOBS, 5000, &msg) == 0);
     dlb_job_t **jobs;
@@ -1462,11 +1639,34 @@ static void s_test_caps (zsock_t *inbox, zsock_t *replies, const char *data)
     unlink (path);
 }
 
+//  Chunks and batches: their sizes by the rules, on given figures.
+static void s_test_sizes (void)
+{
+    //  Untimed jobs go one at a time; then as many as fit in
+    //  DLB_CHUNK_TIME, at most DLB_CHUNK_MAX, at most 1/DLB_CHUNK_SHARE
+    //  of a thread's share of the queue, at least one.
+    assert (s_chunk_size (0, 0, 100000, 1) == 1);
+    assert (s_chunk_size (1e-6, 2, 100000, 1) == 1);
+    assert (s_chunk_size (1e-6, 100, 100000, 1) == DLB_CHUNK_MAX);
+    assert (s_chunk_size (DLB_CHUNK_TIME / 10, 100, 100000, 1) == 10);
+    assert (s_chunk_size (0.013, 100, 100000, 1) == 1); //  a default job: alone
+    assert (s_chunk_size (1e-6, 100, 400, 2) == 400 / (2 * DLB_CHUNK_SHARE));
+    assert (s_chunk_size (1e-6, 100, 3, 2) == 1);
+    assert (s_chunk_size (1e-6, 100, 0, 2) == 0);
+    //  --batch jobs close a batch only once it holds DLB_BATCH_FILL_BYTES.
+    assert (!s_batch_full (63, 63 * 8192, 64));
+    assert (s_batch_full (64, 64 * 8192, 64)); //  default jobs: as before
+    assert (!s_batch_full (64, 64 * 128, 64)); //  16-element jobs: more
+    assert (s_batch_full (DLB_BATCH_MAX_JOBS, DLB_BATCH_MAX_JOBS * 128, 64));
+    assert (s_batch_full (1, DLB_BATCH_MAX_BYTES, 64));
+}
+
 void dlb_worker_test (bool verbose)
 {
     if (!verbose)
         dlb_log_set_level (DLB_LOG_ERROR);
     dlb_log_init ("t", "worker");
+    s_test_sizes ();
     int base = dlb_service_free_base (DLB_PORT_SPAN);
     assert (base > 0);
     char port[16];

@@ -487,6 +487,11 @@ int dlb_workload_sync (dlb_workload_t *self)
     return self->journal ? dlb_journal_sync (self->journal) : 0;
 }
 
+int dlb_workload_flush (dlb_workload_t *self)
+{
+    return self->journal ? dlb_journal_flush (self->journal) : 0;
+}
+
 bool dlb_workload_done (dlb_workload_t *self)
 {
     return self->completed == self->jobs && self->audits_pending == 0 &&

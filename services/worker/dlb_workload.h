@@ -108,6 +108,9 @@ int dlb_workload_store (dlb_workload_t *self, const dlb_job_t *job, const char *
 size_t dlb_workload_audit (dlb_workload_t *self, uint64_t **ids);
 //  Makes the stored results durable (fdatasync of the journal). 0 or -1.
 int dlb_workload_sync (dlb_workload_t *self);
+//  Writes the stored results to the journal without syncing: a killed
+//  process keeps them (a power loss may not). 0 or -1.
+int dlb_workload_flush (dlb_workload_t *self);
 //  Every result is in, and every audit done.
 bool dlb_workload_done (dlb_workload_t *self);
 
