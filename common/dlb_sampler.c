@@ -621,6 +621,7 @@ void dlb_sampler_test (bool verbose)
         clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &now);
     } while ((now.tv_sec - start.tv_sec) * 1e9 + (now.tv_nsec - start.tv_nsec) <
              3e9 / sysconf (_SC_CLK_TCK));
+    assert (spin > 0); //  (read, so that the loop is not optimised away)
     assert (dlb_sampler_process_ticks (getpid (), &after) == 0 && after > before);
     assert (dlb_sampler_process_ticks (-1, &after) == -1);
 
