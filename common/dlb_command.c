@@ -69,8 +69,7 @@ int dlb_command_decode (const dlb_msg_t *msg, dlb_command_t *command, char *erro
         char name[DLB_COMMAND_NAME_MAX];
         if (dlb_obj_str (body, "name", name, sizeof name) ||
             dlb_policy_parse (name, &command->policy)) {
-            snprintf (error, error_size,
-                      "policy needs a name: " DLB_POLICY_NAMES);
+            snprintf (error, error_size, "policy needs a name: " DLB_POLICY_NAMES);
             return -2;
         }
         return 0;

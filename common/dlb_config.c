@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define S_PORT_SPAN     DLB_PORT_SPAN
-#define S_IPC_PATH_MAX  108 //  sizeof (struct sockaddr_un).sun_path
+#define S_PORT_SPAN    DLB_PORT_SPAN
+#define S_IPC_PATH_MAX 108 //  sizeof (struct sockaddr_un).sun_path
 
 static const char *s_usage =
     "Options (each also read from the environment variable shown):\n"
@@ -502,37 +502,36 @@ void dlb_config_test (bool verbose)
 {
     (void) verbose;
     dlb_config_t cfg;
-    char *ok_args[] = {"x",
-                       "--node",
-                       "a",
-                       "--port",
-                       "7200",
-                       "--peers",
-                       "127.0.0.1:7300,b:7400",
-                       "--throttle",
-                       "0.5",
-                       "--policy",
-                       "sender",
-                       "--metric",
-                       "queue"};
+    //  Port numbers are only parsed and formatted here, never bound.
+    const int base = DLB_DEFAULT_PORT + 100, peer = base + 100, other = base + 200;
+    char port[16], peers[64], ep[DLB_TEXT_MAX + 64], expected[DLB_TEXT_MAX + 64];
+    snprintf (port, sizeof port, "%d", base);
+    snprintf (peers, sizeof peers, "127.0.0.1:%d,b:%d", peer, other);
+    char *ok_args[] = {"x",       "--node",   "a",          "--port", port,
+                       "--peers", peers,      "--throttle", "0.5",    "--policy",
+                       "sender",  "--metric", "queue"};
     assert (dlb_config_parse (&cfg, 13, ok_args, "x", "test") == 0);
-    assert (streq (cfg.node, "a") && cfg.port == 7200 && cfg.peer_count == 2);
+    assert (streq (cfg.node, "a") && cfg.port == base && cfg.peer_count == 2);
     assert (cfg.throttle == 0.5 && streq (cfg.policy, "sender"));
     assert (cfg.threshold == DLB_DEFAULT_QUEUE_THRESHOLD);
-    char ep[DLB_TEXT_MAX + 64], expected[DLB_TEXT_MAX + 64];
     dlb_config_bind (&cfg, DLB_PORT_STATE, ep, sizeof ep);
-    assert (streq (ep, "tcp://127.0.0.1:7201"));
+    snprintf (expected, sizeof expected, "tcp://127.0.0.1:%d", base + DLB_PORT_STATE);
+    assert (streq (ep, expected));
     dlb_config_bind (&cfg, DLB_PORT_BUS (DLB_SVC_WORKER), ep, sizeof ep);
-    snprintf (expected, sizeof expected, "ipc://%s/run/7200.bus.worker", cfg.state_dir);
+    snprintf (expected, sizeof expected, "ipc://%s/run/%d.bus.worker", cfg.state_dir,
+              base);
     assert (streq (ep, expected));
     dlb_config_local (&cfg, DLB_PORT_INBOX (DLB_SVC_ADAPTOR), ep, sizeof ep);
-    snprintf (expected, sizeof expected, "ipc://%s/run/7200.in.adaptor", cfg.state_dir);
+    snprintf (expected, sizeof expected, "ipc://%s/run/%d.in.adaptor", cfg.state_dir,
+              base);
     assert (streq (ep, expected));
     assert (strstr (cfg.keys, "/.dlb/a/keys"));
     assert (dlb_config_peer (&cfg, 1, DLB_PORT_STATE, ep, sizeof ep) == 0);
-    assert (streq (ep, "tcp://b:7401"));
+    snprintf (expected, sizeof expected, "tcp://b:%d", other + DLB_PORT_STATE);
+    assert (streq (ep, expected));
     dlb_config_advertised (&cfg, DLB_PORT_TRANSFER, ep, sizeof ep);
-    assert (streq (ep, "tcp://127.0.0.1:7202"));
+    snprintf (expected, sizeof expected, "tcp://127.0.0.1:%d", base + DLB_PORT_TRANSFER);
+    assert (streq (ep, expected));
 
     //  Bad values are refused (the messages go to stderr).
     FILE *saved = stderr;

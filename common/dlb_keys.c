@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define S_KEY_TXT     41  //  a Z85 key with NUL
+#define S_KEY_TXT     41 //  a Z85 key with NUL
 #define S_ROLE_MAX    16
-#define S_DOMAINS_MAX 64  //  (allow-list, role) pairs one process serves
+#define S_DOMAINS_MAX 64 //  (allow-list, role) pairs one process serves
 #define S_ZAP         "inproc://zeromq.zap.01"
 #define S_FDS_MAX     1024 //  accepted connections whose address is remembered
 #define S_DRAIN_MSECS 1000 //  longest wait at exit for watched sockets to close
@@ -200,7 +200,8 @@ static void s_trust_refresh (s_trust_t *self)
     struct dirent *item;
     while ((item = readdir (dir))) {
         size_t len = strlen (item->d_name);
-        if (item->d_name[0] == '.' || (len > 7 && streq (item->d_name + len - 7, "_secret")))
+        if (item->d_name[0] == '.' ||
+            (len > 7 && streq (item->d_name + len - 7, "_secret")))
             continue;
         char path[DLB_TEXT_MAX + 300];
         snprintf (path, sizeof path, "%s/%s", self->dir, item->d_name);
@@ -265,9 +266,9 @@ typedef struct {
 typedef struct {
     zsock_t *pipe, *handler;
     zpoller_t *poller;
-    zlistx_t *watches;                //  s_watch_t *
-    s_trust_t trust[S_DOMAINS_MAX];   //  per domain, this thread's copy
-    char accepted[S_FDS_MAX][64];     //  remote address per accepted fd
+    zlistx_t *watches;              //  s_watch_t *
+    s_trust_t trust[S_DOMAINS_MAX]; //  per domain, this thread's copy
+    char accepted[S_FDS_MAX][64];   //  remote address per accepted fd
     size_t refused;
 } s_zap_t;
 
@@ -541,12 +542,11 @@ static void s_watch (zsock_t *sock, const char *what, bool connecting)
     snprintf (endpoint, sizeof endpoint, "inproc://dlb-keys-watch-%d", counter++);
     zactor_t *zap = s_zap;
     pthread_mutex_unlock (&s_lock);
-    if (!zap ||
-        zmq_socket_monitor (zsock_resolve (sock), endpoint,
-                            ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
-                                ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                                ZMQ_EVENT_CLOSED | ZMQ_EVENT_MONITOR_STOPPED))
+    if (!zap || zmq_socket_monitor (zsock_resolve (sock), endpoint,
+                                    ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+                                        ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                        ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                                        ZMQ_EVENT_CLOSED | ZMQ_EVENT_MONITOR_STOPPED))
         return;
     pthread_mutex_lock (&s_pipe_lock);
     zstr_sendx (zap, connecting ? "WATCH-CLIENT" : "WATCH", endpoint, what, NULL);

@@ -34,9 +34,9 @@
     the pair's makespan by at least what a free move just over the margin
     would, margin x rT / (rF + rT), less one job's time at F for the
     rounding to whole jobs: with a free link and measured rates this makes
-    the same decisions as the eta rule (the self-test checks 1,101 states). Hysteresis: no move
-    against the direction of a move with the same peer within the last
-    DLB_POLICY_HOLD seconds (the adaptor keeps the times).              */
+    the same decisions as the eta rule (the self-test checks 1,101 states). Hysteresis: no
+   move against the direction of a move with the same peer within the last DLB_POLICY_HOLD
+   seconds (the adaptor keeps the times).              */
 #ifndef DLB_POLICY_H_INCLUDED
 #define DLB_POLICY_H_INCLUDED
 

@@ -259,8 +259,8 @@ int dlb_msg_decode (const void *data, size_t size, dlb_msg_t *msg, char *reason,
     }
     msg->type = bytes[3];
     char problem[128];
-    if (dlb_map_unpack (bytes + DLB_PROTO_HEADER, size - DLB_PROTO_HEADER,
-                        &msg->unpacked, problem, sizeof problem)) {
+    if (dlb_map_unpack (bytes + DLB_PROTO_HEADER, size - DLB_PROTO_HEADER, &msg->unpacked,
+                        problem, sizeof problem)) {
         snprintf (reason, reason_size, "%s %s", dlb_msg_type_name (msg->type), problem);
         memset (msg, 0, sizeof *msg);
         return -2;
@@ -680,11 +680,17 @@ void dlb_state_pack (dlb_writer_t *w, const dlb_state_t *s, bool liveness)
     dlb_writer_double (w, "owner_forecast", s->owner_forecast);
     dlb_writer_double (w, "avail", s->avail);
     dlb_writer_double (w, "capacity", s->capacity);
-    dlb_writer_key (w, "recv_from");
-    msgpack_pack_map (&w->pk, s->peers_known);
-    for (size_t i = 0; i < s->peers_known; i++) {
-        dlb_writer_string (w, s->recv_from[i].node);
-        msgpack_pack_uint64 (&w->pk, s->recv_from[i].jobs);
+    dlb_writer_counts (w, "recv_from", s->recv_from, s->peers_known);
+}
+
+void dlb_writer_counts (dlb_writer_t *w, const char *key, const dlb_count_t *counts,
+                        size_t n)
+{
+    dlb_writer_key (w, key);
+    msgpack_pack_map (&w->pk, n);
+    for (size_t i = 0; i < n; i++) {
+        dlb_writer_string (w, counts[i].node);
+        msgpack_pack_uint64 (&w->pk, counts[i].jobs);
     }
 }
 

@@ -39,8 +39,8 @@
 #define DLB_BATCH_FILL_BYTES                                                             \
     (512 * 1024) //  payload bytes under which a sender adds jobs to a batch beyond
                  //  --batch (up to DLB_BATCH_MAX_JOBS): small jobs, fewer messages
-#define DLB_PEERS_MAX      16        //  peers a node tracks
-#define DLB_COMPRESS_SMALL 4096      //  payload bytes compressed with zlib memLevel 1
+#define DLB_PEERS_MAX      16   //  peers a node tracks
+#define DLB_COMPRESS_SMALL 4096 //  payload bytes compressed with zlib memLevel 1
 #define DLB_BATCH_MAX_BYTES                                                              \
     (64 * 1024 * 1024)                       //  payload bytes a sender puts in one batch
 #define DLB_MSG_MAX_SIZE (256 * 1024 * 1024) //  bytes, larger frames are dropped
@@ -198,6 +198,9 @@ typedef struct {
 //  Reads the map {node: count} at key into counts (at most max entries;
 //  entries with a wrong type or an over-long name are skipped). Returns
 //  the number read, 0 if the key is missing or not a map. Cannot fail.
+//  Packs key and a map node -> jobs of the first n counts. Cannot fail.
+void dlb_writer_counts (dlb_writer_t *w, const char *key, const dlb_count_t *counts,
+                        size_t n);
 size_t dlb_obj_counts (const msgpack_object *map, const char *key, dlb_count_t *counts,
                        size_t max);
 

@@ -49,7 +49,8 @@ all_have() { # all_have FIELD VALUE: every node's own FIELD is VALUE
 }
 
 echo "1. three nodes, each in its own namespace, policy predictive"
-"$cluster" up --nodes 3 --netns --port 0 --policy predictive --dir "$run" \
+#  The idle default is what this test checks (ctest sets DLB_PRIORITY=normal).
+DLB_PRIORITY=idle "$cluster" up --nodes 3 --netns --port 0 --policy predictive --dir "$run" \
     -- --heartbeat 250 --lease 2000 >"$top/nodes" || fail "cluster did not start"
 all_have policy predictive || fail "not every node runs predictive"
 

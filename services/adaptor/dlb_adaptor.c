@@ -66,13 +66,13 @@ typedef struct {
     size_t boot_next;
     uint64_t moves, jobs_moved, steals_sent, steals_granted, steals_declined;
     //  Predictive: the links to the peers, and the hysteresis clocks
-    double latency[DLB_PEERS_MAX];   //  secs, 0: not measured
-    double bandwidth[DLB_PEERS_MAX]; //  bytes/s, 0: not measured
-    double job_bytes;                //  wire bytes per job moved so far
+    double latency[DLB_PEERS_MAX];         //  secs, 0: not measured
+    double bandwidth[DLB_PEERS_MAX];       //  bytes/s, 0: not measured
+    double job_bytes;                      //  wire bytes per job moved so far
     uint64_t received_from[DLB_PEERS_MAX]; //  me.recv_from, by peer index
     int64_t pushed_at[DLB_PEERS_MAX];      //  zclock_mono of our last push to it
     int64_t pulled_at[DLB_PEERS_MAX];      //  of our last ask of it, or receipt from it
-    int64_t last_publish; //  zclock_mono
+    int64_t last_publish;                  //  zclock_mono
 } adaptor_t;
 
 static void s_publish (adaptor_t *self)
@@ -126,9 +126,11 @@ static double s_predicted (adaptor_t *self, const dlb_state_t *s)
 {
     if (s->capacity > 0)
         return s->capacity;
-    const dlb_state_t *known = self->me.capacity > 0 && self->me.avail > 0 ? &self->me : NULL;
+    const dlb_state_t *known =
+        self->me.capacity > 0 && self->me.avail > 0 ? &self->me : NULL;
     for (size_t i = 0; !known && i < self->peer_count; i++)
-        if (!self->peers[i].stale && self->peers[i].capacity > 0 && self->peers[i].avail > 0)
+        if (!self->peers[i].stale && self->peers[i].capacity > 0 &&
+            self->peers[i].avail > 0)
             known = &self->peers[i];
     if (known && s->avail > 0)
         return known->capacity * s->avail / known->avail;
@@ -204,14 +206,15 @@ static void s_predict_node (adaptor_t *self, int peer, dlb_predict_t *node)
 {
     const dlb_state_t *s = peer < 0 ? &self->me : &self->peers[peer];
     uint64_t flight = peer < 0 ? 0 : s_in_flight (self, (size_t) peer);
-    *node = (dlb_predict_t) {.work = (double) (s->queue + s->running + flight),
-                             .movable = s->queue,
-                             .rate = s_predicted (self, s)};
+    *node = (dlb_predict_t){.work = (double) (s->queue + s->running + flight),
+                            .movable = s->queue,
+                            .rate = s_predicted (self, s)};
     if (peer < 0)
         return;
     int64_t now = zclock_mono (), hold = (int64_t) (DLB_POLICY_HOLD * 1000);
     node->latency = self->latency[peer];
-    node->per_job = self->bandwidth[peer] > 0 ? self->job_bytes / self->bandwidth[peer] : 0;
+    node->per_job =
+        self->bandwidth[peer] > 0 ? self->job_bytes / self->bandwidth[peer] : 0;
     node->hold_send = self->pulled_at[peer] && now - self->pulled_at[peer] < hold;
     node->hold_ask = self->pushed_at[peer] && now - self->pushed_at[peer] < hold;
 }
@@ -257,9 +260,9 @@ static void s_bootstrap (adaptor_t *self, const char *id, uint64_t jobs)
         snprintf (plan + strlen (plan), sizeof plan - strlen (plan), "%s%s %llu (%.2f)",
                   i ? ", " : "", names[i], (unsigned long long) share[i], capacity[i]);
     dlb_info ("bootstrap %s: %llu jobs split %s by %s: %s", id, (unsigned long long) jobs,
-              even                                         ? "evenly"
+              even                                    ? "evenly"
               : self->policy == DLB_POLICY_PREDICTIVE ? "to equal predicted finish times"
-                                                           : "by capacity",
+                                                      : "by capacity",
               dlb_policy_name (self->policy), plan);
     for (size_t i = 1; i < count; i++)
         if (share[i]) {
@@ -314,12 +317,12 @@ static void s_predict (adaptor_t *self, move_t *best)
     int partner;
     bool send;
     char why[512];
-    uint64_t n = dlb_policy_predict (s_seconds (self), nodes, count, 0,
-                                     dlb_policy_sends (self->policy),
-                                     dlb_policy_asks (self->policy), &partner, &send, why,
-                                     sizeof why);
-    if (n && !send && zclock_mono () - self->steal_at[index[partner]] <=
-                          DLB_STEAL_HOLD * self->cfg.state_period)
+    uint64_t n = dlb_policy_predict (
+        s_seconds (self), nodes, count, 0, dlb_policy_sends (self->policy),
+        dlb_policy_asks (self->policy), &partner, &send, why, sizeof why);
+    if (n && !send &&
+        zclock_mono () - self->steal_at[index[partner]] <=
+            DLB_STEAL_HOLD * self->cfg.state_period)
         n = 0;
     uint64_t now = (uint64_t) ((double) n * self->cfg.fraction);
     if (n) {
@@ -440,9 +443,9 @@ static void s_steal (adaptor_t *self, const msgpack_object *body)
         s_predict_node (self, i, &asker);
         asker.work = (double) (queue + running + s_in_flight (self, (size_t) i));
         asker.rate = rate;
-        n = asker.hold_send ? 0
-                            : dlb_policy_move (s_seconds (self), &local, &asker, why,
-                                               sizeof why);
+        n = asker.hold_send
+                ? 0
+                : dlb_policy_move (s_seconds (self), &local, &asker, why, sizeof why);
         if (asker.hold_send)
             snprintf (why, sizeof why, "hysteresis: received from it lately");
         uint64_t now = (uint64_t) ((double) n * self->cfg.fraction);
@@ -597,8 +600,8 @@ static int s_transferbus_event (zloop_t *loop, zsock_t *reader, void *arg)
         dlb_obj_double (msg.body, "job_wire", &wire) == 0 && jobs > 0)
         self->job_bytes = wire / jobs;
     const msgpack_object *links = dlb_obj_get (msg.body, "links");
-    for (uint32_t k = 0; links && links->type == MSGPACK_OBJECT_MAP && k < links->via.map.size;
-         k++) {
+    for (uint32_t k = 0;
+         links && links->type == MSGPACK_OBJECT_MAP && k < links->via.map.size; k++) {
         const msgpack_object_kv *kv = &links->via.map.ptr[k];
         char node[DLB_NAME_MAX] = "";
         if (kv->key.type != MSGPACK_OBJECT_STR || kv->key.via.str.size >= sizeof node)
@@ -699,8 +702,7 @@ void dlb_adaptor_actor (zsock_t *pipe, void *args)
         dlb_service_connect (&self->cfg, ZMQ_PUSH, DLB_PORT_INBOX (DLB_SVC_MONITOR));
     self->bus = dlb_service_bind (&self->cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_ADAPTOR));
     if (!self->state || !self->workerbus || !self->transferbus || !self->inbox ||
-        !self->worker ||
-        !self->transfer || !self->reply || !self->bus)
+        !self->worker || !self->transfer || !self->reply || !self->bus)
         goto cleanup;
     self->loop = zloop_new ();
     zloop_reader (self->loop, pipe, dlb_service_pipe, self);

@@ -35,12 +35,12 @@
 #include "dlb_sampler.h"
 #include "dlb_service.h"
 
-#define DLB_RELAY_TIMEOUT 10000 //  msecs an owner has to answer a relayed command
-#define DLB_RELAY_RETRY   3000  //  msecs a command waits for its owner's inbox
-#define DLB_PENDING_TICK  100   //  msecs between checks of relayed commands
-#define DLB_HISTORY       3600  //  samples kept in memory
-#define S_SERVICES        5
-#define DLB_SERVICE_QUIET 3000 //  msecs without a STATUS before a service is not listed
+#define DLB_RELAY_TIMEOUT      10000 //  msecs an owner has to answer a relayed command
+#define DLB_RELAY_RETRY        3000  //  msecs a command waits for its owner's inbox
+#define DLB_PENDING_TICK       100   //  msecs between checks of relayed commands
+#define DLB_HISTORY            3600  //  samples kept in memory
+#define S_SERVICES             5
+#define DLB_SERVICE_QUIET      3000 //  msecs without a STATUS before a service is not listed
 #define DLB_OWNER_HORIZON      5    //  samples: the forecaster's per-sample horizon
 #define DLB_OWNER_HORIZON_MIN  4    //  samples: shortest interval forecast
 #define DLB_OWNER_HORIZON_MAX  1000000 //  samples: longest interval forecast

@@ -86,10 +86,7 @@ typedef struct {
     double throttle_at_start;
 } thread_t;
 
-typedef struct {
-    char node[DLB_NAME_MAX];
-    uint64_t jobs;
-} counter_t;
+typedef dlb_count_t counter_t;
 
 typedef struct {
     dlb_config_t cfg;
@@ -244,12 +241,7 @@ static void s_pack_counters (dlb_writer_t *w, const char *key, const counter_t *
     size_t n = 0;
     while (n < DLB_PEERS_MAX && *table[n].node)
         n++;
-    dlb_writer_key (w, key);
-    msgpack_pack_map (&w->pk, n);
-    for (size_t i = 0; i < n; i++) {
-        dlb_writer_string (w, table[i].node);
-        msgpack_pack_uint64 (&w->pk, table[i].jobs);
-    }
+    dlb_writer_counts (w, key, table, n);
 }
 
 //  Threads without a chunk.

@@ -53,10 +53,7 @@ struct _dlb_workload_t {
     size_t holder_count;
     dlb_journal_t *journal;
     size_t ran_count;
-    struct {
-        char node[DLB_NAME_MAX];
-        uint64_t jobs;
-    } ran[S_RAN_MAX];
+    dlb_count_t ran[S_RAN_MAX];
 };
 
 static const char *s_state_names[] = {"running", "complete", "failed"};
@@ -624,12 +621,7 @@ void dlb_workload_pack (dlb_workload_t *self, dlb_writer_t *w)
     dlb_writer_u64 (w, "reps", self->reps);
     dlb_writer_u64 (w, "rejected", self->rejected);
     dlb_writer_u64 (w, "audited", self->audited);
-    dlb_writer_key (w, "ran");
-    msgpack_pack_map (&w->pk, self->ran_count);
-    for (size_t i = 0; i < self->ran_count; i++) {
-        dlb_writer_string (w, self->ran[i].node);
-        msgpack_pack_uint64 (&w->pk, self->ran[i].jobs);
-    }
+    dlb_writer_counts (w, "ran", self->ran, self->ran_count);
 }
 
 //  Writes the result to the output, in the data directory. 0, or -1 with
