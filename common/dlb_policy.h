@@ -45,9 +45,14 @@
 #include <stdint.h>
 
 #define DLB_POLICY_TOLERANCE 0.05 //  relative eta difference ignored
-#define DLB_POLICY_HOLD      3.0  //  secs: no move back to/from a peer after a move
-#define DLB_POLICY_NAMES     "none, sender, receiver, symmetric, predictive"
-#define DLB_POLICY_NODES_MAX 64 //  nodes one decision or split may weigh
+//  A push is sized as if the receiver ran this much slower than predicted:
+//  a push bets on another node's rate (an asker bets on its own), and a
+//  push that overshoots leaves the receiver a tail the giver cannot take
+//  back in time. Predictions on a shared machine are off by 10-30 %.
+#define DLB_POLICY_PUSH_DOUBT 0.25
+#define DLB_POLICY_HOLD       3.0 //  secs: no move back to/from a peer after a move
+#define DLB_POLICY_NAMES      "none, sender, receiver, symmetric, predictive"
+#define DLB_POLICY_NODES_MAX  64 //  nodes one decision or split may weigh
 
 typedef enum {
     DLB_POLICY_NONE,
@@ -116,7 +121,10 @@ int dlb_policy_pair (const dlb_predict_t *nodes, size_t count, size_t self, bool
 
 //  One predictive decision of node self among count nodes: the jobs to
 //  move (0: none), *peer the partner's index and *send whether self pushes
-//  (true) or asks (false). sends / asks say which the caller may do.
+//  (true) or asks (false). sends / asks say which the caller may do. A
+//  push is sized with the partner's rate less DLB_POLICY_PUSH_DOUBT.
+//  Hysteresis (hold_send, hold_ask) does not hold back a move to or from
+//  a partner that has nothing left to run (work < 1): it idles otherwise.
 //  Cannot fail.
 uint64_t dlb_policy_predict (double threshold, const dlb_predict_t *nodes, size_t count,
                              size_t self, bool sends, bool asks, int *peer, bool *send,

@@ -443,10 +443,11 @@ static void s_steal (adaptor_t *self, const msgpack_object *body)
         s_predict_node (self, i, &asker);
         asker.work = (double) (queue + running + s_in_flight (self, (size_t) i));
         asker.rate = rate;
-        n = asker.hold_send
-                ? 0
-                : dlb_policy_move (s_seconds (self), &local, &asker, why, sizeof why);
-        if (asker.hold_send)
+        //  An asker with nothing queued idles without the jobs: no hold.
+        bool hold = asker.hold_send && queue > 0;
+        n = hold ? 0
+                 : dlb_policy_move (s_seconds (self), &local, &asker, why, sizeof why);
+        if (hold)
             snprintf (why, sizeof why, "hysteresis: received from it lately");
         uint64_t now = (uint64_t) ((double) n * self->cfg.fraction);
         n = n && now == 0 ? 1 : now;
