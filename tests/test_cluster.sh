@@ -12,6 +12,7 @@ build=$(cd "${1:?usage: test_cluster.sh BUILD_DIR}" && pwd)
 source "$(dirname "$0")/lib.bash"
 dir=$(mktemp -d /tmp/dlb-test-cluster.XXXXXX)
 outside=$dir.outside #  a file next to the data directory, not in it
+readonly DEADLINE=30 # secs for any condition (loose: other work may crowd the machine)
 ctl() { "$build/dlbctl" --timeout 5 "$@"; }
 fail() {
     echo "FAIL: $*" >&2
@@ -50,7 +51,7 @@ id=$(ctl --node "$a" submit --elements 262144 --jobs 256 --reps 50000 \
         --output "$dir/result.npy") || fail "submit"
 ctl --node "$a" wait "$id" --timeout 120 >/dev/null || fail "workload $id not complete and verified"
 for service in transfer state; do
-    wait_for 10 grep -q "refused 127.0.0.1:[0-9]* on the $service port" "$dir/a-$service.log" ||
+    wait_for "$DEADLINE" grep -q "refused 127.0.0.1:[0-9]* on the $service port" "$dir/a-$service.log" ||
         fail "a's $service service did not report the plaintext peers it refused"
 done
 status=$(ctl --node "$a" status --json) || fail "status"
@@ -110,12 +111,13 @@ echo "6. a throttle set through dlbctl bounds the worker's CPU time, and releasi
 #  the machine: on a shared one, CPU shares say little (the worker read 18 %
 #  at throttle 1.0 once). So the check is (a) the worker's CPU time over a
 #  few seconds at throttle LOW stays under its cap, which holds on any load,
-#  and (b) measured just before and just after at 1.0 it is clearly more,
-#  which holds while the worker gets >= 2 x LOW of a CPU (2 busy loops on 2
-#  cores leave it ~67 %). A broken throttle fails (a) on any machine that
-#  gives the worker more than the cap, a stuck one fails (b). LOW is small
-#  so that the margin is wide. CPU time is read from /proc over WINDOW s.
-readonly LOW=0.1 THREADS=1 WINDOW=2  #  THREADS: the cluster was started without --threads
+#  and (b) back at 1.0, some window of WINDOW s within RELEASE s shows more
+#  than that cap allows, which holds while the worker gets more than the cap
+#  now and then (2 busy loops on 2 cores leave it ~67 %; a machine at load 16
+#  on 2 cores gave it 1-15 % a window). A broken throttle fails (a) on any
+#  machine that gives the worker more than the cap, a stuck one fails (b).
+#  LOW is small so that the margin is wide. CPU time is read from /proc.
+readonly LOW=0.05 THREADS=1 WINDOW=2 RELEASE=60  #  THREADS: started without --threads
 worker_pid=$("$build/dlb-cluster" pids --dir "$dir" | awk '$2 == "a" && $3 == "worker" { print $1 }')
 [[ $worker_pid =~ ^[0-9]+$ ]] || fail "no worker of a in 'dlb-cluster pids'"
 ticks=$(getconf CLK_TCK)
@@ -137,27 +139,34 @@ ctl --node "$b" policy none >/dev/null || fail "policy none on b"
 ctl --node "$a" throttle 1.0 >/dev/null || fail "throttle 1.0"
 id=$(ctl --node "$a" submit --elements 1048576 --jobs 1024 --reps 50000 \
         --output "$dir/long.npy") || fail "submit long"
-wait_for 10 sh -c "[ \"\$('$build/dlbctl' --node $a status --json | jq '.nodes[0].running')\" -gt 0 ]" \
+wait_for "$DEADLINE" sh -c "[ \"\$('$build/dlbctl' --node $a status --json | jq '.nodes[0].running')\" -gt 0 ]" \
     || fail "the worker did not start"
-wait_for 10 rate_beyond ">" 0 || fail "the worker reported no rate"
+wait_for "$DEADLINE" rate_beyond ">" 0 || fail "the worker reported no rate"
 high1=$(cpu_share)
 full_rate=$(rate)
 ctl --node "$a" throttle "$LOW" >/dev/null || fail "throttle $LOW"
-wait_for 10 rate_beyond "<" "$(awk -v r="$full_rate" 'BEGIN { print r / 2 }')" \
+wait_for "$DEADLINE" rate_beyond "<" "$(awk -v r="$full_rate" 'BEGIN { print r / 2 }')" \
     || fail "the worker did not apply throttle $LOW (rate $(rate), was $full_rate)"
 low=$(cpu_share)
 low_rate=$(rate)
 ctl --node "$a" throttle 1.0 >/dev/null || fail "throttle 1.0 again"
-wait_for 10 rate_beyond ">" "$(awk -v r="$low_rate" 'BEGIN { print r * 2 }')" \
+wait_for "$DEADLINE" rate_beyond ">" "$(awk -v r="$low_rate" 'BEGIN { print r * 2 }')" \
     || fail "the worker did not apply throttle 1.0 (rate $(rate), was $low_rate)"
-high2=$(cpu_share)
-echo "   worker CPU: $high1 % at 1.0, $low % at $LOW, $high2 % at 1.0 (% of one CPU over ${WINDOW} s)"
-#  (a) the cap: 100 x LOW x THREADS, with room for the worker's own
+#  The cap at LOW: 100 x LOW x THREADS, with room for the worker's own
 #  messaging threads and the tick granularity of /proc.
-awk -v l="$low" -v cap="$(awk -v t="$LOW" -v n="$THREADS" 'BEGIN { print 100 * t * n }')" \
-    'BEGIN { exit !(l <= 1.5 * cap + 3) }' \
-    || fail "at throttle $LOW the worker used $low % of a CPU, over its cap"
-#  (b) released, the worker gets clearly more than its cap at LOW.
-awk -v l="$low" -v h1="$high1" -v h2="$high2" 'BEGIN { exit !((h1 + h2) / 2 >= 2 * l) }' \
-    || fail "releasing the throttle did not raise the worker's CPU time ($high1, $low, $high2 %)"
+cap=$(awk -v t="$LOW" -v n="$THREADS" 'BEGIN { print 1.5 * 100 * t * n + 3 }')
+#  (a) throttled, the worker stays under the cap.
+awk -v l="$low" -v cap="$cap" 'BEGIN { exit !(l <= cap) }' \
+    || fail "at throttle $LOW the worker used $low % of a CPU, over its cap of $cap %"
+#  (b) released, some window shows more than the cap allows.
+shares=""
+released() {
+    local share
+    share=$(cpu_share)
+    shares="$shares $share"
+    awk -v h="$share" -v cap="$cap" 'BEGIN { exit !(h > cap) }'
+}
+wait_for "$RELEASE" released \
+    || fail "releasing the throttle did not raise the worker's CPU time over $cap % (windows:$shares %)"
+echo "   worker CPU: $high1 % at 1.0, $low % at $LOW, then at 1.0:$shares % (% of one CPU over ${WINDOW} s)"
 echo "PASS"
