@@ -7,7 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *s_names[] = {"status", "throttle", "policy", "submit"};
+static const char *s_names[] = {"status", "throttle", "policy",
+                                "submit", "events",   "cancel"};
 
 //  Reads a submit's fields; 0, or -2 with the error.
 static int s_submit_decode (const msgpack_object *body, dlb_command_t *command,
@@ -76,9 +77,28 @@ int dlb_command_decode (const dlb_msg_t *msg, dlb_command_t *command, char *erro
     }
     case DLB_COMMAND_SUBMIT:
         return s_submit_decode (body, command, error, error_size);
+    case DLB_COMMAND_EVENTS:
+        command->max = DLB_EVENTS_REPLY_DEFAULT;
+        if ((dlb_obj_get (body, "since") &&
+             dlb_obj_u64 (body, "since", &command->since)) ||
+            (dlb_obj_get (body, "max") && dlb_obj_u64 (body, "max", &command->max))) {
+            snprintf (error, error_size, "events takes a uint since and a uint max");
+            return -2;
+        }
+        if (command->max > DLB_EVENTS_REPLY_MAX)
+            command->max = DLB_EVENTS_REPLY_MAX;
+        return 0;
+    case DLB_COMMAND_CANCEL:
+        if (dlb_obj_str (body, "id", command->id, sizeof command->id) || !*command->id) {
+            snprintf (error, error_size, "cancel needs a workload id of at most %d bytes",
+                      DLB_NAME_MAX - 1);
+            return -2;
+        }
+        return 0;
     default:
         snprintf (error, error_size,
-                  "unknown command '%s' (status, throttle, policy, submit)",
+                  "unknown command '%s' (status, throttle, policy, submit, events, "
+                  "cancel)",
                   command->name);
         return -2;
     }
@@ -197,6 +217,39 @@ void dlb_command_test (bool verbose)
     dlb_writer_str (&w, "output", "");
     assert (s_decode (&w, &command, error, sizeof error) == -2);
     assert (strstr (error, "submit needs an output path"));
+
+    //  events: defaults, a bound on max, wrong types refused.
+    dlb_command_start (&w, "events", 0);
+    assert (s_decode (&w, &command, error, sizeof error) == 0);
+    assert (command.kind == DLB_COMMAND_EVENTS && command.since == 0 &&
+            command.max == DLB_EVENTS_REPLY_DEFAULT);
+    dlb_command_start (&w, "events", 2);
+    dlb_writer_u64 (&w, "since", 41);
+    dlb_writer_u64 (&w, "max", UINT64_MAX);
+    assert (s_decode (&w, &command, error, sizeof error) == 0);
+    assert (command.since == 41 && command.max == DLB_EVENTS_REPLY_MAX);
+    dlb_command_start (&w, "events", 1);
+    dlb_writer_i64 (&w, "since", -1);
+    assert (s_decode (&w, &command, error, sizeof error) == -2);
+    assert (strstr (error, "events takes"));
+    dlb_command_start (&w, "events", 1);
+    dlb_writer_str (&w, "max", "10");
+    assert (s_decode (&w, &command, error, sizeof error) == -2);
+
+    //  cancel: an id, not empty, not too long, a string.
+    dlb_command_start (&w, "cancel", 1);
+    dlb_writer_str (&w, "id", "a-12001");
+    assert (s_decode (&w, &command, error, sizeof error) == 0);
+    assert (command.kind == DLB_COMMAND_CANCEL && streq (command.id, "a-12001"));
+    dlb_command_start (&w, "cancel", 0);
+    assert (s_decode (&w, &command, error, sizeof error) == -2);
+    assert (strstr (error, "cancel needs"));
+    dlb_command_start (&w, "cancel", 1);
+    dlb_writer_str (&w, "id", long_path);
+    assert (s_decode (&w, &command, error, sizeof error) == -2);
+    dlb_command_start (&w, "cancel", 1);
+    dlb_writer_u64 (&w, "id", 12);
+    assert (s_decode (&w, &command, error, sizeof error) == -2);
 
     //  Sizes.
     assert (dlb_command_check_sizes (1024, 16, 1, error, sizeof error) == 0);

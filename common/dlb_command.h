@@ -5,6 +5,7 @@
 #ifndef DLB_COMMAND_H_INCLUDED
 #define DLB_COMMAND_H_INCLUDED
 
+#include "dlb_eventring.h"
 #include "dlb_policy.h"
 #include "dlb_proto.h"
 
@@ -15,6 +16,8 @@ typedef enum {
     DLB_COMMAND_THROTTLE,
     DLB_COMMAND_POLICY,
     DLB_COMMAND_SUBMIT,
+    DLB_COMMAND_EVENTS,
+    DLB_COMMAND_CANCEL,
 } dlb_command_kind_t;
 
 typedef struct {
@@ -28,6 +31,10 @@ typedef struct {
     uint64_t elements, jobs, reps;
     char input[DLB_TEXT_MAX];  //  "" for a generated vector
     char output[DLB_TEXT_MAX]; //  a path in the node's data directory
+    //  events: after seq `since` (default 0), at most `max` (default
+    //  DLB_EVENTS_REPLY_DEFAULT, bounded by DLB_EVENTS_REPLY_MAX)
+    uint64_t since, max;
+    char id[DLB_NAME_MAX]; //  cancel: a workload id, not empty
 } dlb_command_t;
 
 //  Starts a COMMAND cmd with room for `fields` more fields, which the

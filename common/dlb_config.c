@@ -64,7 +64,8 @@ static const char *s_usage =
     "                                          job (10000000)\n"
     "  --max-job-work N     DLB_MAX_JOB_WORK   elements x repetitions of one job,\n"
     "                                          submitted or from a peer (68719476736)\n"
-    "  --help                                  this text\n";
+    "  --help                                  this text\n"
+    "  --version                               the program's name and version\n";
 
 static bool s_loopback (const char *host)
 {
@@ -279,35 +280,32 @@ static int s_apply (dlb_config_t *cfg, const char *name, const char *value)
     return 0;
 }
 
-static const struct option s_options[] = {{"node", required_argument, 0, 0},
-                                          {"port", required_argument, 0, 0},
-                                          {"bind", required_argument, 0, 0},
-                                          {"advertise", required_argument, 0, 0},
-                                          {"peers", required_argument, 0, 0},
-                                          {"threads", required_argument, 0, 0},
-                                          {"throttle", required_argument, 0, 0},
-                                          {"policy", required_argument, 0, 0},
-                                          {"metric", required_argument, 0, 0},
-                                          {"cpus", required_argument, 0, 0},
-                                          {"priority", required_argument, 0, 0},
-                                          {"fraction", required_argument, 0, 0},
-                                          {"threshold", required_argument, 0, 0},
-                                          {"batch", required_argument, 0, 0},
-                                          {"state-period", required_argument, 0, 0},
-                                          {"stale-after", required_argument, 0, 0},
-                                          {"sample-period", required_argument, 0, 0},
-                                          {"ack-timeout", required_argument, 0, 0},
-                                          {"heartbeat", required_argument, 0, 0},
-                                          {"lease", required_argument, 0, 0},
-                                          {"data-dir", required_argument, 0, 0},
-                                          {"keys", required_argument, 0, 0},
-                                          {"insecure", no_argument, 0, 'i'},
-                                          {"max-elements", required_argument, 0, 0},
-                                          {"max-jobs", required_argument, 0, 0},
-                                          {"max-reps", required_argument, 0, 0},
-                                          {"max-job-work", required_argument, 0, 0},
-                                          {"help", no_argument, 0, 'h'},
-                                          {0, 0, 0, 0}};
+static const struct option s_options[] = {
+    {"node", required_argument, 0, 0},          {"port", required_argument, 0, 0},
+    {"bind", required_argument, 0, 0},          {"advertise", required_argument, 0, 0},
+    {"peers", required_argument, 0, 0},         {"threads", required_argument, 0, 0},
+    {"throttle", required_argument, 0, 0},      {"policy", required_argument, 0, 0},
+    {"metric", required_argument, 0, 0},        {"cpus", required_argument, 0, 0},
+    {"priority", required_argument, 0, 0},      {"fraction", required_argument, 0, 0},
+    {"threshold", required_argument, 0, 0},     {"batch", required_argument, 0, 0},
+    {"state-period", required_argument, 0, 0},  {"stale-after", required_argument, 0, 0},
+    {"sample-period", required_argument, 0, 0}, {"ack-timeout", required_argument, 0, 0},
+    {"heartbeat", required_argument, 0, 0},     {"lease", required_argument, 0, 0},
+    {"data-dir", required_argument, 0, 0},      {"keys", required_argument, 0, 0},
+    {"insecure", no_argument, 0, 'i'},          {"max-elements", required_argument, 0, 0},
+    {"max-jobs", required_argument, 0, 0},      {"max-reps", required_argument, 0, 0},
+    {"max-job-work", required_argument, 0, 0},  {"help", no_argument, 0, 'h'},
+    {"version", no_argument, 0, 'V'},           {0, 0, 0, 0}};
+
+bool dlb_config_version (int argc, char *argv[], const char *program)
+{
+    for (int i = 1; i < argc; i++)
+        if (streq (argv[i], "--version")) {
+            printf ("%s %s\n", program, DLB_VERSION);
+            return true;
+        }
+    return false;
+}
 
 int dlb_config_parse (dlb_config_t *cfg, int argc, char *argv[], const char *program,
                       const char *summary)
@@ -360,6 +358,10 @@ int dlb_config_parse (dlb_config_t *cfg, int argc, char *argv[], const char *pro
     while ((c = getopt_long (argc, argv, "h", s_options, &index)) != -1) {
         if (c == 'h') {
             s_print_usage (stdout, program, summary);
+            return 1;
+        }
+        if (c == 'V') {
+            printf ("%s %s\n", program, DLB_VERSION);
             return 1;
         }
         if (c == 'i') {

@@ -127,4 +127,8 @@ int dlb_config_number (const char *text, double low, double high, double *value)
 
 void dlb_config_test (bool verbose);
 
+//  If an argument is --version, prints "PROGRAM VERSION" (the project's
+//  version, from CMake) on stdout and returns true. Cannot fail.
+bool dlb_config_version (int argc, char *argv[], const char *program);
+
 #endif

@@ -27,6 +27,8 @@ const char *dlb_msg_type_name (int type)
         return "STEAL";
     case DLB_MSG_HOLD:
         return "HOLD";
+    case DLB_MSG_CANCEL:
+        return "CANCEL";
     case DLB_MSG_TAKE:
         return "TAKE";
     case DLB_MSG_STATUS:
@@ -35,6 +37,8 @@ const char *dlb_msg_type_name (int type)
         return "COMMAND";
     case DLB_MSG_REPLY:
         return "REPLY";
+    case DLB_MSG_EVENT:
+        return "EVENT";
     default:
         return "?";
     }

@@ -61,11 +61,13 @@ typedef enum {
     DLB_MSG_RESULTS = 4, //  a batch of results, transfer -> origin's transfer
     DLB_MSG_STEAL = 5,   //  an underloaded node asks a peer for jobs
     DLB_MSG_HOLD = 6,    //  a holder renews its leases on an origin's jobs
+    DLB_MSG_CANCEL = 7,  //  an origin tells holders that workloads were cancelled
     //  Local to a node
     DLB_MSG_TAKE = 16,    //  adaptor -> worker: give up to N queued jobs for a peer
     DLB_MSG_STATUS = 17,  //  every service's periodic report on its PUB socket
     DLB_MSG_COMMAND = 18, //  control request (dlbctl -> monitor -> owner)
     DLB_MSG_REPLY = 19,   //  control answer
+    DLB_MSG_EVENT = 20,   //  something happened (dlb_event), on a service's bus
 } dlb_msg_type_t;
 
 //  Name of a message type for logs ("STATE", ...), "?" if unknown.

@@ -218,7 +218,7 @@ static zsock_t *s_socket (const dlb_config_t *cfg, dlb_keys_t *keys, int type, i
                          : offset == DLB_PORT_STATE ? "state"
                                                     : "transfer");
     if (type == ZMQ_SUB)
-        zsock_set_subscribe (sock, "");
+        dlb_service_subscribe (sock, DLB_MSG_STATUS);
     int rc =
         bind ? zsock_bind (sock, "%s", endpoint) : zsock_connect (sock, "%s", endpoint);
     if (rc < 0) {
@@ -321,6 +321,13 @@ zsock_t *dlb_service_listen (const dlb_config_t *cfg, dlb_keys_t *keys, int type
 zsock_t *dlb_service_connect (const dlb_config_t *cfg, int type, int offset)
 {
     return s_socket (cfg, NULL, type, offset, false);
+}
+
+void dlb_service_subscribe (zsock_t *sub, int type)
+{
+    const char prefix[DLB_PROTO_HEADER + 1] = {
+        (char) DLB_PROTO_SIG0, (char) DLB_PROTO_SIG1, DLB_PROTO_VERSION, (char) type, 0};
+    zsock_set_subscribe (sub, prefix);
 }
 
 zsock_t *dlb_service_sub (const dlb_config_t *cfg, int service)

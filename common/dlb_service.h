@@ -42,8 +42,12 @@ zsock_t *dlb_service_bind (const dlb_config_t *cfg, int type, int offset);
 zsock_t *dlb_service_listen (const dlb_config_t *cfg, dlb_keys_t *keys, int type,
                              int offset);
 zsock_t *dlb_service_connect (const dlb_config_t *cfg, int type, int offset);
-//  A SUB socket subscribed to everything on service k's bus.
+//  A SUB socket subscribed to the STATUS messages on service k's bus (the
+//  publisher filters the rest, such as EVENTs, out before sending).
 zsock_t *dlb_service_sub (const dlb_config_t *cfg, int service);
+//  Subscribes a SUB socket to the messages of one type as well (its
+//  4-byte header as the prefix). Cannot fail.
+void dlb_service_subscribe (zsock_t *sub, int type);
 
 //  The node's keys, or NULL: with *failed false under --insecure, with
 //  *failed true (the reason logged) when they cannot be used.

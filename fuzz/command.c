@@ -17,6 +17,10 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (dlb_command_decode (&msg, &command, error, sizeof error) == 0) {
         if (command.kind == DLB_COMMAND_THROTTLE)
             assert (command.throttle > 0 && command.throttle <= 1);
+        if (command.kind == DLB_COMMAND_EVENTS)
+            assert (command.max <= DLB_EVENTS_REPLY_MAX);
+        if (command.kind == DLB_COMMAND_CANCEL)
+            assert (command.id[0] != 0 && strlen (command.id) < DLB_NAME_MAX);
         if (command.kind == DLB_COMMAND_SUBMIT) {
             assert (command.output[0] != 0);
             dlb_command_check_sizes (command.elements, command.jobs, command.reps, error,

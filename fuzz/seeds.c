@@ -3,6 +3,7 @@
     its output (scripts/fuzz.sh --seeds runs it again).
     Usage: dlb_fuzz_seeds DIR   writes DIR/HARNESS/NAME                    */
 #include "dlb_command.h"
+#include "dlb_eventring.h"
 #include "dlb_confine.h"
 #include "dlb_fuzz.h"
 #include "dlb_journal.h"
@@ -149,6 +150,33 @@ static void s_commands (void)
     dlb_writer_str (&w, "input", "/tmp/in.npy");
     dlb_writer_str (&w, "output", "/tmp/out.npy");
     s_message (&w, "submit-input", "command", -1);
+    dlb_command_start (&w, "events", 2);
+    dlb_writer_u64 (&w, "since", 12);
+    dlb_writer_u64 (&w, "max", 100);
+    s_message (&w, "events", "command", -1);
+    dlb_command_start (&w, "cancel", 1);
+    dlb_writer_str (&w, "id", "a-12001");
+    s_message (&w, "cancel", "command", -1);
+}
+
+//  An event as a service publishes it, and the answer to `events`.
+static void s_events (void)
+{
+    dlb_event_t event;
+    dlb_event_set (&event, "a", "adaptor", "moved", "a-12001", "b", 33,
+                   "symmetric: send 33 jobs to b: eta 1.1 s vs 0 s");
+    event.value = 0.5;
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_EVENT);
+    dlb_event_pack (&w, &event);
+    s_message (&w, "event", "event", -1);
+    dlb_eventring_t *ring = dlb_eventring_new (4);
+    for (int i = 0; i < 6; i++)
+        dlb_eventring_add (ring, &event);
+    dlb_writer_init (&w, DLB_MSG_REPLY);
+    dlb_eventring_reply (ring, &w, "a", 0, 10);
+    s_message (&w, "events-reply", "event", -1);
+    dlb_eventring_destroy (&ring);
 }
 
 //  The other types, field by field as proto/README.md lists them.
@@ -320,6 +348,7 @@ int main (int argc, char *argv[])
     s_batches ();
     s_state ();
     s_commands ();
+    s_events ();
     s_others ();
     s_vectors (dir);
     s_traces ();

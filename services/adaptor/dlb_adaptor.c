@@ -39,6 +39,7 @@
     The bootstrap fills the nodes up to equal predicted finish times.  */
 #include "dlb_adaptor.h"
 #include "dlb_policy.h"
+#include "dlb_event.h"
 #include "dlb_service.h"
 
 #define DLB_TAKE_HOLD     200 //  msecs to wait for the worker to act on a TAKE
@@ -94,6 +95,15 @@ static void s_publish (adaptor_t *self)
     dlb_writer_send (&w, self->bus);
     self->last_publish = zclock_mono ();
 }
+
+//  Publishes an event of this service (dlb_event_set's arguments).
+#define s_event(self, kind, workload, peer, count, ...)                                  \
+    do {                                                                                 \
+        dlb_event_t event_;                                                              \
+        dlb_event_set (&event_, (self)->cfg.node, "adaptor", kind, workload, peer,       \
+                       count, __VA_ARGS__);                                              \
+        dlb_event_publish ((self)->bus, &event_);                                        \
+    } while (0)
 
 static int s_peer_index (adaptor_t *self, const char *node)
 {
@@ -264,6 +274,12 @@ static void s_bootstrap (adaptor_t *self, const char *id, uint64_t jobs)
               : self->policy == DLB_POLICY_PREDICTIVE ? "to equal predicted finish times"
                                                       : "by capacity",
               dlb_policy_name (self->policy), plan);
+    s_event (self, "bootstrap", id, NULL, jobs, "%llu jobs split %s by %s: %s",
+             (unsigned long long) jobs,
+             even                                    ? "evenly"
+             : self->policy == DLB_POLICY_PREDICTIVE ? "to equal predicted finish times"
+                                                     : "by capacity",
+             dlb_policy_name (self->policy), plan);
     for (size_t i = 1; i < count; i++)
         if (share[i]) {
             char why[128];
@@ -365,12 +381,18 @@ static void s_balance (adaptor_t *self)
     if (best.send) {
         dlb_info ("%s: send %llu jobs to %s: %s", dlb_policy_name (self->policy),
                   (unsigned long long) best.jobs, p->node, best.why);
+        s_event (self, "moved", NULL, p->node, best.jobs, "%s: send %llu jobs to %s: %s",
+                 dlb_policy_name (self->policy), (unsigned long long) best.jobs, p->node,
+                 best.why);
         s_take (self, p->node, best.jobs, best.why);
         self->pushed_at[best.peer] = zclock_mono ();
     }
     else {
         dlb_info ("%s: ask %s for %llu jobs: %s", dlb_policy_name (self->policy), p->node,
                   (unsigned long long) best.jobs, best.why);
+        s_event (self, "steal", NULL, p->node, best.jobs, "%s: ask %s for %llu jobs: %s",
+                 dlb_policy_name (self->policy), p->node, (unsigned long long) best.jobs,
+                 best.why);
         dlb_writer_t w;
         dlb_writer_init (&w, DLB_MSG_STEAL);
         msgpack_pack_map (&w.pk, 6);
@@ -468,6 +490,9 @@ static void s_steal (adaptor_t *self, const msgpack_object *body)
     dlb_info ("%s asked for %llu jobs: giving %llu: %s", from, (unsigned long long) want,
               (unsigned long long) n, why);
     self->steals_granted++;
+    s_event (self, "moved", NULL, from, n, "%s: %s asked for %llu jobs: giving %llu: %s",
+             dlb_policy_name (self->policy), from, (unsigned long long) want,
+             (unsigned long long) n, why);
     s_take (self, from, n, why);
     self->pushed_at[i] = zclock_mono ();
 }
@@ -649,6 +674,9 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
         if (ok) {
             dlb_info ("policy %s -> %s (through the control socket)",
                       dlb_policy_name (self->policy), name);
+            s_event (self, "policy", NULL, NULL, 0,
+                     "policy %s -> %s (through the control socket)",
+                     dlb_policy_name (self->policy), name);
             self->policy = policy;
             dlb_service_setting_save (&self->cfg, "policy", name);
             dlb_writer_str (&w, "policy", name);

@@ -5,12 +5,13 @@
         bus     PUB    BASE+10  STATUS {throttle, cpu, worker_cpu, ...}
         inbox   PULL   BASE+20  REPLY from the worker and adaptor
         buses   SUB    BASE+11..14  the other services' STATUS (cached)
-        worker  PUSH   BASE+21  COMMAND submit
+        buses   SUB    BASE+11..14  the other services' EVENTs (numbered, kept)
+        worker  PUSH   BASE+21  COMMAND submit, cancel
         adaptor PUSH   BASE+24  COMMAND policy
 
-    Commands, decoded and checked by dlb_command: status and throttle are
-    answered here; submit and policy are relayed to their owners with a
-    request number, and their REPLY is
+    Commands, decoded and checked by dlb_command: status, throttle and
+    events are answered here; submit, cancel and policy are relayed to
+    their owners with a request number, and their REPLY is
     routed back to the client that asked. A request whose owner does not
     answer within DLB_RELAY_TIMEOUT gets an error reply.
 
@@ -31,6 +32,7 @@
     the worker has measured a rate (the adaptor then uses avail).       */
 #include "dlb_monitor.h"
 #include "dlb_command.h"
+#include "dlb_eventring.h"
 #include "dlb_forecast.h"
 #include "dlb_sampler.h"
 #include "dlb_service.h"
@@ -86,8 +88,11 @@ typedef struct {
     size_t recent_count;
     double owner, owner_forecast, owner_error, dlb_cpu, avail, capacity;
     uint64_t horizon;
-    bool expire_armed; //  the relay checks run (only while commands are pending)
+    bool expire_armed;       //  the relay checks run (only while commands are pending)
+    dlb_eventring_t *events; //  the node's recent events (DLB_EVENT_RING_ENV)
 } monitor_t;
+
+#define DLB_EVENT_RING_ENV "DLB_EVENT_RING" //  events the ring keeps (tests: small)
 
 static const char *s_service_names[S_SERVICES] = {"monitor", "worker", "state",
                                                   "transfer", "adaptor"};
@@ -496,10 +501,24 @@ static int s_control_event (zloop_t *loop, zsock_t *reader, void *arg)
             zframe_t *reply = s_status (self);
             s_answer (self, identity, delimiter, &reply);
         }
+        else if (command.kind == DLB_COMMAND_EVENTS) {
+            dlb_writer_t w;
+            dlb_writer_init (&w, DLB_MSG_REPLY);
+            dlb_eventring_reply (self->events, &w, self->cfg.node, command.since,
+                                 command.max);
+            zframe_t *reply = dlb_writer_frame (&w);
+            s_answer (self, identity, delimiter, &reply);
+        }
         else if (command.kind == DLB_COMMAND_THROTTLE) {
             double value = command.throttle;
             dlb_info ("throttle %.2f -> %.2f (set through the control socket by %s)",
                       self->throttle, value, peer ? peer : "?");
+            dlb_event_t event;
+            dlb_event_set (&event, self->cfg.node, "monitor", "throttle", NULL, NULL, 0,
+                           "throttle %.2f -> %.2f (set through the control socket)",
+                           self->throttle, value);
+            event.value = value;
+            dlb_eventring_add (self->events, &event);
             self->throttle = value;
             char kept[32];
             snprintf (kept, sizeof kept, "%.17g", value);
@@ -608,8 +627,17 @@ static int s_buses_event (zloop_t *loop, zsock_t *reader, void *arg)
     if (rc == -2)
         return 0;
     char service[16] = "";
-    if (msg.type == DLB_MSG_STATUS &&
-        dlb_obj_str (msg.body, "service", service, sizeof service) == 0)
+    if (msg.type == DLB_MSG_EVENT) {
+        //  Numbered and kept as it came; a malformed one is dropped.
+        dlb_event_t event;
+        char reason[256];
+        if (dlb_event_decode (msg.body, &event, reason, sizeof reason) == 0)
+            dlb_eventring_add (self->events, &event);
+        else
+            dlb_warn ("dropped a malformed EVENT on the service buses: %s", reason);
+    }
+    else if (msg.type == DLB_MSG_STATUS &&
+             dlb_obj_str (msg.body, "service", service, sizeof service) == 0)
         for (int k = 1; k < S_SERVICES; k++)
             if (streq (service, s_service_names[k])) {
                 if (k == DLB_SVC_WORKER)
@@ -667,6 +695,16 @@ void dlb_monitor_actor (zsock_t *pipe, void *args)
     self->inbox =
         dlb_service_bind (&self->cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_MONITOR));
     self->buses = dlb_service_sub (&self->cfg, DLB_SVC_WORKER);
+    if (self->buses)
+        dlb_service_subscribe (self->buses, DLB_MSG_EVENT);
+    const char *ring = getenv (DLB_EVENT_RING_ENV);
+    self->events =
+        dlb_eventring_new (ring && *ring ? (size_t) atol (ring) : DLB_EVENTRING_DEFAULT);
+    if (!self->events) {
+        dlb_error ("%s=%s: the event ring takes 1..%d events", DLB_EVENT_RING_ENV, ring,
+                   DLB_EVENTRING_MAX);
+        goto cleanup;
+    }
     self->worker = s_owner (&self->cfg, DLB_SVC_WORKER);
     self->adaptor = s_owner (&self->cfg, DLB_SVC_ADAPTOR);
     if (!self->control || !self->bus || !self->inbox || !self->buses || !self->worker ||
@@ -699,6 +737,12 @@ void dlb_monitor_actor (zsock_t *pipe, void *args)
     dlb_info ("monitor ready: control socket %s (%s), throttle %.2f", endpoint,
               self->keys ? "trusted client keys only" : "open to local users",
               self->throttle);
+    dlb_event_t event;
+    dlb_event_set (&event, self->cfg.node, "monitor", "started", NULL, NULL, 0,
+                   "throttle %.2f; events numbered anew (epoch %llu)", self->throttle,
+                   (unsigned long long) dlb_eventring_epoch (self->events));
+    event.value = self->throttle;
+    dlb_eventring_add (self->events, &event);
     zsock_signal (pipe, 0);
     zloop_start (self->loop);
     dlb_service_setting_clear (&self->cfg, "throttle"); //  a clean stop
@@ -714,6 +758,7 @@ cleanup:
     for (int k = 0; k < S_SERVICES; k++)
         zframe_destroy (&self->cache[k]);
     dlb_sampler_destroy (&self->sampler);
+    dlb_eventring_destroy (&self->events);
     dlb_forecast_destroy (&self->forecast);
     zsock_destroy (&self->control);
     zsock_destroy (&self->bus);
@@ -822,6 +867,26 @@ void dlb_monitor_test (bool verbose)
         }
     }
     assert (throttle == 0.25);
+
+    //  Events: the start and the throttle change, numbered from 1; a
+    //  client that has seen the first gets the second only.
+    uint64_t epoch = 0, next = 0;
+    for (uint64_t since = 0; since < 2; since++) {
+        s_command (&w, "events", 1);
+        dlb_writer_u64 (&w, "since", since);
+        assert (s_request (client, &w, &reply) == 0);
+        assert (dlb_obj_bool (reply.body, "ok", &ok) == 0 && ok);
+        const msgpack_object_array *events;
+        assert (dlb_obj_array (reply.body, "events", &events) == 0);
+        assert (events->size == 2 - since);
+        dlb_event_t event;
+        assert (dlb_event_decode (&events->ptr[events->size - 1], &event, reason,
+                                  sizeof reason) == 0);
+        assert (streq (event.kind, "throttle") && event.value == 0.25 && event.seq == 2);
+        assert (dlb_obj_u64 (reply.body, "next", &next) == 0 && next == 2);
+        assert (dlb_obj_u64 (reply.body, "epoch", &epoch) == 0 && epoch > 0);
+        dlb_msg_release (&reply);
+    }
 
     //  Policy: a bad name is refused here; a good one with no adaptor
     //  running is refused at once instead of hanging.

@@ -32,6 +32,7 @@
     service starts, so a restarted peer's numbers still increase; an older
     or repeated one is dropped.                                           */
 #include "dlb_state.h"
+#include "dlb_event.h"
 #include "dlb_service.h"
 
 #define DLB_STATE_MIN_GAP 20   //  msecs between change-driven publications
@@ -53,9 +54,9 @@ typedef struct {
     zsock_t *sock;           //  NULL until a trusted key has the address
     char name[DLB_NAME_MAX]; //  "" under --insecure: any name
     char address[DLB_ADDR_MAX];
-    bool warned;             //  that no trusted key has the address
-    int64_t heard;           //  zclock_mono of its last STATE, or of subscribing
-    bool renewing;           //  made anew since it was last heard (said once)
+    bool warned;   //  that no trusted key has the address
+    int64_t heard; //  zclock_mono of its last STATE, or of subscribing
+    bool renewing; //  made anew since it was last heard (said once)
 } subscription_t;
 
 typedef struct _state_t {
@@ -73,6 +74,15 @@ typedef struct _state_t {
     uint64_t dropped;
     bool liveness_armed; //  the check for the next peer to go stale is set
 } state_t;
+
+//  Publishes an event of this service about a peer (printf-like text).
+#define s_event(self, kind, peer, ...)                                                   \
+    do {                                                                                 \
+        dlb_event_t event_;                                                              \
+        dlb_event_set (&event_, (self)->cfg.node, "state", kind, NULL, peer, 0,          \
+                       __VA_ARGS__);                                                     \
+        dlb_event_publish ((self)->bus, &event_);                                        \
+    } while (0)
 
 static void s_bus_publish (state_t *self)
 {
@@ -190,6 +200,10 @@ static int s_liveness_timer (zloop_t *loop, int timer_id, void *arg)
             dlb_warn (
                 "peer %s lost: silent for %.1f s; no work goes to it until it is back",
                 p->state.node, (now - p->heard) / 1000.0);
+            s_event (self, "peer_lost", p->state.node,
+                     "peer %s lost: silent for %.1f s; no work goes to it until it is "
+                     "back",
+                     p->state.node, (now - p->heard) / 1000.0);
         }
     }
     if (changed)
@@ -290,10 +304,17 @@ static int s_peer_event (zloop_t *loop, zsock_t *reader, void *arg)
                 dlb_info ("peer %s joined (jobs to %s, throttle %.2f, %llu threads)",
                           state.node, state.transfer, state.throttle,
                           (unsigned long long) state.threads);
+                s_event (self, "peer_joined", state.node,
+                         "peer %s joined (jobs to %s, throttle %.2f, %llu threads)",
+                         state.node, state.transfer, state.throttle,
+                         (unsigned long long) state.threads);
             }
-            else if (p->state.stale)
+            else if (p->state.stale) {
                 dlb_info ("peer %s is back after %.1f s", state.node,
                           (zclock_mono () - p->heard) / 1000.0);
+                s_event (self, "peer_back", state.node, "peer %s is back after %.1f s",
+                         state.node, (zclock_mono () - p->heard) / 1000.0);
+            }
             else if (p->state.throttle != state.throttle)
                 dlb_info ("peer %s throttle %.2f -> %.2f", state.node, p->state.throttle,
                           state.throttle);
@@ -333,7 +354,7 @@ static void s_subscribe (state_t *self, size_t i)
     in->sock = zsock_new (ZMQ_SUB);
     zsock_set_linger (in->sock, 0);
     zsock_set_maxmsgsize (in->sock, DLB_SMALL_MAX_SIZE); //  before connecting
-    zsock_set_rcvhwm (in->sock, DLB_STATE_HWM); //  only the newest STATE matters
+    zsock_set_rcvhwm (in->sock, DLB_STATE_HWM);          //  only the newest STATE matters
     zsock_set_subscribe (in->sock, "");
     snprintf (in->name, sizeof in->name, "%s", name);
     if (self->keys)

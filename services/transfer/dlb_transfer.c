@@ -1,11 +1,12 @@
 /*  dlb_transfer: reliable delivery of job and result batches between nodes.
 
     Sockets
-        ext     PULL  BASE+2    JOBS, RESULTS, ACK, STEAL, HOLD from peers  external
+        ext     PULL  BASE+2    JOBS, RESULTS, ACK, STEAL, HOLD, CANCEL from peers
         peers   PUSH  one per peer, to its advertised transfer endpoint
-        inbox   PULL  BASE+23   JOBS/RESULTS/HOLD/ACK from the worker, STEAL from
-                                the adaptor
-        worker  PUSH  BASE+21   received JOBS, RESULTS and HOLD, returned JOBS
+        inbox   PULL  BASE+23   JOBS/RESULTS/HOLD/ACK/CANCEL from the worker,
+                                STEAL from the adaptor
+        worker  PUSH  BASE+21   received JOBS, RESULTS, HOLD and CANCEL,
+                                returned JOBS
         adaptor PUSH  BASE+24   STEAL requests from peers
         state   SUB   BASE+12   who the peers are, where, and whether alive
         bus     PUB   BASE+13   STATUS (counts and bytes)
@@ -31,17 +32,25 @@
     the wire fit t = latency + B / bandwidth per peer: latency follows the
     smallest delays (min of the new delay and the old latency grown by
     DLB_LINK_LATENCY_DRIFT), bandwidth is an EWMA (DLB_LINK_GAIN) of
-    B / (t - latency) over batches of at least DLB_LINK_MIN_BYTES.        */
+    B / (t - latency) over batches of at least DLB_LINK_MIN_BYTES.
+
+    Events (dlb_event, on the bus), summarised rather than one a batch:
+    `transfer` when the last pending batch is acknowledged (batches, jobs
+    and results delivered, and resends, since the previous one), `resent`
+    once per resend scan that resent any, `returned` for jobs sent home. */
 #include "dlb_transfer.h"
+#include "dlb_event.h"
 #include "dlb_service.h"
 
-#define DLB_RESEND_TICK  200   //  msecs between resend checks
-#define DLB_RESEND_CAP   30000 //  msecs, longest wait between resends
-#define DLB_JOB_ATTEMPTS 4     //  sends of a job batch before it comes home
-#define DLB_SEEN_MAX     4096  //  batch ids remembered for de-duplication
+#define DLB_RESEND_TICK        200   //  msecs between resend checks
+#define DLB_RESEND_CAP         30000 //  msecs, longest wait between resends
+#define DLB_JOB_ATTEMPTS       4     //  sends of a job batch before it comes home
+#define DLB_SEEN_MAX           4096  //  batch ids remembered for de-duplication
 #define DLB_LINK_GAIN          0.3   //  EWMA gain of a peer's bandwidth
 #define DLB_LINK_LATENCY_DRIFT 1.05  //  the latency estimate grows by this per batch
 #define DLB_LINK_MIN_BYTES     65536 //  bytes a batch needs to measure bandwidth
+#define DLB_SUMMARY_GAP                                                                  \
+    5000 //  msecs between `transfer` events: a busy node's deliveries are summed
 
 typedef struct {
     char node[DLB_NAME_MAX];
@@ -84,7 +93,60 @@ typedef struct {
     stats_t stats;
     int64_t last_publish; //  zclock_mono
     bool resend_armed;    //  the resend timer runs (only while batches are pending)
+    //  Since the last `transfer` event: batches, jobs and results delivered
+    //  (acknowledged), resends, and the peers they went to
+    uint64_t summary_batches, summary_jobs, summary_results, summary_resends;
+    char summary_peers[DLB_EVENT_TEXT_MAX / 2];
+    int64_t summary_at; //  zclock_mono of the last `transfer` event
+    bool summary_armed; //  a one-shot timer will publish the summary
 } transfer_t;
+
+//  Publishes an event of this service (dlb_event_set's arguments).
+#define s_event(self, kind, peer, count, ...)                                            \
+    do {                                                                                 \
+        dlb_event_t event_;                                                              \
+        dlb_event_set (&event_, (self)->cfg.node, "transfer", kind, NULL, peer, count,   \
+                       __VA_ARGS__);                                                     \
+        dlb_event_publish ((self)->bus, &event_);                                        \
+    } while (0)
+
+static void s_summary (transfer_t *self);
+
+//  The summary that waited for DLB_SUMMARY_GAP (one-shot).
+static int s_summary_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    transfer_t *self = arg;
+    self->summary_armed = false;
+    s_summary (self);
+    return 0;
+}
+
+//  Publishes the deliveries since the last `transfer` event, now if
+//  DLB_SUMMARY_GAP has passed since then, else once it has (a one-shot
+//  timer: an idle node is not woken again).
+static void s_summary (transfer_t *self)
+{
+    if (self->summary_batches == 0 || self->summary_armed)
+        return;
+    int64_t wait = self->summary_at + DLB_SUMMARY_GAP - zclock_mono ();
+    if (self->summary_at && wait > 0) {
+        zloop_timer (self->loop, (size_t) wait, 1, s_summary_timer, self);
+        self->summary_armed = true;
+        return;
+    }
+    s_event (self, "transfer", NULL, self->summary_batches,
+             "delivered %llu batches (%llu jobs, %llu results) to %s, %llu resends",
+             (unsigned long long) self->summary_batches,
+             (unsigned long long) self->summary_jobs,
+             (unsigned long long) self->summary_results, self->summary_peers,
+             (unsigned long long) self->summary_resends);
+    self->summary_batches = self->summary_jobs = 0;
+    self->summary_results = self->summary_resends = 0;
+    *self->summary_peers = 0;
+    self->summary_at = zclock_mono ();
+}
 
 static peer_t *s_peer (transfer_t *self, const char *node)
 {
@@ -169,6 +231,9 @@ static void s_return_jobs (transfer_t *self, pending_t *p, const char *why)
 {
     dlb_warn ("%zu jobs of batch %llu for %s come back to the local queue: %s", p->count,
               (unsigned long long) p->batch, p->to, why);
+    s_event (self, "returned", p->to, p->count,
+             "%zu jobs of a batch for %s came back to the local queue: %s", p->count,
+             p->to, why);
     self->stats.returned += p->count;
     zframe_send (&p->frame, self->worker, 0);
 }
@@ -237,9 +302,10 @@ static void s_link_measure (peer_t *peer, double delay, size_t bytes)
     peer->timed++;
     if (bytes >= DLB_LINK_MIN_BYTES && delay > peer->latency) {
         double bandwidth = (double) bytes / (delay - peer->latency);
-        peer->bandwidth = peer->bandwidth > 0
-                              ? peer->bandwidth + DLB_LINK_GAIN * (bandwidth - peer->bandwidth)
-                              : bandwidth;
+        peer->bandwidth =
+            peer->bandwidth > 0
+                ? peer->bandwidth + DLB_LINK_GAIN * (bandwidth - peer->bandwidth)
+                : bandwidth;
     }
 }
 
@@ -315,10 +381,25 @@ static int s_ext_event (zloop_t *loop, zsock_t *reader, void *arg)
                 if (p->type == DLB_MSG_JOBS && p->attempts == 1)
                     s_link_measure (peer, (zclock_mono () - p->sent_at) / 1000.0,
                                     zframe_size (p->frame));
+                self->summary_batches++;
+                if (p->type == DLB_MSG_JOBS)
+                    self->summary_jobs += p->count;
+                else
+                    self->summary_results += p->count;
+                self->summary_resends +=
+                    (uint64_t) (p->attempts > 1 ? p->attempts - 1 : 0);
+                if (!strstr (self->summary_peers, p->to) &&
+                    strlen (self->summary_peers) + strlen (p->to) + 2 <
+                        sizeof self->summary_peers)
+                    snprintf (self->summary_peers + strlen (self->summary_peers),
+                              sizeof self->summary_peers - strlen (self->summary_peers),
+                              "%s%s", *self->summary_peers ? " " : "", p->to);
                 zlistx_delete (self->pending, zlistx_cursor (self->pending));
                 s_pending_destroy (&p);
-                if (zlistx_size (self->pending) == 0)
+                if (zlistx_size (self->pending) == 0) {
+                    s_summary (self);
                     s_publish (self); //  all delivered
+                }
                 break;
             }
     }
@@ -367,7 +448,7 @@ static int s_ext_event (zloop_t *loop, zsock_t *reader, void *arg)
     }
     else if (msg.type == DLB_MSG_STEAL)
         zframe_send (&msg.frame, self->adaptor, ZFRAME_DONTWAIT | ZFRAME_REUSE);
-    else if (msg.type == DLB_MSG_HOLD)
+    else if (msg.type == DLB_MSG_HOLD || msg.type == DLB_MSG_CANCEL)
         zframe_send (&msg.frame, self->worker, ZFRAME_DONTWAIT | ZFRAME_REUSE);
     else {
         dlb_warn ("dropped an unexpected %s from %s", dlb_msg_type_name (msg.type), from);
@@ -390,7 +471,7 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
     if (msg.type == DLB_MSG_JOBS || msg.type == DLB_MSG_RESULTS)
         s_outgoing (self, &msg);
     else if (msg.type == DLB_MSG_STEAL || msg.type == DLB_MSG_HOLD ||
-             msg.type == DLB_MSG_ACK) {
+             msg.type == DLB_MSG_ACK || msg.type == DLB_MSG_CANCEL) {
         //  Best-effort, to a live peer: a lost one is made good by the next
         //  heartbeat, request or resend.
         char to[DLB_NAME_MAX] = "";
@@ -470,6 +551,8 @@ static int s_resend_timer (zloop_t *loop, int timer_id, void *arg)
         return 0;
     }
     int64_t now = zclock_mono ();
+    size_t resent = 0;
+    char resent_to[DLB_NAME_MAX] = "";
     pending_t *p = zlistx_first (self->pending);
     while (p) {
         peer_t *peer = s_peer (self, p->to);
@@ -493,6 +576,8 @@ static int s_resend_timer (zloop_t *loop, int timer_id, void *arg)
                           (unsigned long long) p->batch, p->count,
                           p->type == DLB_MSG_JOBS ? "jobs" : "results", p->to,
                           (long long) (now - p->sent_at));
+            if (p->sent_at && resent++ == 0)
+                snprintf (resent_to, sizeof resent_to, "%s", p->to);
             s_send (self, p);
         }
         if (remove) {
@@ -503,6 +588,10 @@ static int s_resend_timer (zloop_t *loop, int timer_id, void *arg)
         else
             p = zlistx_next (self->pending);
     }
+    if (resent)
+        s_event (self, "resent", resent_to, resent,
+                 "%zu batches not acknowledged in time resent (the first to %s)", resent,
+                 resent_to);
     return 0;
 }
 

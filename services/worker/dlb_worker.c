@@ -5,7 +5,8 @@
         bus     PUB   BASE+11   STATUS every state period and on change
         inbox   PULL  BASE+21   JOBS (enqueue), RESULTS (store, then ACK),
                                 HOLD (renew leases), TAKE (give jobs to a
-                                peer), COMMAND submit (monitor)
+                                peer), CANCEL (drop an origin's cancelled
+                                workloads), COMMAND submit, cancel (monitor)
         monitor SUB   BASE+10   throttle (the monitor owns it)
         out     PUSH  BASE+23   JOBS, RESULTS, HOLD and ACK for peers, to
                                 the transfer service
@@ -26,10 +27,25 @@
     others are counted as duplicates. Results from peers are written to
     the workload's journal and synced before they are acknowledged; a
     restarted worker rebuilds its workloads from the journals in
-    <data-dir>/.dlb/<node>/journal and carries on.                                    */
+    <data-dir>/.dlb/<node>/journal and carries on.
+
+    Cancel. `cancel ID` (a workload this node originated and still runs)
+    records it as cancelled (dlb_workload_cancel: never resumed), drops
+    its jobs queued here, and sends a CANCEL to every peer its ledger
+    names; a HOLD that names it later is answered with another CANCEL, so
+    a lost one, or a third node the jobs were passed on to, hears it
+    within a heartbeat. A holder drops the queued jobs of a cancelled
+    workload and remembers its id (the last DLB_CANCELLED_KEPT), so that
+    jobs of it that arrive later are dropped too; results of it still
+    under way reach the origin, which acknowledges and drops them.
+
+    Events (dlb_event, on the bus): submitted, complete, failed,
+    cancelled, reissued, recovered, rejected (sampled like its log line),
+    dropped (a peer's cancelled jobs).                                    */
 #include "dlb_worker.h"
 #include "dlb_command.h"
 #include "dlb_confine.h"
+#include "dlb_event.h"
 #include "dlb_kernel.h"
 #include "dlb_npy.h"
 #include "dlb_service.h"
@@ -69,6 +85,8 @@
     4 //  a chunk holds at most 1/(this x threads) of the jobs waiting: most stay
       //  in the queue, where TAKE can give them away, and the tail is cut fine
 #define DLB_COMPUTE_NAME "dlb-compute" //  compute threads' name (bench/idle.sh)
+#define DLB_CANCELLED_KEPT                                                               \
+    64 //  ids of peers' cancelled workloads remembered: their late jobs are dropped
 
 //  Jobs handed to a compute thread at once. The thread owns the chunk (and
 //  the jobs in it) from "JOBS" until it answers "DONE"; then it is the
@@ -95,15 +113,15 @@ typedef struct {
     zloop_t *loop;
     zlistx_t *queue; //  dlb_job_t *, owned
     thread_t *threads;
-    zhashx_t *workloads; //  id -> dlb_workload_t *, owned
-    zlistx_t *finished;  //  ids of finished workloads, oldest first
-    zlistx_t *results;   //  dlb_job_t * results waiting to go to their origin
+    zhashx_t *workloads;   //  id -> dlb_workload_t *, owned
+    zlistx_t *finished;    //  ids of finished workloads, oldest first
+    zlistx_t *results;     //  dlb_job_t * results waiting to go to their origin
     size_t results_bytes;  //  their data
     int64_t results_since; //  zclock_mono when the first of them was ready
     bool unsynced;         //  journal records not yet synced (own results, hand-overs)
     int64_t synced_at;     //  zclock_mono of the last sync of the journals
-    zlistx_t *audits;    //  dlb_job_t *, owned: peers' jobs run again here, first
-    uint64_t rejected;   //  results from nodes never given their job (logs sampled)
+    zlistx_t *audits;      //  dlb_job_t *, owned: peers' jobs run again here, first
+    uint64_t rejected;     //  results from nodes never given their job (logs sampled)
     char journal[DLB_TEXT_MAX + 16]; //  <state-dir>/journal
     uint64_t boot;                   //  usecs since the epoch at start: our incarnation
     double throttle;
@@ -117,7 +135,10 @@ typedef struct {
     counter_t sent_to[DLB_PEERS_MAX], recv_from[DLB_PEERS_MAX];
     int64_t last_publish;
     bool dirty;
-    bool flush_armed; //  the one-shot flush timer is set
+    bool flush_armed;    //  the one-shot flush timer is set
+    zlistx_t *cancelled; //  ids of peers' workloads cancelled by their origin
+    zlistx_t *recovered; //  dlb_event_t * of the start, sent at the first heartbeat
+    uint64_t late;       //  results of cancelled workloads dropped (logs sampled)
 } worker_t;
 
 //  ---------------------------------------------------------------------
@@ -213,6 +234,15 @@ static void s_compute_actor (zsock_t *pipe, void *args)
 }
 
 //  ---------------------------------------------------------------------
+
+//  Publishes an event of this worker (dlb_event_set's arguments).
+#define s_event(self, kind, workload, peer, count, ...)                                  \
+    do {                                                                                 \
+        dlb_event_t event_;                                                              \
+        dlb_event_set (&event_, (self)->cfg.node, "worker", kind, workload, peer, count, \
+                       __VA_ARGS__);                                                     \
+        dlb_event_publish ((self)->bus, &event_);                                        \
+    } while (0)
 
 static void s_workload_destructor (void **item)
 {
@@ -402,7 +432,15 @@ static void s_keep_finished (worker_t *self, const char *id)
 
 static void s_finish (worker_t *self, dlb_workload_t *wl)
 {
-    dlb_workload_finish (wl, &self->confine);
+    dlb_workload_state_t state = dlb_workload_finish (wl, &self->confine);
+    if (state == DLB_WORKLOAD_COMPLETE)
+        s_event (self, "complete", dlb_workload_id (wl), NULL, dlb_workload_jobs (wl),
+                 "workload %s complete and verified: %llu jobs", dlb_workload_id (wl),
+                 (unsigned long long) dlb_workload_jobs (wl));
+    else
+        s_event (self, "failed", dlb_workload_id (wl), NULL, dlb_workload_jobs (wl),
+                 "workload %s failed (see the node's status for the reason)",
+                 dlb_workload_id (wl));
     s_keep_finished (self, dlb_workload_id (wl));
     s_publish (self);
 }
@@ -438,14 +476,29 @@ static dlb_workload_t *s_store_result (worker_t *self, dlb_job_t **job_p,
 {
     dlb_job_t *job = *job_p;
     dlb_workload_t *wl = zhashx_lookup (self->workloads, job->workload);
+    if (wl && dlb_workload_state (wl) == DLB_WORKLOAD_CANCELLED) {
+        //  Late: acknowledged with its batch, and dropped.
+        if (dlb_log_sampled (++self->late))
+            dlb_info ("dropped a result for %s job %llu from %s: the workload was "
+                      "cancelled (%llu such results so far)",
+                      job->workload, (unsigned long long) job->id,
+                      from ? from : "this node", (unsigned long long) self->late);
+        dlb_job_destroy (job_p);
+        return NULL;
+    }
     char reason[DLB_TEXT_MAX];
     int rc = wl ? dlb_workload_store (wl, job, from, reason, sizeof reason) : -1;
     if (!wl)
         snprintf (reason, sizeof reason, "unknown workload");
-    if (rc == -2 && dlb_log_sampled (++self->rejected))
+    if (rc == -2 && dlb_log_sampled (++self->rejected)) {
         dlb_warn ("rejected a result for %s job %llu: %s (%llu rejected so far)",
                   job->workload, (unsigned long long) job->id, reason,
                   (unsigned long long) self->rejected);
+        s_event (self, "rejected", job->workload, from, self->rejected,
+                 "rejected a result for job %llu: %s (%llu rejected so far)",
+                 (unsigned long long) job->id, reason,
+                 (unsigned long long) self->rejected);
+    }
     else if (rc == -1)
         dlb_warn ("dropped a result for %s job %llu from %s: %s", job->workload,
                   (unsigned long long) job->id, from ? from : "this node", reason);
@@ -647,6 +700,9 @@ static void s_send_holds (worker_t *self)
     free (held);
 }
 
+static void s_send_cancel (worker_t *self, const char *to, const char **ids,
+                           size_t count);
+
 //  A HOLD from a peer: it holds these jobs of our workloads for now.
 static void s_hold (worker_t *self, const dlb_msg_t *msg)
 {
@@ -659,6 +715,8 @@ static void s_hold (worker_t *self, const dlb_msg_t *msg)
     }
     dlb_debug ("HOLD from %s for %u workloads", from, held->via.map.size);
     int64_t until = zclock_mono () + self->cfg.lease;
+    const char *cancelled[DLB_WORKLOADS_KEPT];
+    size_t cancelled_count = 0;
     for (uint32_t i = 0; i < held->via.map.size; i++) {
         const msgpack_object *key = &held->via.map.ptr[i].key,
                              *ranges = &held->via.map.ptr[i].val;
@@ -671,6 +729,9 @@ static void s_hold (worker_t *self, const dlb_msg_t *msg)
         dlb_workload_t *wl = zhashx_lookup (self->workloads, id);
         if (!wl)
             continue;
+        if (dlb_workload_state (wl) == DLB_WORKLOAD_CANCELLED &&
+            cancelled_count < DLB_WORKLOADS_KEPT) //  it holds jobs it need not run
+            cancelled[cancelled_count++] = dlb_workload_id (wl);
         for (uint32_t k = 0; k + 1 < ranges->via.array.size; k += 2) {
             const msgpack_object *lo = &ranges->via.array.ptr[k],
                                  *hi = &ranges->via.array.ptr[k + 1];
@@ -679,6 +740,8 @@ static void s_hold (worker_t *self, const dlb_msg_t *msg)
                 dlb_workload_hold (wl, from, lo->via.u64, hi->via.u64, until);
         }
     }
+    if (cancelled_count)
+        s_send_cancel (self, from, cancelled, cancelled_count);
 }
 
 //  Queues new copies of jobs of wl (at the head: they are late).
@@ -717,6 +780,10 @@ static void s_check_leases (worker_t *self)
         if (total) {
             dlb_info ("workload %s: %zu jobs re-issued here", dlb_workload_id (wl),
                       total);
+            s_event (self, "reissued", dlb_workload_id (wl), holder, total,
+                     "%zu jobs re-issued here: their lease lapsed (last held by %s, no "
+                     "HOLD for %d ms)",
+                     total, holder, self->cfg.lease);
             self->reissued += total;
             self->unsynced = true; //  the take-back's journal record
             s_arm_flush (self);
@@ -749,6 +816,13 @@ static int s_heartbeat_timer (zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     worker_t *self = arg;
+    //  Events of the start go out now: the monitor's subscription to a
+    //  bus that has just been bound takes a moment.
+    dlb_event_t *event;
+    while ((event = zlistx_detach (self->recovered, NULL))) {
+        dlb_event_publish (self->bus, event);
+        free (event);
+    }
     s_send_holds (self);
     s_check_leases (self);
     return 0;
@@ -968,8 +1042,140 @@ static void s_submit (worker_t *self, const dlb_command_t *command)
               id, (unsigned long long) elements, (unsigned long long) jobs,
               (unsigned long long) reps, *input ? input : "generated", output);
     s_reply (self, req, NULL, id);
+    s_event (self, "submitted", id, NULL, jobs,
+             "workload %s submitted: %llu elements in %llu jobs, %llu reps, %s -> %s", id,
+             (unsigned long long) elements, (unsigned long long) jobs,
+             (unsigned long long) reps, *input ? input : "generated", output);
     s_dispatch (self);
     s_publish (self);
+}
+
+//  Drops the jobs of workload id waiting in list (the queue, the audits).
+//  Returns their number.
+static size_t s_drop_jobs (zlistx_t *list, const char *id)
+{
+    size_t dropped = 0;
+    dlb_job_t *job = zlistx_first (list);
+    while (job) {
+        void *handle = zlistx_cursor (list);
+        bool drop = streq (job->workload, id);
+        job = zlistx_next (list); //  the cursor moves on before the item goes
+        if (drop) {
+            zlistx_delete (list, handle);
+            dropped++;
+        }
+    }
+    return dropped;
+}
+
+//  Sends peer `to` a CANCEL {from, to, workloads: [ids]}.
+static void s_send_cancel (worker_t *self, const char *to, const char **ids, size_t count)
+{
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_CANCEL);
+    msgpack_pack_map (&w.pk, 3);
+    dlb_writer_str (&w, "from", self->cfg.node);
+    dlb_writer_str (&w, "to", to);
+    dlb_writer_key (&w, "workloads");
+    msgpack_pack_array (&w.pk, count);
+    for (size_t i = 0; i < count; i++)
+        dlb_writer_string (&w, ids[i]);
+    dlb_writer_send (&w, self->out);
+}
+
+//  `cancel ID`: a running workload of this origin ends as cancelled.
+static void s_cancel (worker_t *self, const dlb_command_t *command)
+{
+    char error[DLB_TEXT_MAX];
+    dlb_workload_t *wl = zhashx_lookup (self->workloads, command->id);
+    if (!wl) {
+        snprintf (error, sizeof error,
+                  "no workload '%s' here: cancel takes the id of a workload this node "
+                  "originated",
+                  command->id);
+        s_reply (self, command->req, error, NULL);
+        return;
+    }
+    dlb_workload_state_t state = dlb_workload_state (wl);
+    if (state != DLB_WORKLOAD_RUNNING) {
+        snprintf (error, sizeof error, "workload '%s' has already ended (%s)",
+                  command->id,
+                  state == DLB_WORKLOAD_COMPLETE ? "complete"
+                  : state == DLB_WORKLOAD_FAILED ? "failed"
+                                                 : "cancelled");
+        s_reply (self, command->req, error, NULL);
+        return;
+    }
+    char holders[DLB_PEERS_MAX * 4][DLB_NAME_MAX];
+    size_t count = dlb_workload_holders (wl, holders, DLB_PEERS_MAX * 4);
+    uint64_t completed = dlb_workload_completed (wl), jobs = dlb_workload_jobs (wl);
+    dlb_workload_cancel (wl);
+    size_t dropped =
+        s_drop_jobs (self->queue, command->id) + s_drop_jobs (self->audits, command->id);
+    const char *id = dlb_workload_id (wl);
+    for (size_t i = 0; i < count; i++)
+        s_send_cancel (self, holders[i], &id, 1);
+    s_keep_finished (self, id);
+    s_reply (self, command->req, NULL, id);
+    s_event (self, "cancelled", id, NULL, jobs - completed,
+             "workload %s cancelled with %llu of %llu results in: %zu queued jobs "
+             "dropped here, %zu peers told",
+             id, (unsigned long long) completed, (unsigned long long) jobs, dropped,
+             count);
+    s_publish (self);
+}
+
+static bool s_is_cancelled (worker_t *self, const char *id)
+{
+    for (char *known = zlistx_first (self->cancelled); known;
+         known = zlistx_next (self->cancelled))
+        if (streq (known, id))
+            return true;
+    return false;
+}
+
+//  A CANCEL from an origin: its workloads named there are dropped here.
+static void s_cancelled (worker_t *self, const dlb_msg_t *msg)
+{
+    char from[DLB_NAME_MAX] = "";
+    const msgpack_object_array *ids;
+    if (dlb_obj_str (msg->body, "from", from, sizeof from) || !*from ||
+        dlb_obj_array (msg->body, "workloads", &ids)) {
+        dlb_warn ("dropped a CANCEL without from/workloads");
+        return;
+    }
+    size_t from_len = strlen (from);
+    for (uint32_t i = 0; i < ids->size; i++) {
+        const msgpack_object *o = &ids->ptr[i];
+        char id[DLB_NAME_MAX];
+        //  Only an origin cancels, and only its own workloads ("FROM-N").
+        if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= sizeof id ||
+            o->via.str.size <= from_len + 1 ||
+            memcmp (o->via.str.ptr, from, from_len) != 0 ||
+            o->via.str.ptr[from_len] != '-' ||
+            memchr (o->via.str.ptr, 0, o->via.str.size))
+            continue;
+        memcpy (id, o->via.str.ptr, o->via.str.size);
+        id[o->via.str.size] = 0;
+        size_t dropped = s_drop_jobs (self->queue, id);
+        bool known = s_is_cancelled (self, id);
+        if (!known) {
+            zlistx_add_end (self->cancelled, strdup (id));
+            while (zlistx_size (self->cancelled) > DLB_CANCELLED_KEPT) {
+                char *oldest = zlistx_detach (self->cancelled, NULL);
+                free (oldest);
+            }
+        }
+        if (dropped || !known) {
+            dlb_info ("workload %s cancelled by its origin %s: dropped %zu queued jobs",
+                      id, from, dropped);
+            s_event (self, "dropped", id, from, dropped,
+                     "workload %s cancelled by its origin: %zu queued jobs dropped", id,
+                     dropped);
+        }
+        if (dropped)
+            s_changed (self);
+    }
 }
 
 //  Gives up to `count` queued jobs (from the tail: the last to be run
@@ -1057,7 +1263,7 @@ static void s_jobs (worker_t *self, const char *from, const char *to, dlb_job_t 
         self->received += count;
         s_count (self->recv_from, from, count);
     }
-    size_t refused = 0;
+    size_t refused = 0, cancelled = 0;
     bool passed_on = false; //  by a node that is not their origin
     for (size_t i = 0; i < count; i++) {
         const char *cap = streq (from, self->cfg.node)
@@ -1068,7 +1274,13 @@ static void s_jobs (worker_t *self, const char *from, const char *to, dlb_job_t 
                       "node's %s; its origin takes it back when its lease lapses",
                       jobs[i]->workload, (unsigned long long) jobs[i]->id, from,
                       jobs[i]->elems, jobs[i]->reps, cap);
-        if (!cap) {
+        dlb_workload_t *own = streq (jobs[i]->origin, self->cfg.node)
+                                  ? zhashx_lookup (self->workloads, jobs[i]->workload)
+                                  : NULL;
+        if (!cap && ((own && dlb_workload_state (own) == DLB_WORKLOAD_CANCELLED) ||
+                     s_is_cancelled (self, jobs[i]->workload)))
+            cancelled++; //  dropped: its workload was cancelled
+        else if (!cap) {
             passed_on |= !streq (jobs[i]->origin, from) &&
                          !streq (jobs[i]->origin, self->cfg.node);
             zlistx_add_end (self->queue, jobs[i]);
@@ -1077,6 +1289,9 @@ static void s_jobs (worker_t *self, const char *from, const char *to, dlb_job_t 
     }
     if (refused > 1)
         dlb_warn ("dropped %zu jobs over this node's caps from %s in all", refused, from);
+    if (cancelled)
+        dlb_info ("dropped %zu jobs from %s: their workload was cancelled", cancelled,
+                  from);
     //  Jobs a node passed on from their origin: the origin hears at once
     //  that they are here, before any of their results (which take the
     //  same path, in order), or it would reject those as from a node it
@@ -1116,6 +1331,8 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
     }
     else if (msg.type == DLB_MSG_HOLD)
         s_hold (self, &msg);
+    else if (msg.type == DLB_MSG_CANCEL)
+        s_cancelled (self, &msg);
     else if (msg.type == DLB_MSG_TAKE) {
         uint64_t count = 0;
         if (dlb_obj_str (msg.body, "to", to, sizeof to) ||
@@ -1131,13 +1348,15 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
         dlb_command_t command;
         char error[DLB_TEXT_MAX + 64];
         int decoded = dlb_command_decode (&msg, &command, error, sizeof error);
-        if (command.kind != DLB_COMMAND_SUBMIT) {
+        if (command.kind != DLB_COMMAND_SUBMIT && command.kind != DLB_COMMAND_CANCEL) {
             snprintf (reason, sizeof reason, "the worker has no command '%s'",
                       command.name);
             s_reply (self, command.req, reason, NULL);
         }
         else if (decoded)
             s_reply (self, command.req, error, NULL);
+        else if (command.kind == DLB_COMMAND_CANCEL)
+            s_cancel (self, &command);
         else
             s_submit (self, &command);
     }
@@ -1223,8 +1442,21 @@ static int s_recover (worker_t *self)
             zhashx_insert (self->workloads, dlb_workload_id (wl), wl);
             if (pass == 0)
                 zlistx_add_end (finished, wl);
-            else
+            else {
                 dlb_info ("workload %s recovered from its journal", dlb_workload_id (wl));
+                dlb_event_t *event = malloc (sizeof *event);
+                if (event) {
+                    dlb_event_set (event, self->cfg.node, "worker", "recovered",
+                                   dlb_workload_id (wl), NULL,
+                                   dlb_workload_completed (wl),
+                                   "workload %s recovered from its journal after a "
+                                   "restart: %llu of %llu results in",
+                                   dlb_workload_id (wl),
+                                   (unsigned long long) dlb_workload_completed (wl),
+                                   (unsigned long long) dlb_workload_jobs (wl));
+                    zlistx_add_end (self->recovered, event);
+                }
+            }
         }
     }
     closedir (dir);
@@ -1309,6 +1541,10 @@ void dlb_worker_actor (zsock_t *pipe, void *args)
     zhashx_set_destructor (self->workloads, s_workload_destructor);
     self->finished = zlistx_new ();
     zlistx_set_destructor (self->finished, (zlistx_destructor_fn *) zstr_free);
+    self->cancelled = zlistx_new ();
+    zlistx_set_destructor (self->cancelled, (zlistx_destructor_fn *) zstr_free);
+    self->recovered = zlistx_new ();
+    zlistx_set_destructor (self->recovered, (zlistx_destructor_fn *) zstr_free);
     self->threads = calloc (self->cfg.threads, sizeof (thread_t));
     self->loop = zloop_new ();
     compute_args_t start = {.throttle = self->throttle, .idle = self->cfg.idle_priority};
@@ -1328,8 +1564,8 @@ void dlb_worker_actor (zsock_t *pipe, void *args)
     dlb_info ("worker ready: %d thread(s) at %s priority, throttle %.2f, CPUs %s, "
               "journal in %s, HOLD every %d ms, lease %d ms",
               self->cfg.threads, self->cfg.idle_priority ? "idle" : "normal",
-              self->throttle, *self->cfg.cpus ? self->cfg.cpus : "any",
-              self->journal, self->cfg.heartbeat, self->cfg.lease);
+              self->throttle, *self->cfg.cpus ? self->cfg.cpus : "any", self->journal,
+              self->cfg.heartbeat, self->cfg.lease);
     zsock_signal (pipe, 0);
     zloop_start (self->loop);
 
@@ -1347,6 +1583,8 @@ cleanup:
     zlistx_destroy (&self->audits);
     zhashx_destroy (&self->workloads);
     zlistx_destroy (&self->finished);
+    zlistx_destroy (&self->cancelled);
+    zlistx_destroy (&self->recovered);
     zsock_destroy (&self->bus);
     zsock_destroy (&self->inbox);
     zsock_destroy (&self->monitor);

@@ -56,7 +56,7 @@ struct _dlb_workload_t {
     dlb_count_t ran[S_RAN_MAX];
 };
 
-static const char *s_state_names[] = {"running", "complete", "failed"};
+static const char *s_state_names[] = {"running", "complete", "failed", "cancelled"};
 
 static void s_path (char *buf, const char *dir, const char *id, const char *ext)
 {
@@ -275,6 +275,21 @@ dlb_workload_state_t dlb_workload_state (dlb_workload_t *self)
 uint64_t dlb_workload_jobs (dlb_workload_t *self)
 {
     return self->jobs;
+}
+
+uint64_t dlb_workload_completed (dlb_workload_t *self)
+{
+    return self->completed;
+}
+
+size_t dlb_workload_holders (dlb_workload_t *self, char (*names)[DLB_NAME_MAX],
+                             size_t max)
+{
+    size_t count = 0;
+    for (size_t i = 1; i < self->holder_count && count < max; i++)
+        if (*self->holders[i])
+            snprintf (names[count++], DLB_NAME_MAX, "%s", self->holders[i]);
+    return count;
 }
 
 double dlb_workload_started (dlb_workload_t *self)
@@ -639,6 +654,27 @@ static int s_write_output (dlb_workload_t *self, const dlb_confine_t *confine, c
     return rc;
 }
 
+//  Records the end (ID.done) before the journal goes: a crash in between
+//  leaves both, and recovery prefers the record. Then frees what only a
+//  running workload needs. A failure to record is logged.
+static void s_record_end (dlb_workload_t *self)
+{
+    dlb_writer_t w;
+    dlb_writer_init_bare (&w);
+    dlb_workload_pack (self, &w);
+    char path[S_PATH_MAX];
+    s_path (path, self->dir, self->id, "done");
+    if (s_write_file (self->dir, path, w.buffer.data, w.buffer.size))
+        dlb_warn ("workload %s: cannot record its end in %s: %s", self->id, path,
+                  strerror (errno));
+    dlb_writer_destroy (&w);
+    s_free_arrays (self);
+    s_path (path, self->dir, self->id, "wal");
+    unlink (path);
+    s_path (path, self->dir, self->id, "input");
+    unlink (path);
+}
+
 dlb_workload_state_t dlb_workload_finish (dlb_workload_t *self,
                                           const dlb_confine_t *confine)
 {
@@ -663,23 +699,23 @@ dlb_workload_state_t dlb_workload_finish (dlb_workload_t *self,
     else
         dlb_error ("workload %s failed after %.3f s (ran %s): %s", self->id,
                    self->elapsed, ran, self->error);
-    //  The end is recorded before the journal goes: a crash in between
-    //  leaves both, and recovery prefers the record.
-    dlb_writer_t w;
-    dlb_writer_init_bare (&w);
-    dlb_workload_pack (self, &w);
-    char path[S_PATH_MAX];
-    s_path (path, self->dir, self->id, "done");
-    if (s_write_file (self->dir, path, w.buffer.data, w.buffer.size))
-        dlb_warn ("workload %s: cannot record its end in %s: %s", self->id, path,
-                  strerror (errno));
-    dlb_writer_destroy (&w);
-    s_free_arrays (self);
-    s_path (path, self->dir, self->id, "wal");
-    unlink (path);
-    s_path (path, self->dir, self->id, "input");
-    unlink (path);
+    s_record_end (self);
     return self->state;
+}
+
+int dlb_workload_cancel (dlb_workload_t *self)
+{
+    if (self->state != DLB_WORKLOAD_RUNNING)
+        return -1;
+    self->elapsed = dlb_now () - self->start;
+    self->state = DLB_WORKLOAD_CANCELLED;
+    self->verified = false;
+    snprintf (self->error, sizeof self->error, "cancelled");
+    dlb_info ("workload %s cancelled after %.3f s, %llu of %llu results in", self->id,
+              self->elapsed, (unsigned long long) self->completed,
+              (unsigned long long) self->jobs);
+    s_record_end (self);
+    return 0;
 }
 
 //  ---------------------------------------------------------------------
@@ -789,7 +825,8 @@ static int s_recover_done (dlb_workload_t *self, const char *path, char *err,
         uint64_t reps = 0;
         if (dlb_obj_str (map, "id", self->id, sizeof self->id) == 0 &&
             dlb_obj_str (map, "state", state, sizeof state) == 0 &&
-            (streq (state, "complete") || streq (state, "failed"))) {
+            (streq (state, "complete") || streq (state, "failed") ||
+             streq (state, "cancelled"))) {
             dlb_obj_u64 (map, "jobs", &self->jobs);
             dlb_obj_u64 (map, "completed", &self->completed);
             dlb_obj_u64 (map, "elements", &self->elements);
@@ -802,8 +839,9 @@ static int s_recover_done (dlb_workload_t *self, const char *path, char *err,
             dlb_obj_u64 (map, "rejected", &self->rejected);
             dlb_obj_u64 (map, "audited", &self->audited);
             self->reps = (uint32_t) reps;
-            self->state =
-                streq (state, "complete") ? DLB_WORKLOAD_COMPLETE : DLB_WORKLOAD_FAILED;
+            self->state = streq (state, "complete")    ? DLB_WORKLOAD_COMPLETE
+                          : streq (state, "cancelled") ? DLB_WORKLOAD_CANCELLED
+                                                       : DLB_WORKLOAD_FAILED;
             dlb_count_t ran[S_RAN_MAX];
             self->ran_count = dlb_obj_counts (map, "ran", ran, S_RAN_MAX);
             for (size_t i = 0; i < self->ran_count; i++) {
@@ -1069,6 +1107,36 @@ void dlb_workload_test (bool verbose)
     s_path (path, dir, "t-2", "done");
     unlink (path);
     snprintf (path, sizeof path, "%s/out.npy", dir);
+    unlink (path);
+
+    //  Cancel: a running workload only, once; the holders are named; the
+    //  journal goes, the end record says cancelled and recovers so (a
+    //  restarted node does not resume it); later results are refused.
+    double *generated = NULL;
+    w = dlb_workload_new (dir, "t-3", 1000, 7, 10, "out.npy", &generated, err,
+                          sizeof err);
+    assert (w);
+    dlb_workload_give (w, "b", ids, 3, 100000);
+    dlb_workload_hold (w, "c", 4, 5, 100000);
+    job = s_run (w, 6, "t");
+    assert (dlb_workload_store (w, job, NULL, err, sizeof err) == 1);
+    char holders[4][DLB_NAME_MAX];
+    assert (dlb_workload_holders (w, holders, 4) == 2);
+    assert (streq (holders[0], "b") && streq (holders[1], "c"));
+    assert (dlb_workload_completed (w) == 1);
+    assert (dlb_workload_cancel (w) == 0);
+    assert (dlb_workload_state (w) == DLB_WORKLOAD_CANCELLED);
+    assert (dlb_workload_cancel (w) == -1);
+    assert (dlb_workload_store (w, job, "b", err, sizeof err) == -1);
+    dlb_job_destroy (&job);
+    s_path (path, dir, "t-3", "wal");
+    assert (access (path, F_OK) != 0);
+    dlb_workload_destroy (&w);
+    w = dlb_workload_recover (dir, "t-3.done", 0, err, sizeof err);
+    assert (w && dlb_workload_state (w) == DLB_WORKLOAD_CANCELLED);
+    assert (dlb_workload_cancel (w) == -1);
+    dlb_workload_destroy (&w);
+    s_path (path, dir, "t-3", "done");
     unlink (path);
 
     //  Garbage journals are refused with a reason.

@@ -12,6 +12,8 @@
                                                                  |
                                  verified ? COMPLETE : FAILED --> .done record
 
+        RUNNING --(dlb_workload_cancel)--> CANCELLED --> .done record
+
     Verification. A generated vector is checked whole at the end (every
     element has one exact value). A vector read from a file cannot be
     checked without running it, so the origin runs again a random
@@ -58,6 +60,7 @@ typedef enum {
     DLB_WORKLOAD_RUNNING,
     DLB_WORKLOAD_COMPLETE, //  written and verified
     DLB_WORKLOAD_FAILED,
+    DLB_WORKLOAD_CANCELLED, //  stopped by `cancel`: no output, never resumed
 } dlb_workload_state_t;
 
 typedef struct _dlb_workload_t dlb_workload_t;
@@ -80,6 +83,13 @@ void dlb_workload_destroy (dlb_workload_t **self_p);
 const char *dlb_workload_id (dlb_workload_t *self);
 dlb_workload_state_t dlb_workload_state (dlb_workload_t *self);
 uint64_t dlb_workload_jobs (dlb_workload_t *self);
+//  Results stored so far.
+uint64_t dlb_workload_completed (dlb_workload_t *self);
+//  The names of the peers the ledger ever named as holders of a job (given
+//  one, or sending a HOLD for one), at most max of them. Returns their
+//  number. Cannot fail.
+size_t dlb_workload_holders (dlb_workload_t *self, char (*names)[DLB_NAME_MAX],
+                             size_t max);
 //  Wall-clock time (s since the epoch) when the workload was submitted.
 double dlb_workload_started (dlb_workload_t *self);
 
@@ -134,6 +144,14 @@ size_t dlb_workload_tail (dlb_workload_t *self, uint64_t *ids, size_t max);
 //  the journal. Returns the final state. Logs the outcome.
 dlb_workload_state_t dlb_workload_finish (dlb_workload_t *self,
                                           const dlb_confine_t *confine);
+
+//  Cancels a running workload: its state becomes CANCELLED (error
+//  "cancelled"), its end is recorded (ID.done, so that a restarted node
+//  does not resume it) and its journal and input removed; results that
+//  come later are refused by dlb_workload_store (-1). Returns 0, or -1
+//  (nothing changed) if it is not running. A failure to record the end
+//  is logged.
+int dlb_workload_cancel (dlb_workload_t *self);
 
 //  Packs the 14-key status map of proto/README.md section 7.2.
 void dlb_workload_pack (dlb_workload_t *self, dlb_writer_t *writer);

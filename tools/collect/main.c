@@ -116,6 +116,8 @@ static void s_add_secs (struct timespec *time, double secs)
 
 int main (int argc, char *argv[])
 {
+    if (dlb_config_version (argc, argv, "dlb-collect"))
+        return 0;
     for (int i = 1; i < argc; i++)
         if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
             s_usage_to (stdout); //  asked for: not an error

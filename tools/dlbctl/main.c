@@ -12,6 +12,8 @@
     stderr). --help anywhere prints the usage on stdout and exits 0.    */
 #include "dlb_command.h"
 #include "dlb_config.h"
+#include "dlb_event.h"
+#include "dlb_eventring.h"
 #include "dlb_kernel.h"
 #include "dlb_keys.h"
 #include "dlb_policy.h"
@@ -35,14 +37,15 @@
 #define DLBCTL_POLL_PERIOD  500   //  msecs between status polls in wait
 #define DLBCTL_PLAIN_PERIOD 1000  //  msecs between progress lines off a terminal
 #define DLBCTL_UNKNOWN_GRACE                                                             \
-    10000                        //  msecs a workload may be missing from status
-                                 //  (new, or the node's services restarting)
-#define DLBCTL_RIDE_OVER  120000 //  msecs wait retries a node that does not answer
-#define DLBCTL_WAIT_ASK   3000   //  msecs wait gives one status request
-#define DLBCTL_BAR_WIDTH  30     //  characters of the progress bar
-#define DLBCTL_JSON_DEPTH 64     //  nesting deeper than this prints null
-#define DLBCTL_ERROR_MAX  256    //  bytes, reasons with NUL
-#define DLBCTL_LIST_MAX   1024   //  bytes, joined peer and ran lists with NUL
+    10000                         //  msecs a workload may be missing from status
+                                  //  (new, or the node's services restarting)
+#define DLBCTL_RIDE_OVER   120000 //  msecs wait retries a node that does not answer
+#define DLBCTL_WAIT_ASK    3000   //  msecs wait gives one status request
+#define DLBCTL_BAR_WIDTH   30     //  characters of the progress bar
+#define DLBCTL_JSON_DEPTH  64     //  nesting deeper than this prints null
+#define DLBCTL_ERROR_MAX   256    //  bytes, reasons with NUL
+#define DLBCTL_LIST_MAX    1024   //  bytes, joined peer and ran lists with NUL
+#define DLBCTL_EVENTS_POLL 500    //  msecs between requests of events --follow
 
 #define EXIT_USAGE 2
 
@@ -67,7 +70,7 @@ struct command_s {
     const char *help;             //  what it does and its options
     void (*defaults) (FILE *out); //  prints the options' defaults, or NULL
     int (*run) (client_t *client, const command_t *command, int argc, char **argv);
-    bool local;                   //  works on this machine only: no node, no keys
+    bool local; //  works on this machine only: no node, no keys
 };
 
 //  A command's option: a flag (flag set) or an option with a value.
@@ -250,18 +253,19 @@ static int s_client_keys (client_t *client)
 static int s_client_ready (client_t *client, const command_t *command)
 {
     struct stat st;
-    if (!strstr (client->endpoint_text, "://") && stat (client->endpoint_text, &st) == 0 &&
-        S_ISREG (st.st_mode)) {
+    if (!strstr (client->endpoint_text, "://") &&
+        stat (client->endpoint_text, &st) == 0 && S_ISREG (st.st_mode)) {
         char err[DLB_TEXT_MAX * 2];
-        snprintf (client->node_file, sizeof client->node_file, "%s", client->endpoint_text);
+        snprintf (client->node_file, sizeof client->node_file, "%s",
+                  client->endpoint_text);
         if (s_node_file (client, client->endpoint_text, err, sizeof err))
             return s_usage_error (command, "%s: %s", client->endpoint_source, err);
     }
     if (s_normalise_endpoint (client->endpoint_text, client->endpoint,
                               sizeof client->endpoint))
-        return s_usage_error (command,
-                              "%s '%s': expected tcp://HOST:PORT, HOST:PORT or a node file",
-                              client->endpoint_source, client->endpoint_text);
+        return s_usage_error (
+            command, "%s '%s': expected tcp://HOST:PORT, HOST:PORT or a node file",
+            client->endpoint_source, client->endpoint_text);
     if (s_client_keys (client))
         return EXIT_FAILURE;
     if (client->timeout_text) {
@@ -1001,8 +1005,9 @@ static int s_set_all (client_t *client, const command_t *command,
                       const setting_t *setting)
 {
     if (!*client->node_file) {
-        fprintf (stderr, "error: %s --all: --node must be a node file (NAME.node, as "
-                         "dlb-cluster writes), so that the others' files are beside it\n",
+        fprintf (stderr,
+                 "error: %s --all: --node must be a node file (NAME.node, as "
+                 "dlb-cluster writes), so that the others' files are beside it\n",
                  command->name);
         return EXIT_FAILURE;
     }
@@ -1315,6 +1320,12 @@ static int s_cmd_wait (client_t *client, const command_t *command, int argc, cha
                         jobs, elapsed_text, ran, output);
                 return EXIT_SUCCESS;
             }
+            if (streq (state, "cancelled")) {
+                s_progress_end (&progress);
+                fprintf (stderr, "error: workload %s was cancelled after %s\n", id,
+                         elapsed_text);
+                return EXIT_FAILURE;
+            }
             if (streq (state, "failed")) {
                 s_progress_end (&progress);
                 fprintf (stderr, "error: workload %s failed after %s: %s\n", id,
@@ -1333,6 +1344,140 @@ static int s_cmd_wait (client_t *client, const command_t *command, int argc, cha
             pause = deadline - now;
         zclock_sleep ((int) pause);
     }
+}
+
+//  ---------------------------------------------------------------------
+//  events, cancel
+
+//  Prints one event on a line: its time (local), seq, node/service, kind,
+//  workload if any, and its text (control characters as '?').
+static void s_print_event (const dlb_event_t *event)
+{
+    time_t secs = (time_t) (event->time / 1000000);
+    struct tm tm;
+    char when[32] = "?";
+    if (localtime_r (&secs, &tm))
+        strftime (when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    char text[DLB_EVENT_TEXT_MAX];
+    snprintf (text, sizeof text, "%s", event->text);
+    for (char *c = text; *c; c++)
+        if ((unsigned char) *c < 0x20 || *c == 0x7f)
+            *c = '?';
+    printf ("%s.%03u %6" PRIu64 " %s/%s %s%s%s: %s\n", when,
+            (unsigned) (event->time / 1000 % 1000), event->seq, event->node,
+            event->service, event->kind, *event->workload ? " " : "", event->workload,
+            text);
+}
+
+static int s_cmd_events (client_t *client, const command_t *command, int argc,
+                         char **argv)
+{
+    bool json = false, follow = false;
+    const char *since_text = NULL;
+    const option_t options[] = {{"--json", NULL, &json},
+                                {"--follow", NULL, &follow},
+                                {"--since", &since_text, NULL},
+                                {NULL, NULL, NULL}};
+    int rc = s_parse_command (client, command, argc, argv, options, NULL, NULL, 0);
+    if (rc)
+        return rc == 1 ? EXIT_SUCCESS : rc;
+    uint64_t since = 0, epoch = 0;
+    if (since_text && s_parse_u64 (since_text, 0, UINT64_MAX, &since))
+        return s_usage_error (command, "--since '%s': a sequence number, >= 0",
+                              since_text);
+    bool failing = false;
+    while (true) {
+        dlb_writer_t request;
+        dlb_msg_t reply;
+        dlb_command_start (&request, "events", 2);
+        dlb_writer_u64 (&request, "since", since);
+        dlb_writer_u64 (&request, "max", DLB_EVENTS_REPLY_MAX);
+        if (s_request (client, &request, &reply)) {
+            if (!follow)
+                return EXIT_FAILURE;
+            if (!failing)
+                fprintf (stderr, "(asking again until the node answers)\n");
+            failing = true;
+            zclock_sleep (DLBCTL_EVENTS_POLL);
+            continue;
+        }
+        failing = false;
+        uint64_t reply_epoch = 0, next = 0, missed = 0, first = 0;
+        bool more = false;
+        const msgpack_object_array *events;
+        if (dlb_obj_u64 (reply.body, "epoch", &reply_epoch) ||
+            dlb_obj_u64 (reply.body, "next", &next) ||
+            dlb_obj_array (reply.body, "events", &events)) {
+            fprintf (stderr,
+                     "error: malformed answer from %s: no epoch, next or events\n",
+                     client->endpoint);
+            dlb_msg_release (&reply);
+            return EXIT_FAILURE;
+        }
+        dlb_obj_u64 (reply.body, "missed", &missed);
+        dlb_obj_u64 (reply.body, "first", &first);
+        dlb_obj_bool (reply.body, "more", &more);
+        if (epoch && reply_epoch != epoch) {
+            //  The monitor restarted: its events are numbered anew.
+            fprintf (stderr,
+                     "(the node's monitor restarted: its events from the start)\n");
+            epoch = reply_epoch;
+            since = 0;
+            dlb_msg_release (&reply);
+            continue;
+        }
+        epoch = reply_epoch;
+        if (missed)
+            fprintf (stderr,
+                     "(missed %" PRIu64 " events: the node keeps the last ones only; "
+                     "the oldest it has is %" PRIu64 ")\n",
+                     missed, first);
+        for (uint32_t i = 0; i < events->size; i++) {
+            dlb_event_t event;
+            char reason[DLBCTL_ERROR_MAX];
+            if (dlb_event_decode (&events->ptr[i], &event, reason, sizeof reason)) {
+                fprintf (stderr, "(skipped a malformed event: %s)\n", reason);
+                continue;
+            }
+            if (json) {
+                s_json_value (stdout, &events->ptr[i], 0);
+                putchar ('\n');
+            }
+            else
+                s_print_event (&event);
+        }
+        dlb_msg_release (&reply);
+        since = next;
+        if (fflush (stdout))
+            return EXIT_FAILURE;
+        if (more)
+            continue;
+        if (!follow)
+            return EXIT_SUCCESS;
+        zclock_sleep (DLBCTL_EVENTS_POLL);
+    }
+}
+
+static int s_cmd_cancel (client_t *client, const command_t *command, int argc,
+                         char **argv)
+{
+    const char *id;
+    const char *names[] = {"workload ID"};
+    int rc = s_parse_command (client, command, argc, argv, NULL, &id, names, 1);
+    if (rc)
+        return rc == 1 ? EXIT_SUCCESS : rc;
+    if (!*id || strlen (id) >= DLB_NAME_MAX)
+        return s_usage_error (command, "cancel: a workload id of 1..%d bytes",
+                              DLB_NAME_MAX - 1);
+    dlb_writer_t request;
+    dlb_msg_t reply;
+    dlb_command_start (&request, "cancel", 1);
+    dlb_writer_str (&request, "id", id);
+    if (s_request (client, &request, &reply))
+        return EXIT_FAILURE;
+    printf ("%s cancelled\n", id);
+    dlb_msg_release (&reply);
+    return fflush (stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 //  ---------------------------------------------------------------------
@@ -1395,9 +1540,9 @@ static int s_cmd_keygen (client_t *client, const command_t *command, int argc,
     const char *node = NULL, *address = NULL, *keys = getenv ("DLB_KEYS"), *name = NULL,
                *out = NULL;
     bool as_client = false;
-    const option_t options[] = {{"--node", &node, NULL},       {"--address", &address, NULL},
-                                {"--keys", &keys, NULL},       {"--client", NULL, &as_client},
-                                {"--name", &name, NULL},       {"--out", &out, NULL},
+    const option_t options[] = {{"--node", &node, NULL}, {"--address", &address, NULL},
+                                {"--keys", &keys, NULL}, {"--client", NULL, &as_client},
+                                {"--name", &name, NULL}, {"--out", &out, NULL},
                                 {NULL, NULL, NULL}};
     int rc = s_parse_command (client, command, argc, argv, options, NULL, NULL, 0);
     if (rc)
@@ -1424,7 +1569,8 @@ static int s_cmd_keygen (client_t *client, const command_t *command, int argc,
         }
         if (s_keygen_pair (path, name ? name : user, "client", NULL))
             return EXIT_FAILURE;
-        printf ("to control a node, add %s to the trusted/ directory of its keys\n", path);
+        printf ("to control a node, add %s to the trusted/ directory of its keys\n",
+                path);
         return EXIT_SUCCESS;
     }
     if (!keys || !*keys)
@@ -1493,6 +1639,21 @@ static const command_t s_commands[] = {
      "Exits 0 only if it completed and its results verified; 1 if it failed, did\n"
      "not verify, the node stopped answering, or SECS passed (default: no limit).\n",
      NULL, s_cmd_wait, false},
+    {"events", "[--follow] [--json] [--since N]",
+     "Prints the node's recent events, oldest first: workloads submitted, split,\n"
+     "moved (and why), transfers, peers lost and back, throttle and policy\n"
+     "changes, faults and recoveries, workload ends. Each has a sequence number.\n"
+     "  --since N  only the events after number N\n"
+     "  --follow   keep printing new events as they come (until Ctrl-C)\n"
+     "  --json     one JSON object per event and line\n"
+     "The node keeps its last events only: dlbctl says on stderr how many were\n"
+     "missed, and when the node's monitor restarted (numbers start again).\n",
+     NULL, s_cmd_events, false},
+    {"cancel", "ID",
+     "Cancels workload ID, which this node originated: its jobs are dropped here\n"
+     "and on its peers, its state becomes cancelled, and it is not resumed after a\n"
+     "restart. A workload that has ended, or is unknown here, is an error.\n",
+     NULL, s_cmd_cancel, false},
     {"keygen", "--node NAME --keys DIR [--address HOST:PORT] | --client [--out FILE]",
      "Makes a key pair (CURVE), unless one is there already.\n"
      "  --node NAME     a node's pair, DIR/node.cert and DIR/node.cert_secret, and an\n"
@@ -1506,7 +1667,8 @@ static const command_t s_commands[] = {
      "  --name NAME     the client key's name in the nodes' logs (USER@HOST)\n"
      "The _secret file gets mode 600 and never leaves its machine.\n",
      NULL, s_cmd_keygen, true},
-    {"help", "[COMMAND]", "Describes dlbctl or one of its commands.\n", NULL, s_cmd_help, true},
+    {"help", "[COMMAND]", "Describes dlbctl or one of its commands.\n", NULL, s_cmd_help,
+     true},
     {NULL, NULL, NULL, NULL, NULL, false}};
 
 static void s_usage (FILE *out)
@@ -1524,7 +1686,8 @@ static void s_usage (FILE *out)
         out,
         "\nOptions (also accepted after the command):\n"
         "  --node ENDPOINT  the node's control endpoint, tcp://HOST:PORT or HOST:PORT,\n"
-        "                   or a node file (dlb-cluster writes DIR/NODE.node) naming the\n"
+        "                   or a node file (dlb-cluster writes DIR/NODE.node) naming "
+        "the\n"
         "                   endpoint and keys (environment DLB_CONTROL, default %s)\n"
         "  --node-key FILE  the node's public cert (its keys' node.cert): talk to it\n"
         "                   over CURVE (environment DLB_NODE_KEY)\n"
@@ -1533,6 +1696,7 @@ static void s_usage (FILE *out)
         "  --timeout SECS   how long to wait for each answer (default %g); after\n"
         "                   `wait`, how long to wait for the workload instead\n"
         "  --help           this text; COMMAND --help describes a command\n"
+        "  --version        dlbctl's version\n"
         "Exit: 0 done, 1 the node did not answer or refused or the workload failed,\n"
         "2 bad usage.\n",
         DLBCTL_DEFAULT_ENDPOINT, DLBCTL_DEFAULT_TIMEOUT);
@@ -1557,6 +1721,10 @@ int main (int argc, char *argv[])
         const char *arg = argv[i];
         if (streq (arg, "--help") || streq (arg, "-h")) {
             s_usage (stdout);
+            return EXIT_SUCCESS;
+        }
+        if (streq (arg, "--version")) {
+            printf ("dlbctl %s\n", DLB_VERSION);
             return EXIT_SUCCESS;
         }
         if (streq (arg, "--")) {

@@ -20,6 +20,7 @@
     before and the YARDSTICK_SIDE samples after each one (fewer at the ends
     of a trace). It sees the future; where it is barely better than the
     forecasters, the rest of the error is noise no forecaster can remove. */
+#include "dlb_config.h"
 #include "dlb_forecast.h"
 #include "dlb_log.h"
 #include "dlb_trace.h"
@@ -595,6 +596,8 @@ static int s_parse_options (int argc, char *argv[], options_t *options, const ch
 
 int main (int argc, char *argv[])
 {
+    if (dlb_config_version (argc, argv, "dlb-forecast"))
+        return 0;
     dlb_log_init ("-", "dlb-forecast");
     for (int i = 1; i < argc; i++)
         if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {

@@ -49,6 +49,8 @@ static int s_compare (const void *a, const void *b)
 
 int main (int argc, char *argv[])
 {
+    if (dlb_config_version (argc, argv, "dlb-kernel"))
+        return 0;
     if (argc < 2 || strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0) {
         s_usage (argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

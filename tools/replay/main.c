@@ -228,6 +228,8 @@ static int s_sink_main (const char *where)
 
 int main (int argc, char *argv[])
 {
+    if (dlb_config_version (argc, argv, "dlb-replay"))
+        return 0;
     for (int i = 1; i < argc; i++)
         if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
             s_usage_to (stdout); //  asked for: not an error
