@@ -3,14 +3,18 @@
 #  Safe to run repeatedly; needs root (or sudo) only when something is missing.
 #  For the container image and its test: docker-compose, and debootstrap
 #  (scripts/make-base-image.sh); python3 and gnuplot-nox for dlb-bench and its
-#  test (tools/bench: its plots; taskset is in util-linux); the Docker engine itself is left to you
+#  test (tools/bench: its plots; taskset is in util-linux); libmicrohttpd for dlb-web,
+#  and for its browser test (tests/test_web.sh) curl, headless Chromium with its driver,
+#  Selenium, and prometheus for `promtool check metrics` (19 MB, beside Chromium's 81);
+#  the Docker engine itself is left to you
 #  (Debian's docker.io), and tests/test_compose.sh skips without one.
 #  Usage: scripts/install-deps.sh [--fuzz]   --fuzz adds clang and its
 #  libFuzzer runtime (Debian 12: clang 14), for scripts/fuzz.sh.
 set -euo pipefail
 packages=(build-essential cmake pkg-config libczmq-dev libzmq3-dev libmsgpack-dev
           zlib1g-dev docker-compose debootstrap procps iproute2 jq
-          python3 gnuplot-nox util-linux)
+          python3 gnuplot-nox util-linux libmicrohttpd-dev curl
+          chromium chromium-driver python3-selenium prometheus)
 [ "${1:-}" = --fuzz ] && packages+=(clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do

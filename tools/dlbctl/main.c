@@ -9,7 +9,9 @@
 
     Exit status: 0 done; 1 the node did not answer, refused the request, or
     the workload failed or did not verify; 2 bad usage (message and usage on
-    stderr). --help anywhere prints the usage on stdout and exits 0.    */
+    stderr). --help anywhere prints the usage on stdout and exits 0. The
+    client itself (node files, keys, requests, JSON) is common/dlb_client. */
+#include "dlb_client.h"
 #include "dlb_command.h"
 #include "dlb_config.h"
 #include "dlb_event.h"
@@ -37,31 +39,18 @@
 #define DLBCTL_POLL_PERIOD  500   //  msecs between status polls in wait
 #define DLBCTL_PLAIN_PERIOD 1000  //  msecs between progress lines off a terminal
 #define DLBCTL_UNKNOWN_GRACE                                                             \
-    10000                         //  msecs a workload may be missing from status
-                                  //  (new, or the node's services restarting)
-#define DLBCTL_RIDE_OVER   120000 //  msecs wait retries a node that does not answer
-#define DLBCTL_WAIT_ASK    3000   //  msecs wait gives one status request
-#define DLBCTL_BAR_WIDTH   30     //  characters of the progress bar
-#define DLBCTL_JSON_DEPTH  64     //  nesting deeper than this prints null
-#define DLBCTL_ERROR_MAX   256    //  bytes, reasons with NUL
-#define DLBCTL_LIST_MAX    1024   //  bytes, joined peer and ran lists with NUL
-#define DLBCTL_EVENTS_POLL 500    //  msecs between requests of events --follow
+    10000                       //  msecs a workload may be missing from status
+                                //  (new, or the node's services restarting)
+#define DLBCTL_RIDE_OVER 120000 //  msecs wait retries a node that does not answer
+#define DLBCTL_WAIT_ASK  3000   //  msecs wait gives one status request
+#define DLBCTL_BAR_WIDTH 30     //  characters of the progress bar
+#define DLBCTL_LIST_MAX  1024   //  bytes, joined peer and ran lists with NUL
+#define DLBCTL_EVENTS_POLL 500 //  msecs between requests of events --follow
 
 #define EXIT_USAGE 2
 
-typedef struct {
-    const char *endpoint_text;   //  as given (--node, DLB_CONTROL or the default)
-    const char *endpoint_source; //  where it came from, for messages
-    const char *timeout_text;    //  --timeout as given, NULL for the default
-    const char *key_text;        //  --key / DLB_KEY: this user's cert, or NULL
-    const char *node_key_text;   //  --node-key / DLB_NODE_KEY: the node's cert, or NULL
-    char endpoint[DLB_TEXT_MAX]; //  normalised: tcp://HOST:PORT or another URL
-    double timeout;              //  secs
-    char node_key[41];           //  the node's public key (Z85), "" for none
-    char public_key[41], secret_key[41]; //  this user's pair, if node_key
-    char key_path[DLB_TEXT_MAX];         //  where the pair came from
-    char node_file[DLB_TEXT_MAX];        //  the node file --node named, "" if none
-} client_t;
+//  The node and keys a command talks to (dlb_client.h).
+typedef dlb_client_t client_t;
 
 typedef struct command_s command_t;
 struct command_s {
@@ -132,142 +121,19 @@ static int s_parse_u64 (const char *text, uint64_t low, uint64_t high, uint64_t 
     return 0;
 }
 
-//  Normalises an endpoint: a URL (anything with "://") is kept, HOST:PORT
-//  becomes tcp://HOST:PORT. Returns 0, or -1 if it is neither.
-static int s_normalise_endpoint (const char *text, char *buf, size_t size)
-{
-    if (!*text || strpbrk (text, " \t\n"))
-        return -1;
-    if (strstr (text, "://")) {
-        if (strlen (text) >= size)
-            return -1;
-        snprintf (buf, size, "%s", text);
-        return 0;
-    }
-    const char *colon = strrchr (text, ':');
-    uint64_t port;
-    if (!colon || colon == text || s_parse_u64 (colon + 1, 1, 65535, &port))
-        return -1;
-    if (strlen (text) + strlen ("tcp://") >= size)
-        return -1;
-    snprintf (buf, size, "tcp://%s", text);
-    return 0;
-}
-
-//  PATH, relative to the directory of FILE if it is relative.
-static void s_path_beside (const char *file, const char *path, char *buf, size_t size)
-{
-    const char *slash = strrchr (file, '/');
-    if (*path == '/' || !slash)
-        snprintf (buf, size, "%s", path);
-    else
-        snprintf (buf, size, "%.*s/%s", (int) (slash - file), file, path);
-}
-
-//  Reads a node file (what dlb-cluster writes for each node):
-//      node
-//          control = "tcp://HOST:PORT"
-//          key = "PATH"          the node's public cert
-//          client-key = "PATH"   the cert of the key to use (optional)
-//  Returns 0, or -1 with the reason in err.
-static int s_node_file (client_t *client, const char *file, char *err, size_t size)
-{
-    static char endpoint[DLB_TEXT_MAX], node_key[DLB_TEXT_MAX], client_key[DLB_TEXT_MAX];
-    zconfig_t *root = zconfig_load (file);
-    const char *control = root ? zconfig_get (root, "node/control", "") : "";
-    if (!*control) {
-        snprintf (err, size, "%s is not a node file (no node/control in it)", file);
-        zconfig_destroy (&root);
-        return -1;
-    }
-    snprintf (endpoint, sizeof endpoint, "%s", control);
-    client->endpoint_text = endpoint;
-    const char *key = zconfig_get (root, "node/key", "");
-    if (*key && !client->node_key_text) {
-        s_path_beside (file, key, node_key, sizeof node_key);
-        client->node_key_text = node_key;
-    }
-    key = zconfig_get (root, "node/client-key", "");
-    if (*key && !client->key_text) {
-        s_path_beside (file, key, client_key, sizeof client_key);
-        client->key_text = client_key;
-    }
-    zconfig_destroy (&root);
-    return 0;
-}
-
-//  This user's default key: $XDG_CONFIG_HOME/dlb/client.cert, else
-//  ~/.config/dlb/client.cert. Cannot fail (truncates).
-static void s_default_key (char *buf, size_t size)
-{
-    const char *config = getenv ("XDG_CONFIG_HOME"), *home = getenv ("HOME");
-    if (config && *config)
-        snprintf (buf, size, "%s/dlb/client.cert", config);
-    else
-        snprintf (buf, size, "%s/.config/dlb/client.cert", home && *home ? home : ".");
-}
-
-//  Loads the node's public key and, with it, this user's pair. Returns 0,
-//  or -1 with the reason printed.
-static int s_client_keys (client_t *client)
-{
-    if (!client->node_key_text)
-        return 0; //  no keys: a node started with --insecure
-    zconfig_t *root = zconfig_load (client->node_key_text);
-    const char *key = root ? zconfig_get (root, "curve/public-key", "") : "";
-    if (strlen (key) == 40)
-        snprintf (client->node_key, sizeof client->node_key, "%s", key);
-    else if (strlen (client->node_key_text) == 40)
-        snprintf (client->node_key, sizeof client->node_key, "%s", client->node_key_text);
-    zconfig_destroy (&root);
-    if (!*client->node_key) {
-        fprintf (stderr, "error: --node-key '%s': not a node's public cert nor a key\n",
-                 client->node_key_text);
-        return -1;
-    }
-    if (client->key_text)
-        snprintf (client->key_path, sizeof client->key_path, "%s", client->key_text);
-    else
-        s_default_key (client->key_path, sizeof client->key_path);
-    char err[DLB_TEXT_MAX * 2];
-    zcert_t *cert = dlb_keys_load_secret (client->key_path, err, sizeof err);
-    if (!cert) {
-        fprintf (stderr,
-                 "error: %s\n(the node takes commands only from trusted keys: make "
-                 "yours with `dlbctl keygen --client`, then add its .cert to the "
-                 "node's trusted keys; or give --key)\n",
-                 err);
-        return -1;
-    }
-    snprintf (client->public_key, sizeof client->public_key, "%s",
-              zcert_public_txt (cert));
-    snprintf (client->secret_key, sizeof client->secret_key, "%s",
-              zcert_secret_txt (cert));
-    zcert_destroy (&cert);
-    return 0;
-}
-
 //  Checks and normalises the client options once all are known. Returns
 //  0, or EXIT_USAGE with a message and the usage printed (or 1 if the
 //  keys cannot be used).
 static int s_client_ready (client_t *client, const command_t *command)
 {
-    struct stat st;
-    if (!strstr (client->endpoint_text, "://") &&
-        stat (client->endpoint_text, &st) == 0 && S_ISREG (st.st_mode)) {
-        char err[DLB_TEXT_MAX * 2];
-        snprintf (client->node_file, sizeof client->node_file, "%s",
-                  client->endpoint_text);
-        if (s_node_file (client, client->endpoint_text, err, sizeof err))
-            return s_usage_error (command, "%s: %s", client->endpoint_source, err);
-    }
-    if (s_normalise_endpoint (client->endpoint_text, client->endpoint,
-                              sizeof client->endpoint))
-        return s_usage_error (
-            command, "%s '%s': expected tcp://HOST:PORT, HOST:PORT or a node file",
-            client->endpoint_source, client->endpoint_text);
-    if (s_client_keys (client))
+    char err[DLB_CLIENT_ERROR_MAX];
+    int rc = dlb_client_ready (client, err, sizeof err);
+    if (rc == -1)
+        return s_usage_error (command, "%s", err);
+    if (rc == -2) {
+        fprintf (stderr, "error: %s\n", err);
         return EXIT_FAILURE;
+    }
     if (client->timeout_text) {
         double secs;
         if (dlb_config_number (client->timeout_text, 0, DLBCTL_MAX_TIMEOUT, &secs) ||
@@ -359,129 +225,17 @@ static int s_parse_command (client_t *client, const command_t *command, int argc
 //  ---------------------------------------------------------------------
 //  Requests
 
-//  Waits up to msecs for the answer on socket, or a failed handshake on
-//  watch. Returns what dlb_msg_recv returns, or -3 if the handshake
-//  failed (the reason printed).
-static int s_receive (const client_t *client, zsock_t *socket, zsock_t *watch, int msecs,
-                      dlb_msg_t *reply, char *reason, size_t size)
-{
-    zpoller_t *poller = zpoller_new (socket, watch, NULL);
-    void *which = zpoller_wait (poller, msecs);
-    zpoller_destroy (&poller);
-    if (which == socket)
-        return dlb_msg_recv (socket, reply, reason, size);
-    if (!which) {
-        errno = EAGAIN; //  zmq_errno () is errno: "no answer in time"
-        return -1;
-    }
-    zframe_t *event = zframe_recv (watch);
-    uint16_t id = 0;
-    if (event && zframe_size (event) >= 2)
-        memcpy (&id, zframe_data (event), 2);
-    zframe_destroy (&event);
-    if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-        fprintf (stderr,
-                 "error: %s refused the key %s: it is not among the node's trusted keys "
-                 "(add %s to the trusted/ directory of the node's keys)\n",
-                 client->endpoint, client->key_path, client->key_path);
-    else if (!*client->node_key)
-        fprintf (stderr,
-                 "error: %s requires keys: give --node-key (the node's node.cert) and "
-                 "--key, or a node file as --node\n",
-                 client->endpoint);
-    else
-        fprintf (stderr,
-                 "error: handshake with %s failed: the node there does not hold the key "
-                 "of %s, or runs without keys (--insecure)\n",
-                 client->endpoint, client->node_key_text);
-    return -3;
-}
-
 //  Sends the request (consumed in every case) and waits for the answer.
 //  Returns 0 with a REPLY whose ok is true in *reply (release it with
 //  dlb_msg_release), or -1 with the reason printed on stderr (nothing to
 //  release): no answer in time, a malformed answer, or the node's own error.
 static int s_request (const client_t *client, dlb_writer_t *request, dlb_msg_t *reply)
 {
-    memset (reply, 0, sizeof *reply);
-    zsock_t *socket = zsock_new (ZMQ_REQ);
-    if (!socket) {
-        fprintf (stderr, "error: cannot create a socket: %s\n",
-                 zmq_strerror (zmq_errno ()));
-        dlb_writer_destroy (request);
-        return -1;
-    }
-    int msecs = (int) ceil (client->timeout * 1000);
-    zsock_set_linger (socket, 0);
-    zsock_set_rcvtimeo (socket, msecs);
-    zsock_set_sndtimeo (socket, msecs);
-    if (*client->node_key) {
-        zsock_set_curve_serverkey (socket, client->node_key);
-        zsock_set_curve_publickey (socket, client->public_key);
-        zsock_set_curve_secretkey (socket, client->secret_key);
-    }
-    //  A refused handshake ends the request at once, with the reason.
-    zsock_t *watch = NULL;
-    if (zmq_socket_monitor (zsock_resolve (socket), "inproc://dlbctl-handshake",
-                            ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-                                ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) == 0)
-        watch = zsock_new_pair (">inproc://dlbctl-handshake");
-    int rc = -1;
-    if (zsock_connect (socket, "%s", client->endpoint)) {
-        fprintf (stderr, "error: cannot connect to '%s': %s\n", client->endpoint,
-                 zmq_strerror (zmq_errno ()));
-        dlb_writer_destroy (request);
-        goto cleanup;
-    }
-    if (dlb_writer_send (request, socket)) {
-        fprintf (stderr, "error: cannot send to %s within %g s: %s\n", client->endpoint,
-                 client->timeout, zmq_strerror (zmq_errno ()));
-        goto cleanup;
-    }
-    char reason[DLBCTL_ERROR_MAX] = "";
-    int received = s_receive (client, socket, watch, msecs, reply, reason, sizeof reason);
-    if (received == -3)
-        goto cleanup;
-    if (received == -1) {
-        if (zmq_errno () == EAGAIN)
-            fprintf (stderr,
-                     "error: no answer from %s within %g s (is the node's dlb-monitor "
-                     "running there?)\n",
-                     client->endpoint, client->timeout);
-        else
-            fprintf (stderr, "error: receiving from %s: %s\n", client->endpoint,
-                     zmq_strerror (zmq_errno ()));
-        goto cleanup;
-    }
-    if (received == -2) {
-        fprintf (stderr, "error: malformed answer from %s: %s\n", client->endpoint,
-                 reason);
-        goto cleanup;
-    }
-    bool ok;
-    if (reply->type != DLB_MSG_REPLY) {
-        fprintf (stderr, "error: %s answered with a %s message, expected REPLY\n",
-                 client->endpoint, dlb_msg_type_name (reply->type));
-    }
-    else if (dlb_obj_bool (reply->body, "ok", &ok)) {
-        fprintf (stderr, "error: malformed answer from %s: no boolean 'ok'\n",
-                 client->endpoint);
-    }
-    else if (!ok) {
-        char error[DLB_TEXT_MAX];
-        if (dlb_obj_str (reply->body, "error", error, sizeof error))
-            snprintf (error, sizeof error, "(no reason given)");
-        fprintf (stderr, "error: %s refused: %s\n", client->endpoint, error);
-    }
-    else
-        rc = 0;
-    if (rc)
-        dlb_msg_release (reply);
-cleanup:
-    zsock_destroy (&watch);
-    zsock_destroy (&socket);
-    return rc;
+    char err[DLB_CLIENT_ERROR_MAX];
+    if (dlb_client_request (client, request, reply, err, sizeof err, NULL, 0) == 0)
+        return 0;
+    fprintf (stderr, "error: %s\n", err);
+    return -1;
 }
 
 //  ---------------------------------------------------------------------
@@ -644,180 +398,6 @@ static const msgpack_object *s_find_workload (const msgpack_object *body, const 
 }
 
 //  ---------------------------------------------------------------------
-//  msgpack -> JSON
-
-//  Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no
-//  surrogates, at most U+10FFFF), 0 if it is not one.
-static size_t s_utf8_length (const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned char low = 0x80, high = 0xBF; //  bounds of the second byte
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            low = 0xA0;
-        if (c == 0xED)
-            high = 0x9F;
-    }
-    else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            low = 0x90;
-        if (c == 0xF4)
-            high = 0x8F;
-    }
-    else
-        return 0;
-    if (n < len || s[1] < low || s[1] > high)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return len;
-}
-
-//  Prints bytes as a JSON string: escapes quotes, backslashes and control
-//  characters; invalid UTF-8 becomes U+FFFD. Cannot fail.
-static void s_json_string (FILE *out, const char *text, size_t size)
-{
-    const unsigned char *s = (const unsigned char *) text;
-    fputc ('"', out);
-    for (size_t i = 0; i < size;) {
-        unsigned char c = s[i];
-        if (c == '"' || c == '\\') {
-            fputc ('\\', out);
-            fputc (c, out);
-        }
-        else if (c == '\n')
-            fputs ("\\n", out);
-        else if (c == '\r')
-            fputs ("\\r", out);
-        else if (c == '\t')
-            fputs ("\\t", out);
-        else if (c == '\b')
-            fputs ("\\b", out);
-        else if (c == '\f')
-            fputs ("\\f", out);
-        else if (c < 0x20 || c == 0x7f)
-            fprintf (out, "\\u%04x", c);
-        else if (c < 0x80)
-            fputc (c, out);
-        else {
-            size_t len = s_utf8_length (s + i, size - i);
-            if (len) {
-                fwrite (s + i, 1, len, out);
-                i += len;
-                continue;
-            }
-            fputs ("\\ufffd", out);
-        }
-        i++;
-    }
-    fputc ('"', out);
-}
-
-//  Prints a double with the fewest digits that read back the same; null
-//  if not finite (JSON has no NaN or infinity). Cannot fail.
-static void s_json_double (FILE *out, double value)
-{
-    if (!isfinite (value)) {
-        fputs ("null", out);
-        return;
-    }
-    char buf[32];
-    for (int digits = 15; digits <= 17; digits++) {
-        snprintf (buf, sizeof buf, "%.*g", digits, value);
-        if (strtod (buf, NULL) == value)
-            break;
-    }
-    fputs (buf, out);
-}
-
-static void s_json_value (FILE *out, const msgpack_object *o, int depth);
-
-//  A map key: strings as they are, other keys as the JSON text of their
-//  value, quoted (JSON keys are strings). Cannot fail.
-static void s_json_key (FILE *out, const msgpack_object *key, int depth)
-{
-    if (key->type == MSGPACK_OBJECT_STR) {
-        s_json_string (out, key->via.str.ptr, key->via.str.size);
-        return;
-    }
-    char *text = NULL;
-    size_t size = 0;
-    FILE *memory = open_memstream (&text, &size);
-    if (memory) {
-        s_json_value (memory, key, depth);
-        fclose (memory);
-    }
-    if (text)
-        s_json_string (out, text, size);
-    else
-        fputs ("\"?\"", out);
-    free (text);
-}
-
-//  Prints any msgpack object as JSON: bins as hex strings, extensions as
-//  null, nesting deeper than DLBCTL_JSON_DEPTH as null. Cannot fail.
-static void s_json_value (FILE *out, const msgpack_object *o, int depth)
-{
-    if (depth > DLBCTL_JSON_DEPTH) {
-        fputs ("null", out);
-        return;
-    }
-    switch (o->type) {
-    case MSGPACK_OBJECT_BOOLEAN:
-        fputs (o->via.boolean ? "true" : "false", out);
-        break;
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        fprintf (out, "%" PRIu64, o->via.u64);
-        break;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        fprintf (out, "%" PRId64, o->via.i64);
-        break;
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        s_json_double (out, o->via.f64);
-        break;
-    case MSGPACK_OBJECT_STR:
-        s_json_string (out, o->via.str.ptr, o->via.str.size);
-        break;
-    case MSGPACK_OBJECT_BIN:
-        fputc ('"', out);
-        for (uint32_t i = 0; i < o->via.bin.size; i++)
-            fprintf (out, "%02x", (unsigned char) o->via.bin.ptr[i]);
-        fputc ('"', out);
-        break;
-    case MSGPACK_OBJECT_ARRAY:
-        fputc ('[', out);
-        for (uint32_t i = 0; i < o->via.array.size; i++) {
-            if (i)
-                fputc (',', out);
-            s_json_value (out, &o->via.array.ptr[i], depth + 1);
-        }
-        fputc (']', out);
-        break;
-    case MSGPACK_OBJECT_MAP:
-        fputc ('{', out);
-        for (uint32_t i = 0; i < o->via.map.size; i++) {
-            if (i)
-                fputc (',', out);
-            s_json_key (out, &o->via.map.ptr[i].key, depth + 1);
-            fputc (':', out);
-            s_json_value (out, &o->via.map.ptr[i].val, depth + 1);
-        }
-        fputc ('}', out);
-        break;
-    default: //  nil, extensions
-        fputs ("null", out);
-        break;
-    }
-}
-
-//  ---------------------------------------------------------------------
 //  status
 
 static void s_print_nodes (const msgpack_object *body)
@@ -943,7 +523,7 @@ static int s_cmd_status (client_t *client, const command_t *command, int argc,
     if (s_request (client, &request, &reply))
         return EXIT_FAILURE;
     if (json) {
-        s_json_value (stdout, reply.body, 0);
+        dlb_client_json (stdout, reply.body);
         putchar ('\n');
     }
     else {
@@ -1036,7 +616,7 @@ static int s_set_all (client_t *client, const command_t *command,
                 failed++;
                 continue;
             }
-            s_path_beside (client->node_file, name, file, sizeof file);
+            dlb_client_path_beside (client->node_file, name, file, sizeof file);
             strncat (file, ".node", sizeof file - strlen (file) - 1);
             peer.endpoint_text = file;
             if (access (file, R_OK)) {
@@ -1434,13 +1014,13 @@ static int s_cmd_events (client_t *client, const command_t *command, int argc,
                      missed, first);
         for (uint32_t i = 0; i < events->size; i++) {
             dlb_event_t event;
-            char reason[DLBCTL_ERROR_MAX];
+            char reason[DLB_CLIENT_ERROR_MAX];
             if (dlb_event_decode (&events->ptr[i], &event, reason, sizeof reason)) {
                 fprintf (stderr, "(skipped a malformed event: %s)\n", reason);
                 continue;
             }
             if (json) {
-                s_json_value (stdout, &events->ptr[i], 0);
+                dlb_client_json (stdout, &events->ptr[i]);
                 putchar ('\n');
             }
             else
@@ -1556,7 +1136,7 @@ static int s_cmd_keygen (client_t *client, const command_t *command, int argc,
         if (out)
             snprintf (path, sizeof path, "%s", out);
         else
-            s_default_key (path, sizeof path);
+            dlb_client_default_key (path, sizeof path);
         gethostname (host, sizeof host);
         snprintf (user, sizeof user, "%s@%s", getenv ("USER") ? getenv ("USER") : "user",
                   host);
