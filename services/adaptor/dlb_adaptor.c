@@ -902,13 +902,14 @@ void dlb_adaptor_test (bool verbose)
 
     //  Predictive, switched at run time: both run 90 jobs/s with 100 jobs
     //  now, but a's owner load is forecast to rise (capacity 30 jobs/s):
-    //  a pushes (100*90 - 100*30) / 120 = 50 jobs to b before the rise,
-    //  which eta could not see. (Once the hysteresis of a's steal from b
+    //  a pushes jobs to b before the rise, which eta could not see: 38,
+    //  b's rate in doubt ((100 + n) / 67.5 <= (100 - n) / 30), where equal
+    //  finish times would be 50. (Once the hysteresis of a's steal from b
     //  above has passed.)
     s_test_policy (inbox, "predictive");
     s_test_capacity[0] = 30;
     s_test_capacity[1] = 90;
-    assert (s_decision (state_pub, worker, DLB_MSG_TAKE, 100, 90, 100, 90) == 50);
+    assert (s_decision (state_pub, worker, DLB_MSG_TAKE, 100, 90, 100, 90) == 38);
 
     zsock_destroy (&inbox);
     zactor_destroy (&adaptor);
