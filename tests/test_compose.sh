@@ -33,6 +33,10 @@ readonly HEALTHY_TIMEOUT=90   #  secs for 15 containers to report healthy
 readonly CLUSTER_TIMEOUT=60   #  secs for node a to see 3 live nodes
 readonly SPREAD_TIMEOUT=60    #  secs for the workload to reach node b
 readonly QUIET_TIMEOUT=120    #  secs for the fault-free workload
+#  The workers compete as equals here (their default, the lowest cgroup
+#  weight, lets a machine busy with other work starve them, as it should),
+#  as ctest's DLB_PRIORITY=normal does for the other tests.
+export DLB_WORKER_CPU_SHARES=${DLB_WORKER_CPU_SHARES:-1024}
 readonly FAULT_TIMEOUT=180    #  secs for the workload with faults (about 30 s without)
 readonly STEP_TIMEOUT=60      #  secs for any single docker or compose command
 readonly POLL=0.5             #  secs between checks

@@ -7,7 +7,7 @@
 #  verified (a generated vector is checked element by element against the
 #  exact float64 value), and c, back, runs jobs again. A node started at the
 #  default priority runs its compute threads at idle priority (ps: class
-#  IDL); the workloads run at normal priority (ctest sets DLB_PRIORITY=normal),
+#  IDL) in a session of the lowest weight (/proc/PID/autogroup); the workloads run at normal priority (ctest sets DLB_PRIORITY=normal),
 #  since at idle priority a machine busy with other work may starve them, as
 #  it should. Loose bounds, every wait with a deadline.
 #  Usage: tests/test_predictive.sh BUILD_DIR   (exit 0 pass, 1 fail, 77 skip:
@@ -112,4 +112,9 @@ idle_threads() {
 }
 wait_for "$DEADLINE" idle_threads ||
     fail "compute threads are not SCHED_IDLE: $(ps -L -o tid=,comm=,cls= -p "$(solo_worker)")"
+#  ... and its session (no terminal under dlb-cluster) has the lowest weight.
+if [ -r /proc/self/autogroup ]; then
+    grep -q ' nice 19$' "/proc/$(solo_worker)/autogroup" ||
+        fail "the worker's session is not at nice 19: $(cat "/proc/$(solo_worker)/autogroup")"
+fi
 echo "PASS"

@@ -174,6 +174,36 @@ static bool s_compute_poll (void *arg)
     return !self->terminated;
 }
 
+//  Gives the worker's session (its autogroup, /proc/self/autogroup) the
+//  lowest weight, nice 19. With autogroups (the kernel's default) the CPU
+//  is shared first between sessions, then between the threads of each: the
+//  compute threads' SCHED_IDLE ranks them only within the worker's own
+//  session, which otherwise weighs as much as an owner's login (measured:
+//  a replayed owner asking 70 % of a CPU got 45 % beside an idle-priority
+//  worker in a session of its own). Under a cgroup manager the unit's or
+//  container's weight plays this part (deploy/: CPUWeight=idle, cpu_shares).
+//  Only a session without a terminal (dlb-cluster's, systemd's, a
+//  container's) is changed, never the login of a user who started the
+//  worker by hand. Returns quietly where there are no autogroups; warns if
+//  refused.
+static void s_lowest_session (void)
+{
+    int tty = open ("/dev/tty", O_RDONLY | O_NOCTTY);
+    if (tty >= 0) {
+        close (tty);
+        dlb_info ("the worker runs in a terminal's session: that session's CPU weight is "
+                  "left as it is");
+        return;
+    }
+    FILE *file = fopen ("/proc/self/autogroup", "w");
+    if (!file)
+        return; //  no autogroups here (CONFIG_SCHED_AUTOGROUP off)
+    bool ok = fprintf (file, "%d", DLB_NICE_LOWEST) > 0;
+    if (fclose (file) || !ok)
+        dlb_warn ("cannot lower the worker's session weight (/proc/self/autogroup): %s",
+                  strerror (errno));
+}
+
 //  What a compute thread starts with (copied before it signals ready).
 typedef struct {
     double throttle;
@@ -1547,6 +1577,8 @@ void dlb_worker_actor (zsock_t *pipe, void *args)
     zlistx_set_destructor (self->recovered, (zlistx_destructor_fn *) zstr_free);
     self->threads = calloc (self->cfg.threads, sizeof (thread_t));
     self->loop = zloop_new ();
+    if (self->cfg.idle_priority)
+        s_lowest_session ();
     compute_args_t start = {.throttle = self->throttle, .idle = self->cfg.idle_priority};
     dlb_config_cpus (self->cfg.cpus, &start.cpus); //  validated by dlb_config_parse
     for (int i = 0; i < self->cfg.threads; i++) {
