@@ -1080,15 +1080,17 @@ static void s_submit (worker_t *self, const dlb_command_t *command)
     s_publish (self);
 }
 
-//  Drops the jobs of workload id waiting in list (the queue, the audits).
+//  Drops the jobs of workload id from origin waiting in list (the queue,
+//  the audits): a workload id alone could be forged by a node whose name
+//  is a prefix of another's.
 //  Returns their number.
-static size_t s_drop_jobs (zlistx_t *list, const char *id)
+static size_t s_drop_jobs (zlistx_t *list, const char *origin, const char *id)
 {
     size_t dropped = 0;
     dlb_job_t *job = zlistx_first (list);
     while (job) {
         void *handle = zlistx_cursor (list);
-        bool drop = streq (job->workload, id);
+        bool drop = streq (job->workload, id) && streq (job->origin, origin);
         job = zlistx_next (list); //  the cursor moves on before the item goes
         if (drop) {
             zlistx_delete (list, handle);
@@ -1140,8 +1142,8 @@ static void s_cancel (worker_t *self, const dlb_command_t *command)
     size_t count = dlb_workload_holders (wl, holders, DLB_PEERS_MAX * 4);
     uint64_t completed = dlb_workload_completed (wl), jobs = dlb_workload_jobs (wl);
     dlb_workload_cancel (wl);
-    size_t dropped =
-        s_drop_jobs (self->queue, command->id) + s_drop_jobs (self->audits, command->id);
+    size_t dropped = s_drop_jobs (self->queue, self->cfg.node, command->id) +
+                     s_drop_jobs (self->audits, self->cfg.node, command->id);
     const char *id = dlb_workload_id (wl);
     for (size_t i = 0; i < count; i++)
         s_send_cancel (self, holders[i], &id, 1);
@@ -1187,7 +1189,7 @@ static void s_cancelled (worker_t *self, const dlb_msg_t *msg)
             continue;
         memcpy (id, o->via.str.ptr, o->via.str.size);
         id[o->via.str.size] = 0;
-        size_t dropped = s_drop_jobs (self->queue, id);
+        size_t dropped = s_drop_jobs (self->queue, from, id); //  its own jobs only
         bool known = s_is_cancelled (self, id);
         if (!known) {
             zlistx_add_end (self->cancelled, strdup (id));
