@@ -1,9 +1,12 @@
 /*  fuzz_event: an EVENT body through dlb_event_decode, as the monitor
     reads the services' events; a body with an `events` array (the
     answer to the control command `events`, as dlbctl reads it) has each
-    of its items decoded too.                                            */
+    of its items decoded too, and a body with a `nodes` array (the
+    answer to `status`, as dlbctl and dlb-web read it) each node record
+    through dlb_status_node_decode.                                      */
 #include "dlb_event.h"
 #include "dlb_fuzz.h"
+#include "dlb_status.h"
 
 #include <assert.h>
 #include <math.h>
@@ -34,6 +37,19 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (dlb_obj_array (msg.body, "events", &events) == 0)
         for (uint32_t i = 0; i < events->size; i++)
             s_check (&events->ptr[i]);
+    const msgpack_object_array *nodes;
+    if (dlb_obj_array (msg.body, "nodes", &nodes) == 0)
+        for (uint32_t i = 0; i < nodes->size; i++) {
+            dlb_status_node_t node;
+            char reason[DLB_FUZZ_REASON];
+            if (dlb_status_node_decode (&nodes->ptr[i], &node, reason, sizeof reason) ==
+                0) {
+                assert (*node.node && *node.policy && node.peer_count <= DLB_PEERS_MAX);
+                assert (isfinite (node.queue) && isfinite (node.restarts));
+            }
+            else
+                assert (*reason);
+        }
     dlb_msg_release (&msg);
     return 0;
 }

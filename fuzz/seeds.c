@@ -4,6 +4,7 @@
     Usage: dlb_fuzz_seeds DIR   writes DIR/HARNESS/NAME                    */
 #include "dlb_command.h"
 #include "dlb_eventring.h"
+#include "dlb_status.h"
 #include "dlb_confine.h"
 #include "dlb_fuzz.h"
 #include "dlb_journal.h"
@@ -177,6 +178,24 @@ static void s_events (void)
     dlb_eventring_reply (ring, &w, "a", 0, 10);
     s_message (&w, "events-reply", "event", -1);
     dlb_eventring_destroy (&ring);
+    //  A status reply's nodes (dlb_status), read by the same harness.
+    dlb_status_node_t node = {.node = "a",
+                              .local = true,
+                              .queue = 3,
+                              .rate = 70,
+                              .throttle = 1,
+                              .policy = "symmetric",
+                              .peer_count = 1,
+                              .peers = {"b"}};
+    dlb_writer_init (&w, DLB_MSG_REPLY);
+    msgpack_pack_map (&w.pk, 2);
+    dlb_writer_bool (&w, "ok", true);
+    dlb_writer_key (&w, "nodes");
+    msgpack_pack_array (&w.pk, 2);
+    dlb_status_node_pack (&w, &node);
+    node = (dlb_status_node_t){.node = "b", .stale = true, .age = 4.5, .policy = "?"};
+    dlb_status_node_pack (&w, &node);
+    s_message (&w, "status-reply", "event", -1);
 }
 
 //  The other types, field by field as proto/README.md lists them.

@@ -36,6 +36,7 @@
 #include "dlb_forecast.h"
 #include "dlb_sampler.h"
 #include "dlb_service.h"
+#include "dlb_status.h"
 
 #define DLB_RELAY_TIMEOUT      10000 //  msecs an owner has to answer a relayed command
 #define DLB_RELAY_RETRY        3000  //  msecs a command waits for its owner's inbox
@@ -67,8 +68,10 @@ typedef struct {
     dlb_keys_t *keys; //  NULL under --insecure
     zloop_t *loop;
     dlb_sampler_t *sampler;
-    zframe_t *cache[S_SERVICES]; //  latest STATUS of each service
-    int64_t heard[S_SERVICES];   //  zclock_mono when it arrived
+    zframe_t *cache[S_SERVICES];  //  latest STATUS of each service
+    int64_t heard[S_SERVICES];    //  zclock_mono when it arrived
+    uint64_t started[S_SERVICES]; //  its pid, or the worker's boot: which run
+    uint64_t restarts;            //  services seen to start again (status)
     zlistx_t *pending;
     uint64_t req_seq;
     uint64_t malformed; //  control requests answered "malformed", for the log
@@ -267,47 +270,25 @@ static bool s_cached (monitor_t *self, int service, dlb_msg_t *msg)
                                     sizeof reason) == 0;
 }
 
-static void s_pack_number (dlb_writer_t *w, const msgpack_object *map, const char *key)
+//  Reads a number of a map, 0 if it has none. Cannot fail.
+static double s_number (const msgpack_object *map, const char *key)
 {
     double value = 0;
-    dlb_obj_double (map, key, &value);
-    dlb_writer_double (w, key, value);
+    if (map)
+        dlb_obj_double (map, key, &value);
+    return value;
 }
 
-//  Packs one entry of the status reply's nodes: the counts come from a map
-//  (a worker STATUS, or a peer's state), the rest as given: figures are
-//  the forecast ones, in the order of s_figures; peers lists the node's
-//  peers by name (NULL: none). Cannot fail.
-static const char *s_figures[] = {"owner", "owner_forecast", "avail", "capacity"};
-#define S_FIGURES (sizeof s_figures / sizeof s_figures[0])
-
-static void s_pack_row (dlb_writer_t *w, const char *node, bool local,
-                        const msgpack_object *counts, const double *figures,
-                        double throttle, const char *policy, double cpu,
-                        double worker_cpu, bool stale, double age,
-                        const msgpack_object_array *peers)
+//  Fills the worker figures of a status record from a map (a worker
+//  STATUS, or a peer's state; NULL: none). Cannot fail.
+static void s_counts (dlb_status_node_t *node, const msgpack_object *counts)
 {
-    msgpack_pack_map (&w->pk, 15 + S_FIGURES);
-    for (size_t k = 0; k < S_FIGURES; k++)
-        dlb_writer_double (w, s_figures[k], figures[k]);
-    dlb_writer_str (w, "node", node);
-    dlb_writer_bool (w, "local", local);
-    const char *keys[] = {"queue", "running", "done", "rate", "sent", "received"};
-    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
-        s_pack_number (w, counts, keys[k]);
-    dlb_writer_double (w, "throttle", throttle);
-    dlb_writer_str (w, "policy", policy);
-    dlb_writer_double (w, "cpu", cpu);
-    dlb_writer_double (w, "worker_cpu", worker_cpu);
-    dlb_writer_bool (w, "stale", stale);
-    dlb_writer_double (w, "age", age);
-    dlb_writer_key (w, "peers");
-    msgpack_pack_array (&w->pk, peers ? peers->size : 0);
-    for (uint32_t i = 0; peers && i < peers->size; i++) {
-        char name[DLB_NAME_MAX] = "?";
-        dlb_obj_str (&peers->ptr[i], "node", name, sizeof name);
-        dlb_writer_string (w, name);
-    }
+    node->queue = s_number (counts, "queue");
+    node->running = s_number (counts, "running");
+    node->done = s_number (counts, "done");
+    node->rate = s_number (counts, "rate");
+    node->sent = s_number (counts, "sent");
+    node->received = s_number (counts, "received");
 }
 
 //  The status reply: this node and its peers, the workloads it holds, and
@@ -322,7 +303,7 @@ static zframe_t *s_status (monitor_t *self)
     const msgpack_object_array *peers = NULL;
     if (have_state)
         dlb_obj_array (state.body, "peers", &peers);
-    char policy[16] = "?";
+    char policy[DLB_STATUS_POLICY_MAX] = "?";
     if (have_adaptor)
         dlb_obj_str (adaptor.body, "policy", policy, sizeof policy);
 
@@ -349,26 +330,40 @@ static zframe_t *s_status (monitor_t *self)
     msgpack_pack_array (&w.pk, 1 + (peers ? peers->size : 0));
     //  This node, from its own services; then each peer as this node last
     //  heard of it.
-    double mine[S_FIGURES] = {self->owner, self->owner_forecast, self->avail,
-                              self->capacity};
-    s_pack_row (&w, self->cfg.node, true, have_worker ? worker.body : NULL, mine,
-                self->throttle, policy, self->cpu, self->worker_cpu, false, 0, peers);
+    dlb_status_node_t node = {.local = true,
+                              .throttle = self->throttle,
+                              .cpu = self->cpu,
+                              .worker_cpu = self->worker_cpu,
+                              .owner = self->owner,
+                              .owner_forecast = self->owner_forecast,
+                              .avail = self->avail,
+                              .capacity = self->capacity,
+                              .restarts = (double) self->restarts};
+    snprintf (node.node, sizeof node.node, "%s", self->cfg.node);
+    snprintf (node.policy, sizeof node.policy, "%s", policy);
+    s_counts (&node, have_worker ? worker.body : NULL);
+    for (uint32_t i = 0; peers && i < peers->size && node.peer_count < DLB_PEERS_MAX; i++)
+        if (dlb_obj_str (&peers->ptr[i], "node", node.peers[node.peer_count],
+                         DLB_NAME_MAX) == 0)
+            node.peer_count++;
+    dlb_status_node_pack (&w, &node);
     for (uint32_t i = 0; peers && i < peers->size; i++) {
         const msgpack_object *p = &peers->ptr[i];
-        char name[DLB_NAME_MAX] = "?", peer_policy[16] = "?";
-        bool stale = true;
-        double throttle = 0, cpu = 0, age = 0;
-        dlb_obj_str (p, "node", name, sizeof name);
-        dlb_obj_str (p, "policy", peer_policy, sizeof peer_policy);
-        dlb_obj_bool (p, "stale", &stale);
-        dlb_obj_double (p, "throttle", &throttle);
-        dlb_obj_double (p, "cpu", &cpu);
-        dlb_obj_double (p, "age", &age);
-        double theirs[S_FIGURES] = {0};
-        for (size_t k = 0; k < S_FIGURES; k++)
-            dlb_obj_double (p, s_figures[k], &theirs[k]);
-        s_pack_row (&w, name, false, p, theirs, throttle, peer_policy, cpu, 0, stale, age,
-                    NULL);
+        dlb_status_node_t peer = {.stale = true};
+        snprintf (peer.node, sizeof peer.node, "?");
+        snprintf (peer.policy, sizeof peer.policy, "?");
+        dlb_obj_str (p, "node", peer.node, sizeof peer.node);
+        dlb_obj_str (p, "policy", peer.policy, sizeof peer.policy);
+        dlb_obj_bool (p, "stale", &peer.stale);
+        s_counts (&peer, p);
+        peer.throttle = s_number (p, "throttle");
+        peer.cpu = s_number (p, "cpu");
+        peer.age = s_number (p, "age");
+        peer.owner = s_number (p, "owner");
+        peer.owner_forecast = s_number (p, "owner_forecast");
+        peer.avail = s_number (p, "avail");
+        peer.capacity = s_number (p, "capacity");
+        dlb_status_node_pack (&w, &peer);
     }
     dlb_writer_key (&w, "workloads");
     const msgpack_object *workloads =
@@ -642,6 +637,12 @@ static int s_buses_event (zloop_t *loop, zsock_t *reader, void *arg)
             if (streq (service, s_service_names[k])) {
                 if (k == DLB_SVC_WORKER)
                     s_worker_cpu (self, msg.body);
+                uint64_t run = 0;
+                dlb_obj_u64 (msg.body, k == DLB_SVC_WORKER ? "boot" : "pid", &run);
+                if (run && self->started[k] && run != self->started[k])
+                    self->restarts++;
+                if (run)
+                    self->started[k] = run;
                 uint64_t pid = 0;
                 if (dlb_obj_u64 (msg.body, "pid", &pid) == 0 && pid <= INT_MAX &&
                     (int) pid != self->pid[k]) {

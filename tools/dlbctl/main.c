@@ -21,6 +21,7 @@
 #include "dlb_policy.h"
 #include "dlb_proto.h"
 #include "dlb_service.h"
+#include "dlb_status.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -39,13 +40,13 @@
 #define DLBCTL_POLL_PERIOD  500   //  msecs between status polls in wait
 #define DLBCTL_PLAIN_PERIOD 1000  //  msecs between progress lines off a terminal
 #define DLBCTL_UNKNOWN_GRACE                                                             \
-    10000                       //  msecs a workload may be missing from status
-                                //  (new, or the node's services restarting)
-#define DLBCTL_RIDE_OVER 120000 //  msecs wait retries a node that does not answer
-#define DLBCTL_WAIT_ASK  3000   //  msecs wait gives one status request
-#define DLBCTL_BAR_WIDTH 30     //  characters of the progress bar
-#define DLBCTL_LIST_MAX  1024   //  bytes, joined peer and ran lists with NUL
-#define DLBCTL_EVENTS_POLL 500 //  msecs between requests of events --follow
+    10000                         //  msecs a workload may be missing from status
+                                  //  (new, or the node's services restarting)
+#define DLBCTL_RIDE_OVER   120000 //  msecs wait retries a node that does not answer
+#define DLBCTL_WAIT_ASK    3000   //  msecs wait gives one status request
+#define DLBCTL_BAR_WIDTH   30     //  characters of the progress bar
+#define DLBCTL_LIST_MAX    1024   //  bytes, joined peer and ran lists with NUL
+#define DLBCTL_EVENTS_POLL 500    //  msecs between requests of events --follow
 
 #define EXIT_USAGE 2
 
@@ -339,16 +340,11 @@ static void s_append (char *list, size_t size, const char *separator, const char
 }
 
 //  Joins the strings of an array field with ",". "-" if none.
-static void s_join_peers (const msgpack_object *node, char *buf, size_t size)
+static void s_join_peers (const dlb_status_node_t *node, char *buf, size_t size)
 {
     buf[0] = 0;
-    const msgpack_object_array *peers;
-    if (dlb_obj_array (node, "peers", &peers) == 0)
-        for (uint32_t i = 0; i < peers->size; i++) {
-            char peer[DLB_NAME_MAX];
-            s_text_of (&peers->ptr[i], peer, sizeof peer);
-            s_append (buf, size, ",", peer);
-        }
+    for (uint32_t i = 0; i < node->peer_count; i++)
+        s_append (buf, size, ",", node->peers[i]);
     if (!buf[0])
         snprintf (buf, size, "-");
 }
@@ -419,34 +415,36 @@ static void s_print_nodes (const msgpack_object *body)
             "QUEUE", "RUNNING", "DONE", "THROTTLE", "POLICY", "SENT", "RECEIVED",
             "RATE/S", "CPU%", "OWNER%", "CAP/S", "PEERS");
     for (uint32_t i = 0; i < nodes->size; i++) {
-        const msgpack_object *node = s_item (nodes, i);
-        char name[DLB_NAME_MAX + 1], policy[16], peers[DLBCTL_LIST_MAX];
+        dlb_status_node_t node;
+        char reason[DLB_CLIENT_ERROR_MAX];
+        if (dlb_status_node_decode (s_item (nodes, i), &node, reason, sizeof reason)) {
+            printf ("(a malformed node record: %s)\n", reason);
+            continue;
+        }
+        char name[DLB_NAME_MAX + 1], peers[DLBCTL_LIST_MAX];
         char queue[32], running[32], done[32], throttle[32], sent[32], received[32],
             rate[32], cpu[32], owner[32], capacity[32];
-        double predicted = s_number (node, "capacity"); //  0: no rate measured yet
-        s_text (node, "node", name, sizeof name - 1);
-        if (s_flag (node, "local", false))
-            strcat (name, "*");
-        s_text (node, "policy", policy, sizeof policy);
-        s_join_peers (node, peers, sizeof peers);
-        if (s_flag (node, "stale", false)) {
+        snprintf (name, sizeof name, "%s%s", node.node, node.local ? "*" : "");
+        s_join_peers (&node, peers, sizeof peers);
+        if (node.stale) {
             char age[32], note[64];
             snprintf (note, sizeof note, "  STALE (last heard %s ago)",
-                      s_duration (age, sizeof age, s_number (node, "age")));
+                      s_duration (age, sizeof age, node.age));
             s_append (peers, sizeof peers, "", note);
         }
-        printf ("%-*s %6s %7s %8s %8s %-10s %6s %8s %7s %5s %6s %7s  %s\n", width, name,
-                s_fmt (queue, sizeof queue, s_number (node, "queue"), 0),
-                s_fmt (running, sizeof running, s_number (node, "running"), 0),
-                s_fmt (done, sizeof done, s_number (node, "done"), 0),
-                s_fmt (throttle, sizeof throttle, s_number (node, "throttle"), 2), policy,
-                s_fmt (sent, sizeof sent, s_number (node, "sent"), 0),
-                s_fmt (received, sizeof received, s_number (node, "received"), 0),
-                s_fmt (rate, sizeof rate, s_number (node, "rate"), 1),
-                s_fmt (cpu, sizeof cpu, s_number (node, "cpu"), 0),
-                s_fmt (owner, sizeof owner, s_number (node, "owner"), 0),
-                s_fmt (capacity, sizeof capacity, predicted > 0 ? predicted : NAN, 1),
-                peers);
+        printf (
+            "%-*s %6s %7s %8s %8s %-10s %6s %8s %7s %5s %6s %7s  %s\n", width, name,
+            s_fmt (queue, sizeof queue, node.queue, 0),
+            s_fmt (running, sizeof running, node.running, 0),
+            s_fmt (done, sizeof done, node.done, 0),
+            s_fmt (throttle, sizeof throttle, node.throttle, 2), node.policy,
+            s_fmt (sent, sizeof sent, node.sent, 0),
+            s_fmt (received, sizeof received, node.received, 0),
+            s_fmt (rate, sizeof rate, node.rate, 1), s_fmt (cpu, sizeof cpu, node.cpu, 0),
+            s_fmt (owner, sizeof owner, node.owner, 0),
+            //  capacity 0: no rate measured yet
+            s_fmt (capacity, sizeof capacity, node.capacity > 0 ? node.capacity : NAN, 1),
+            peers);
     }
 }
 

@@ -23,8 +23,10 @@
     cross-origin page cannot send without a CORS preflight, which dlb-web
     never grants), and an Origin, if any, equal to http://HOST.          */
 #include "dlb_web.h"
+
 #include "dlb_command.h"
 #include "dlb_policy.h"
+#include "dlb_status.h"
 #include "dlb_web_assets.h"
 
 #include <arpa/inet.h>
@@ -214,8 +216,8 @@ static void s_event_own (dlb_web_t *self, const char *node, const char *kind,
 typedef struct {
     const char *name; //  points into a status reply
     char name_buf[DLB_NAME_MAX];
-    const msgpack_object *entry; //  its nodes[] map
-    const source_t *source;      //  the attached node that is this node, or NULL
+    dlb_status_node_t st;   //  its record in a status reply
+    const source_t *source; //  the attached node that is this node, or NULL
 } view_node_t;
 
 //  Fills view (at most DLB_WEB_NODES_MAX) from the sources' status
@@ -233,13 +235,16 @@ static size_t s_view (const dlb_web_t *self, view_node_t *view)
                 const msgpack_object *entry = s_item (source->status->body, "nodes", i);
                 if (!entry)
                     break;
-                bool local = s_flag (entry, "local", false);
+                dlb_status_node_t st;
+                char reason[DLB_CLIENT_ERROR_MAX];
+                if (dlb_status_node_decode (entry, &st, reason, sizeof reason))
+                    continue; //  a malformed record: left out of the view
+                bool local = st.local;
                 //  pass 0: each node's own entry, if that node answered
                 //  this round; pass 1: the others' views, first come.
                 if (pass == 0 && (!local || !source->ok))
                     continue;
-                char name[DLB_NAME_MAX];
-                s_str (entry, "node", name, sizeof name);
+                const char *name = st.node;
                 bool known = false;
                 for (size_t v = 0; v < count && !known; v++)
                     known = streq (view[v].name_buf, name);
@@ -248,7 +253,7 @@ static size_t s_view (const dlb_web_t *self, view_node_t *view)
                 view_node_t *node = &view[count++];
                 snprintf (node->name_buf, sizeof node->name_buf, "%s", name);
                 node->name = node->name_buf;
-                node->entry = entry;
+                node->st = st;
                 node->source = local ? source : NULL;
             }
         }
@@ -259,15 +264,14 @@ static size_t s_view (const dlb_web_t *self, view_node_t *view)
 static void s_observe (dlb_web_t *self, const view_node_t *view, size_t count)
 {
     for (size_t v = 0; v < count; v++) {
-        const msgpack_object *e = view[v].entry;
+        const dlb_status_node_t *e = &view[v].st;
         seen_node_t *seen = NULL;
         for (size_t i = 0; i < self->seen_count && !seen; i++)
             if (streq (self->seen[i].name, view[v].name))
                 seen = &self->seen[i];
-        double throttle = s_num (e, "throttle");
-        char policy[32];
-        s_str (e, "policy", policy, sizeof policy);
-        int stale = s_flag (e, "stale", false);
+        double throttle = e->throttle;
+        const char *policy = e->policy;
+        int stale = e->stale;
         if (!seen) {
             if (self->seen_count == DLB_WEB_NODES_MAX)
                 continue;
@@ -446,12 +450,11 @@ static void s_publish (dlb_web_t *self)
         s_json_str (t.out, view[v].name);
         fputc (':', t.out);
         fputc ('[', t.out);
-        dlb_client_json_double (t.out, s_num (view[v].entry, "queue") +
-                                           s_num (view[v].entry, "running"));
+        dlb_client_json_double (t.out, view[v].st.queue + view[v].st.running);
         fputc (',', t.out);
-        dlb_client_json_double (t.out, s_num (view[v].entry, "owner"));
+        dlb_client_json_double (t.out, view[v].st.owner);
         fputc (',', t.out);
-        dlb_client_json_double (t.out, s_num (view[v].entry, "owner_forecast"));
+        dlb_client_json_double (t.out, view[v].st.owner_forecast);
         fputc (']', t.out);
     }
     fprintf (t.out, "}}");
@@ -542,35 +545,51 @@ static void s_family (FILE *out, const char *name, const char *type, const char 
     fprintf (out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-//  Per node figures: the status key, its scale to base units, and the family.
+//  Per node figures: the family, the record's field, its scale to base
+//  units, and whether a peer's view of the node has it (else only the
+//  node's own answer does).
 typedef struct {
-    const char *name, *type, *help, *key;
+    const char *name, *type, *help;
+    size_t field; //  offsetof a double in dlb_status_node_t
     double scale;
+    bool own; //  only from the node itself
 } node_metric_t;
 
+#define S_FIELD(f) offsetof (dlb_status_node_t, f)
+
 static const node_metric_t s_node_metrics[] = {
-    {"dlb_jobs_done_total", "counter", "Jobs the node has run.", "done", 1},
-    {"dlb_jobs_sent_total", "counter", "Jobs the node has moved to peers.", "sent", 1},
+    {"dlb_jobs_done_total", "counter", "Jobs the node has run.", S_FIELD (done), 1,
+     false},
+    {"dlb_jobs_sent_total", "counter", "Jobs the node has moved to peers.",
+     S_FIELD (sent), 1, false},
     {"dlb_jobs_received_total", "counter", "Jobs the node has received from peers.",
-     "received", 1},
-    {"dlb_queue_jobs", "gauge", "Jobs queued on the node.", "queue", 1},
-    {"dlb_running_jobs", "gauge", "Jobs the node is running.", "running", 1},
-    {"dlb_rate_jobs_per_second", "gauge", "The node's measured job rate.", "rate", 1},
+     S_FIELD (received), 1, false},
+    {"dlb_queue_jobs", "gauge", "Jobs queued on the node.", S_FIELD (queue), 1, false},
+    {"dlb_running_jobs", "gauge", "Jobs the node is running.", S_FIELD (running), 1,
+     false},
+    {"dlb_rate_jobs_per_second", "gauge", "The node's measured job rate.", S_FIELD (rate),
+     1, false},
     {"dlb_throttle_ratio", "gauge", "The node's duty cycle, 0 < throttle <= 1.",
-     "throttle", 1},
-    {"dlb_cpu_ratio", "gauge", "CPU the node's processes use, in CPUs (1 = one CPU).",
-     "cpu", 0.01},
+     S_FIELD (throttle), 1, false},
+    {"dlb_cpu_ratio", "gauge", "Busy share of all the node's machine's CPUs, 0 to 1.",
+     S_FIELD (cpu), 0.01, false},
     {"dlb_owner_load_ratio", "gauge",
      "Load of the machine's owner on the node's CPUs (busy share minus the node's own).",
-     "owner", 0.01},
+     S_FIELD (owner), 0.01, false},
     {"dlb_owner_load_forecast_ratio", "gauge",
-     "Forecast mean owner load over the node's remaining work.", "owner_forecast", 0.01},
+     "Forecast mean owner load over the node's remaining work.", S_FIELD (owner_forecast),
+     0.01, false},
     {"dlb_available_cpus", "gauge", "CPUs the node's worker is predicted to get.",
-     "avail", 1},
+     S_FIELD (avail), 1, false},
     {"dlb_capacity_jobs_per_second", "gauge",
-     "The node's predicted capacity (0 before a rate is measured).", "capacity", 1},
-    {"dlb_age_seconds", "gauge", "Seconds since the node was last heard.", "age", 1},
-    {NULL, NULL, NULL, NULL, 0}};
+     "The node's predicted capacity (0 before a rate is measured).", S_FIELD (capacity),
+     1, false},
+    {"dlb_age_seconds", "gauge", "Seconds since the node was last heard.", S_FIELD (age),
+     1, false},
+    {"dlb_service_restarts_total", "counter",
+     "Services of the node its monitor saw start again (a new process) since it started.",
+     S_FIELD (restarts), 1, true},
+    {NULL, NULL, NULL, 0, 0, false}};
 
 typedef struct {
     const char *name, *type, *help, *key;
@@ -628,9 +647,9 @@ static char *s_metrics (dlb_web_t *self)
     for (const node_metric_t *m = s_node_metrics; m->name; m++) {
         s_family (out, m->name, m->type, m->help);
         for (size_t v = 0; v < count; v++) {
-            double value = s_num (view[v].entry, m->key);
-            if (isnan (value))
+            if (m->own && !view[v].source)
                 continue;
+            double value = *(const double *) ((const char *) &view[v].st + m->field);
             fprintf (out, "%s{node=\"", m->name);
             s_label (out, view[v].name);
             fputs ("\"} ", out);
@@ -643,17 +662,15 @@ static char *s_metrics (dlb_web_t *self)
         fputs ("dlb_node_stale{node=\"", out);
         s_label (out, view[v].name);
         fputs ("\"} ", out);
-        s_value (out, s_flag (view[v].entry, "stale", true));
+        s_value (out, view[v].st.stale);
     }
     s_family (out, "dlb_node_policy_info", "gauge",
               "The node's transfer policy (value 1).");
     for (size_t v = 0; v < count; v++) {
-        char policy[32];
-        s_str (view[v].entry, "policy", policy, sizeof policy);
         fputs ("dlb_node_policy_info{node=\"", out);
         s_label (out, view[v].name);
         fputs ("\",policy=\"", out);
-        s_label (out, policy);
+        s_label (out, view[v].st.policy);
         fputs ("\"} 1\n", out);
     }
     s_family (out, "dlb_up", "gauge",
