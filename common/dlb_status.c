@@ -91,6 +91,66 @@ int dlb_status_node_decode (const msgpack_object *map, dlb_status_node_t *node,
     return 0;
 }
 
+void dlb_status_workload_pack (dlb_writer_t *w, const dlb_status_workload_t *wl)
+{
+    msgpack_pack_map (&w->pk, DLB_STATUS_WORKLOAD_KEYS);
+    dlb_writer_str (w, "id", wl->id);
+    dlb_writer_str (w, "state", wl->state);
+    dlb_writer_u64 (w, "jobs", wl->jobs);
+    dlb_writer_u64 (w, "completed", wl->completed);
+    dlb_writer_u64 (w, "elements", wl->elements);
+    dlb_writer_u64 (w, "duplicates", wl->duplicates);
+    dlb_writer_double (w, "elapsed_s", wl->elapsed_s);
+    dlb_writer_bool (w, "verified", wl->verified);
+    dlb_writer_str (w, "output", wl->output);
+    dlb_writer_str (w, "error", wl->error);
+    dlb_writer_u64 (w, "reps", wl->reps);
+    dlb_writer_u64 (w, "rejected", wl->rejected);
+    dlb_writer_u64 (w, "audited", wl->audited);
+    dlb_writer_counts (w, "ran", wl->ran,
+                       wl->ran_count < DLB_STATUS_RAN_MAX ? wl->ran_count
+                                                          : DLB_STATUS_RAN_MAX);
+}
+
+int dlb_status_workload_decode (const msgpack_object *map, dlb_status_workload_t *wl,
+                                char *reason, size_t reason_size)
+{
+    memset (wl, 0, sizeof *wl);
+    if (!map || map->type != MSGPACK_OBJECT_MAP) {
+        snprintf (reason, reason_size, "a workload's record is a map");
+        return -2;
+    }
+    if (dlb_obj_str (map, "id", wl->id, sizeof wl->id) || !*wl->id ||
+        dlb_obj_str (map, "state", wl->state, sizeof wl->state) ||
+        !(streq (wl->state, "running") || streq (wl->state, "complete") ||
+          streq (wl->state, "failed") || streq (wl->state, "cancelled"))) {
+        snprintf (reason, reason_size,
+                  "a workload's record needs an id and a state (running, complete, "
+                  "failed, cancelled)");
+        return -2;
+    }
+    struct {
+        const char *key;
+        uint64_t *value;
+    } counts[] = {{"jobs", &wl->jobs},         {"completed", &wl->completed},
+                  {"elements", &wl->elements}, {"duplicates", &wl->duplicates},
+                  {"reps", &wl->reps},         {"rejected", &wl->rejected},
+                  {"audited", &wl->audited}};
+    for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++)
+        if (dlb_obj_u64 (map, counts[k].key, counts[k].value))
+            *counts[k].value = 0;
+    if (dlb_obj_double (map, "elapsed_s", &wl->elapsed_s) || !isfinite (wl->elapsed_s))
+        wl->elapsed_s = 0;
+    if (dlb_obj_bool (map, "verified", &wl->verified))
+        wl->verified = false;
+    if (dlb_obj_str (map, "output", wl->output, sizeof wl->output))
+        *wl->output = 0;
+    if (dlb_obj_str (map, "error", wl->error, sizeof wl->error))
+        *wl->error = 0;
+    wl->ran_count = dlb_obj_counts (map, "ran", wl->ran, DLB_STATUS_RAN_MAX);
+    return 0;
+}
+
 //  Packs node alone and decodes it again into back.
 static int s_round_trip (const dlb_status_node_t *node, dlb_status_node_t *back,
                          char *reason, size_t size)
@@ -186,4 +246,38 @@ void dlb_status_test (bool verbose)
     assert (back.peer_count == DLB_PEERS_MAX && !back.stale); //  "" skipped
     msgpack_unpacked_destroy (&unpacked);
     dlb_writer_destroy (&w);
+
+    //  A workload's record, there and back; a wrong state is refused.
+    dlb_status_workload_t wl = {.id = "a-12001",
+                                .state = "complete",
+                                .jobs = 64,
+                                .completed = 64,
+                                .elements = 65536,
+                                .duplicates = 1,
+                                .reps = 50000,
+                                .audited = 8,
+                                .elapsed_s = 1.5,
+                                .verified = true,
+                                .output = "r.npy",
+                                .ran_count = 2,
+                                .ran = {{"a", 40}, {"b", 24}}};
+    dlb_status_workload_t wl_back;
+    for (int round = 0; round < 2; round++) {
+        dlb_writer_init_bare (&w);
+        dlb_status_workload_pack (&w, &wl);
+        msgpack_unpacked_init (&unpacked);
+        offset = 0;
+        assert (msgpack_unpack_next (&unpacked, w.buffer.data, w.buffer.size, &offset) ==
+                MSGPACK_UNPACK_SUCCESS);
+        assert (unpacked.data.via.map.size == DLB_STATUS_WORKLOAD_KEYS);
+        int rc =
+            dlb_status_workload_decode (&unpacked.data, &wl_back, reason, sizeof reason);
+        if (round == 0)
+            assert (rc == 0 && memcmp (&wl, &wl_back, sizeof wl) == 0);
+        else
+            assert (rc == -2 && *reason);
+        msgpack_unpacked_destroy (&unpacked);
+        dlb_writer_destroy (&w);
+        snprintf (wl.state, sizeof wl.state, "lost");
+    }
 }

@@ -35,6 +35,38 @@ typedef struct {
     char peers[DLB_PEERS_MAX][DLB_NAME_MAX];
 } dlb_status_node_t;
 
+//  A workload's record: an entry of the status reply's `workloads` (the
+//  worker STATUS's, copied) and of an ID.done file. A map of 14 keys:
+//  {id, state, jobs, completed, elements, duplicates, elapsed_s, verified,
+//   output, error, reps, rejected, audited, ran}.
+#define DLB_STATUS_STATE_MAX     16                  //  bytes of a state with NUL
+#define DLB_STATUS_WORKLOAD_KEYS 14                  //  keys of a packed record
+#define DLB_STATUS_RAN_MAX       (DLB_PEERS_MAX + 1) //  nodes in ran
+
+typedef struct {
+    char id[DLB_NAME_MAX];
+    char state[DLB_STATUS_STATE_MAX]; //  running, complete, failed, cancelled
+    uint64_t jobs, completed, elements, duplicates, reps, rejected, audited;
+    double elapsed_s; //  since submission, or the makespan once ended
+    bool verified;    //  complete and checked
+    char output[DLB_TEXT_MAX];
+    char error[DLB_TEXT_MAX]; //  "" unless failed or cancelled
+    size_t ran_count;
+    dlb_count_t ran[DLB_STATUS_RAN_MAX]; //  jobs each node ran
+} dlb_status_workload_t;
+
+//  Packs the record as a map of DLB_STATUS_WORKLOAD_KEYS keys. Cannot fail.
+void dlb_status_workload_pack (dlb_writer_t *writer,
+                               const dlb_status_workload_t *workload);
+
+//  Reads a record. Required: id and state (strs, state one of the four);
+//  numbers missing or of another type are 0, strings "" (an over-long one
+//  too), ran as dlb_obj_counts reads it. Returns 0, or -2 with a reason
+//  (workload undefined). Never asserts on input.
+int dlb_status_workload_decode (const msgpack_object *map,
+                                dlb_status_workload_t *workload, char *reason,
+                                size_t reason_size);
+
 //  Packs the record as a map of DLB_STATUS_KEYS keys (inside an array or
 //  a map being written). Cannot fail.
 void dlb_status_node_pack (dlb_writer_t *writer, const dlb_status_node_t *node);

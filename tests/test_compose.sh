@@ -58,7 +58,7 @@ if ! command -v docker >/dev/null || ! timeout 20 docker info >/dev/null 2>&1; t
     note "no Docker daemon answers (docker info); skipping"
     exit 77
 fi
-for tool in jq ip; do
+for tool in jq ip curl; do
     command -v "$tool" >/dev/null || { note "$tool is missing (scripts/install-deps.sh)"; exit 1; }
 done
 composers=()
@@ -270,6 +270,28 @@ for compose in "${composers[@]}"; do
     fi
     grep -q "refused the key" "$work/stranger.out" ||
         fail "an untrusted key was not told it was refused: $(head -n 3 "$work/stranger.out")"
+
+    echo "   the dashboard: --profile web serves node a's cluster" >&2
+    #  Beside node a, on its address (0.0.0.0 inside its namespace), so with
+    #  a login token, from a file in its data directory.
+    head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/a/web.token"
+    chown "$data_uid:$data_gid" "$work/a/web.token" && chmod 600 "$work/a/web.token"
+    web_metrics() {
+        curl -sf -H "Authorization: Bearer $(cat "$work/a/web.token")" \
+            "http://$(ip_of a):7180/metrics" >"$work/metrics" 2>/dev/null &&
+            grep -q '^dlb_up{node="a"} 1' "$work/metrics" &&
+            grep -q '^dlb_node_stale{node="c"} 0' "$work/metrics"
+    }
+    if DLB_WEB_LISTEN=0.0.0.0:7180 DLB_WEB_TOKEN_FILE=/data/web.token \
+        dc a --profile web up -d --no-build web >/dev/null 2>"$work/up.err"; then
+        wait_for "$CLUSTER_TIMEOUT" web_metrics ||
+            fail "dlb-web of node a: no metrics of a live cluster at $(ip_of a):7180: $(head -c 300 "$work/metrics" 2>/dev/null) $(docker logs "$(containers a web)" 2>&1 | tail -n 3)"
+        curl -s -o /dev/null -w '%{http_code}' "http://$(ip_of a):7180/metrics" | grep -q 401 ||
+            fail "dlb-web of node a answered without its token"
+        dc a --profile web rm -sf web >/dev/null 2>&1 || fail "$compose rm of node a's web"
+    else
+        fail "$compose --profile web up of node a: $(tail -n 5 "$work/up.err")"
+    fi
 
     echo "2. a workload without faults; its output survives down and up" >&2
     if id=$(dc a exec -T monitor dlbctl submit --elements 65536 --jobs 64 --reps 20000 \

@@ -6,6 +6,7 @@
 #include "dlb_log.h"
 #include "dlb_npy.h"
 #include "dlb_service.h"
+#include "dlb_status.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -620,23 +621,25 @@ static void s_verify (dlb_workload_t *self)
 
 void dlb_workload_pack (dlb_workload_t *self, dlb_writer_t *w)
 {
-    double elapsed =
-        self->state == DLB_WORKLOAD_RUNNING ? dlb_now () - self->start : self->elapsed;
-    msgpack_pack_map (&w->pk, 14);
-    dlb_writer_str (w, "id", self->id);
-    dlb_writer_str (w, "state", s_state_names[self->state]);
-    dlb_writer_u64 (w, "jobs", self->jobs);
-    dlb_writer_u64 (w, "completed", self->completed);
-    dlb_writer_u64 (w, "elements", self->elements);
-    dlb_writer_u64 (w, "duplicates", self->duplicates);
-    dlb_writer_double (w, "elapsed_s", elapsed);
-    dlb_writer_bool (w, "verified", self->verified);
-    dlb_writer_str (w, "output", self->output);
-    dlb_writer_str (w, "error", self->error);
-    dlb_writer_u64 (w, "reps", self->reps);
-    dlb_writer_u64 (w, "rejected", self->rejected);
-    dlb_writer_u64 (w, "audited", self->audited);
-    dlb_writer_counts (w, "ran", self->ran, self->ran_count);
+    dlb_status_workload_t record = {.jobs = self->jobs,
+                                    .completed = self->completed,
+                                    .elements = self->elements,
+                                    .duplicates = self->duplicates,
+                                    .reps = self->reps,
+                                    .rejected = self->rejected,
+                                    .audited = self->audited,
+                                    .elapsed_s = self->state == DLB_WORKLOAD_RUNNING
+                                                     ? dlb_now () - self->start
+                                                     : self->elapsed,
+                                    .verified = self->verified,
+                                    .ran_count = self->ran_count};
+    snprintf (record.id, sizeof record.id, "%s", self->id);
+    snprintf (record.state, sizeof record.state, "%s", s_state_names[self->state]);
+    snprintf (record.output, sizeof record.output, "%s", self->output);
+    snprintf (record.error, sizeof record.error, "%s", self->error);
+    for (size_t i = 0; i < self->ran_count && i < DLB_STATUS_RAN_MAX; i++)
+        record.ran[i] = self->ran[i];
+    dlb_status_workload_pack (w, &record);
 }
 
 //  Writes the result to the output, in the data directory. 0, or -1 with
@@ -819,35 +822,30 @@ static int s_recover_done (dlb_workload_t *self, const char *path, char *err,
         fclose (file);
     msgpack_unpacked unpacked;
     int rc = -1;
-    char state[16] = "", reason[128];
+    char reason[128];
     if (dlb_map_unpack (buffer, size, &unpacked, reason, sizeof reason) == 0) {
-        const msgpack_object *map = &unpacked.data;
-        uint64_t reps = 0;
-        if (dlb_obj_str (map, "id", self->id, sizeof self->id) == 0 &&
-            dlb_obj_str (map, "state", state, sizeof state) == 0 &&
-            (streq (state, "complete") || streq (state, "failed") ||
-             streq (state, "cancelled"))) {
-            dlb_obj_u64 (map, "jobs", &self->jobs);
-            dlb_obj_u64 (map, "completed", &self->completed);
-            dlb_obj_u64 (map, "elements", &self->elements);
-            dlb_obj_u64 (map, "duplicates", &self->duplicates);
-            dlb_obj_double (map, "elapsed_s", &self->elapsed);
-            dlb_obj_bool (map, "verified", &self->verified);
-            dlb_obj_str (map, "output", self->output, sizeof self->output);
-            dlb_obj_str (map, "error", self->error, sizeof self->error);
-            dlb_obj_u64 (map, "reps", &reps);
-            dlb_obj_u64 (map, "rejected", &self->rejected);
-            dlb_obj_u64 (map, "audited", &self->audited);
-            self->reps = (uint32_t) reps;
-            self->state = streq (state, "complete")    ? DLB_WORKLOAD_COMPLETE
-                          : streq (state, "cancelled") ? DLB_WORKLOAD_CANCELLED
-                                                       : DLB_WORKLOAD_FAILED;
-            dlb_count_t ran[S_RAN_MAX];
-            self->ran_count = dlb_obj_counts (map, "ran", ran, S_RAN_MAX);
-            for (size_t i = 0; i < self->ran_count; i++) {
-                snprintf (self->ran[i].node, DLB_NAME_MAX, "%s", ran[i].node);
-                self->ran[i].jobs = ran[i].jobs;
-            }
+        dlb_status_workload_t record;
+        if (dlb_status_workload_decode (&unpacked.data, &record, reason, sizeof reason) ==
+                0 &&
+            !streq (record.state, "running")) {
+            snprintf (self->id, sizeof self->id, "%s", record.id);
+            self->jobs = record.jobs;
+            self->completed = record.completed;
+            self->elements = record.elements;
+            self->duplicates = record.duplicates;
+            self->elapsed = record.elapsed_s;
+            self->verified = record.verified;
+            snprintf (self->output, sizeof self->output, "%s", record.output);
+            snprintf (self->error, sizeof self->error, "%s", record.error);
+            self->reps = (uint32_t) record.reps;
+            self->rejected = record.rejected;
+            self->audited = record.audited;
+            self->state = streq (record.state, "complete")    ? DLB_WORKLOAD_COMPLETE
+                          : streq (record.state, "cancelled") ? DLB_WORKLOAD_CANCELLED
+                                                              : DLB_WORKLOAD_FAILED;
+            self->ran_count = record.ran_count < S_RAN_MAX ? record.ran_count : S_RAN_MAX;
+            for (size_t i = 0; i < self->ran_count; i++)
+                self->ran[i] = record.ran[i];
             struct stat st;
             self->start =
                 stat (path, &st) == 0 ? (double) st.st_mtime - self->elapsed : 0;

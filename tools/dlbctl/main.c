@@ -263,14 +263,43 @@ static void s_text (const msgpack_object *map, const char *key, char *buf, size_
     s_text_of (dlb_obj_get (map, key), buf, size);
 }
 
-//  A workload's error text, "" if it has none. Cannot fail.
-static void s_error_text (const msgpack_object *workload, char *buf, size_t size)
+//  Replaces control characters in text by '?', for display. Cannot fail.
+static void s_clean (char *text)
 {
-    const msgpack_object *error = dlb_obj_get (workload, "error");
-    if (error && error->type == MSGPACK_OBJECT_STR)
-        s_text_of (error, buf, size);
-    else
-        buf[0] = 0;
+    for (; *text; text++)
+        if ((unsigned char) *text < 0x20 || *text == 0x7f)
+            *text = '?';
+}
+
+//  Decodes a status reply's node or workload record for display: its
+//  strings cleaned. 0, or -2 with the reason printed. Cannot fail.
+static int s_node_record (const msgpack_object *o, dlb_status_node_t *node)
+{
+    char reason[DLB_CLIENT_ERROR_MAX];
+    if (dlb_status_node_decode (o, node, reason, sizeof reason)) {
+        printf ("(a malformed node record: %s)\n", reason);
+        return -2;
+    }
+    s_clean (node->node);
+    s_clean (node->policy);
+    for (uint32_t i = 0; i < node->peer_count; i++)
+        s_clean (node->peers[i]);
+    return 0;
+}
+
+static int s_workload_record (const msgpack_object *o, dlb_status_workload_t *wl)
+{
+    char reason[DLB_CLIENT_ERROR_MAX];
+    if (dlb_status_workload_decode (o, wl, reason, sizeof reason)) {
+        printf ("(a malformed workload record: %s)\n", reason);
+        return -2;
+    }
+    s_clean (wl->id);
+    s_clean (wl->output);
+    s_clean (wl->error);
+    for (size_t i = 0; i < wl->ran_count; i++)
+        s_clean (wl->ran[i].node);
+    return 0;
 }
 
 //  A number field, or NAN if missing or not a number. Cannot fail.
@@ -278,13 +307,6 @@ static double s_number (const msgpack_object *map, const char *key)
 {
     double value;
     return dlb_obj_double (map, key, &value) ? NAN : value;
-}
-
-//  A boolean field, or fallback if missing or not a boolean.
-static bool s_flag (const msgpack_object *map, const char *key, bool fallback)
-{
-    bool value;
-    return dlb_obj_bool (map, key, &value) ? fallback : value;
 }
 
 //  Formats a number with the given decimals, "-" if unknown.
@@ -350,22 +372,14 @@ static void s_join_peers (const dlb_status_node_t *node, char *buf, size_t size)
 }
 
 //  Formats a workload's ran map {node: jobs} as "a:600 b:424".
-static void s_join_ran (const msgpack_object *workload, char *buf, size_t size)
+static void s_join_ran (const dlb_status_workload_t *wl, char *buf, size_t size)
 {
     buf[0] = 0;
-    const msgpack_object *ran = dlb_obj_get (workload, "ran");
-    if (ran && ran->type == MSGPACK_OBJECT_MAP)
-        for (uint32_t i = 0; i < ran->via.map.size; i++) {
-            char node[DLB_NAME_MAX], item[DLB_NAME_MAX + 32];
-            s_text_of (&ran->via.map.ptr[i].key, node, sizeof node);
-            const msgpack_object *jobs = &ran->via.map.ptr[i].val;
-            double count = jobs->type == MSGPACK_OBJECT_POSITIVE_INTEGER
-                               ? (double) jobs->via.u64
-                           : jobs->type == MSGPACK_OBJECT_FLOAT64 ? jobs->via.f64
-                                                                  : NAN;
-            snprintf (item, sizeof item, "%s:%.0f", node, count);
-            s_append (buf, size, " ", item);
-        }
+    for (size_t i = 0; i < wl->ran_count; i++) {
+        char item[DLB_NAME_MAX + 32];
+        snprintf (item, sizeof item, "%s:%" PRIu64, wl->ran[i].node, wl->ran[i].jobs);
+        s_append (buf, size, " ", item);
+    }
     if (!buf[0])
         snprintf (buf, size, "-");
 }
@@ -416,11 +430,8 @@ static void s_print_nodes (const msgpack_object *body)
             "RATE/S", "CPU%", "OWNER%", "CAP/S", "PEERS");
     for (uint32_t i = 0; i < nodes->size; i++) {
         dlb_status_node_t node;
-        char reason[DLB_CLIENT_ERROR_MAX];
-        if (dlb_status_node_decode (s_item (nodes, i), &node, reason, sizeof reason)) {
-            printf ("(a malformed node record: %s)\n", reason);
+        if (s_node_record (s_item (nodes, i), &node))
             continue;
-        }
         char name[DLB_NAME_MAX + 1], peers[DLBCTL_LIST_MAX];
         char queue[32], running[32], done[32], throttle[32], sent[32], received[32],
             rate[32], cpu[32], owner[32], capacity[32];
@@ -465,26 +476,22 @@ static void s_print_workloads (const msgpack_object *body)
     printf ("%-*s %-9s %15s %8s %-8s  %s\n", width, "WORKLOAD", "STATE", "COMPLETED",
             "ELAPSED", "VERIFIED", "RAN");
     for (uint32_t i = 0; i < workloads->size; i++) {
-        const msgpack_object *workload = s_item (workloads, i);
-        char id[DLB_NAME_MAX], state[16], completed[64], elapsed[32],
-            ran[DLBCTL_LIST_MAX];
-        char done[32], jobs[32];
-        s_text (workload, "id", id, sizeof id);
-        s_text (workload, "state", state, sizeof state);
+        dlb_status_workload_t wl;
+        if (s_workload_record (s_item (workloads, i), &wl))
+            continue;
+        char completed[64], elapsed[32], ran[DLBCTL_LIST_MAX], done[32], jobs[32];
         snprintf (completed, sizeof completed, "%s/%s",
-                  s_fmt (done, sizeof done, s_number (workload, "completed"), 0),
-                  s_fmt (jobs, sizeof jobs, s_number (workload, "jobs"), 0));
-        s_duration (elapsed, sizeof elapsed, s_number (workload, "elapsed_s"));
-        s_join_ran (workload, ran, sizeof ran);
-        const char *verified = !streq (state, "complete")             ? "-"
-                               : s_flag (workload, "verified", false) ? "yes"
-                                                                      : "NO";
-        printf ("%-*s %-9s %15s %8s %-8s  %s\n", width, id, state, completed, elapsed,
-                verified, ran);
-        char error[DLB_TEXT_MAX];
-        s_error_text (workload, error, sizeof error);
-        if (*error)
-            printf ("%*s error: %s\n", width, "", error);
+                  s_fmt (done, sizeof done, (double) wl.completed, 0),
+                  s_fmt (jobs, sizeof jobs, (double) wl.jobs, 0));
+        s_duration (elapsed, sizeof elapsed, wl.elapsed_s);
+        s_join_ran (&wl, ran, sizeof ran);
+        const char *verified = !streq (wl.state, "complete") ? "-"
+                               : wl.verified                 ? "yes"
+                                                             : "NO";
+        printf ("%-*s %-9s %15s %8s %-8s  %s\n", width, wl.id, wl.state, completed,
+                elapsed, verified, ran);
+        if (*wl.error)
+            printf ("%*s error: %s\n", width, "", wl.error);
     }
 }
 
@@ -871,18 +878,21 @@ static int s_cmd_wait (client_t *client, const command_t *command, int argc, cha
             }
         }
         else {
-            char state[16], ran[DLBCTL_LIST_MAX], output[DLB_TEXT_MAX],
-                error[DLB_TEXT_MAX];
-            char elapsed_text[32];
-            s_text (workload, "state", state, sizeof state);
-            double done = s_number (workload, "completed");
-            double jobs = s_number (workload, "jobs");
-            double elapsed = s_number (workload, "elapsed_s");
-            bool verified = s_flag (workload, "verified", false);
-            s_join_ran (workload, ran, sizeof ran);
-            s_text (workload, "output", output, sizeof output);
-            s_error_text (workload, error, sizeof error);
+            dlb_status_workload_t wl;
+            int bad = s_workload_record (workload, &wl);
             dlb_msg_release (&reply);
+            if (bad) {
+                s_progress_end (&progress);
+                fprintf (stderr, "error: %s answered with a malformed record of '%s'\n",
+                         client->endpoint, id);
+                return EXIT_FAILURE;
+            }
+            char ran[DLBCTL_LIST_MAX], elapsed_text[32];
+            const char *state = wl.state, *output = wl.output, *error = wl.error;
+            double done = (double) wl.completed, jobs = (double) wl.jobs;
+            double elapsed = wl.elapsed_s;
+            bool verified = wl.verified;
+            s_join_ran (&wl, ran, sizeof ran);
             s_progress (&progress, id, state, done, jobs, elapsed);
             s_duration (elapsed_text, sizeof elapsed_text, elapsed);
             if (streq (state, "complete")) {

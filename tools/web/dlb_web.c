@@ -127,12 +127,6 @@ static double s_num (const msgpack_object *map, const char *key)
     return map && dlb_obj_double (map, key, &value) == 0 ? value : NAN;
 }
 
-static bool s_flag (const msgpack_object *map, const char *key, bool fallback)
-{
-    bool value;
-    return map && dlb_obj_bool (map, key, &value) == 0 ? value : fallback;
-}
-
 static void s_str (const msgpack_object *map, const char *key, char *buf, size_t size)
 {
     if (!map || dlb_obj_str (map, key, buf, size))
@@ -311,10 +305,12 @@ static void s_observe (dlb_web_t *self, const view_node_t *view, size_t count)
             const msgpack_object *w = s_item (source->status->body, "workloads", i);
             if (!w)
                 break;
-            char id[DLB_NAME_MAX], state[32], now[64];
-            s_str (w, "id", id, sizeof id);
-            s_str (w, "state", state, sizeof state);
-            bool verified = s_flag (w, "verified", false);
+            dlb_status_workload_t wl;
+            char reason[DLB_CLIENT_ERROR_MAX], now[64];
+            if (dlb_status_workload_decode (w, &wl, reason, sizeof reason))
+                continue;
+            const char *id = wl.id, *state = wl.state;
+            bool verified = wl.verified;
             snprintf (now, sizeof now, "%s/%d", state, verified);
             const char *before = zhashx_lookup (self->seen_workloads, id);
             if (before && streq (before, now))
@@ -325,16 +321,14 @@ static void s_observe (dlb_web_t *self, const view_node_t *view, size_t count)
             }
             if (streq (state, "running"))
                 s_event_own (self, source->name, "workload", id,
-                             "workload %s running: %.0f jobs of %.0f elements", id,
-                             s_num (w, "jobs"), s_num (w, "elements"));
-            else {
-                char error[DLB_TEXT_MAX];
-                s_str (w, "error", error, sizeof error);
+                             "workload %s running: %" PRIu64 " jobs of %" PRIu64
+                             " elements",
+                             id, wl.jobs, wl.elements);
+            else
                 s_event_own (self, source->name, "workload", id,
-                             "workload %s %s in %.2f s%s%s", id, state,
-                             s_num (w, "elapsed_s"), verified ? ", verified" : "",
-                             *error && !streq (error, "?") ? error : "");
-            }
+                             "workload %s %s in %.2f s%s%s%s", id, state, wl.elapsed_s,
+                             verified ? ", verified" : "", *wl.error ? ": " : "",
+                             wl.error);
             zhashx_update (self->seen_workloads, id, now);
         }
     }
@@ -595,20 +589,27 @@ typedef struct {
     const char *name, *type, *help, *key;
 } plain_metric_t;
 
-static const plain_metric_t s_workload_metrics[] = {
-    {"dlb_workload_jobs", "gauge", "Jobs the workload was split into.", "jobs"},
+//  Per workload figures: the family and the record's count (a uint64_t
+//  field of dlb_status_workload_t); elapsed_s, a double, is written apart.
+typedef struct {
+    const char *name, *type, *help;
+    size_t field;
+} workload_metric_t;
+
+#define S_WL(f) offsetof (dlb_status_workload_t, f)
+static const workload_metric_t s_workload_metrics[] = {
+    {"dlb_workload_jobs", "gauge", "Jobs the workload was split into.", S_WL (jobs)},
     {"dlb_workload_jobs_completed", "gauge", "Jobs of the workload with a result.",
-     "completed"},
+     S_WL (completed)},
     {"dlb_workload_duplicates_total", "counter",
-     "Results that arrived for a job already done.", "duplicates"},
-    {"dlb_workload_elements", "gauge", "Elements of the workload's vector.", "elements"},
-    {"dlb_workload_elapsed_seconds", "gauge",
-     "Seconds since the workload started (or its makespan).", "elapsed_s"},
+     "Results that arrived for a job already done.", S_WL (duplicates)},
+    {"dlb_workload_elements", "gauge", "Elements of the workload's vector.",
+     S_WL (elements)},
     {"dlb_workload_rejected_total", "counter",
-     "Results dropped because their sender was never given the job.", "rejected"},
+     "Results dropped because their sender was never given the job.", S_WL (rejected)},
     {"dlb_workload_audited_total", "counter",
-     "Peers' results the origin ran again to check.", "audited"},
-    {NULL, NULL, NULL, NULL}};
+     "Peers' results the origin ran again to check.", S_WL (audited)},
+    {NULL, NULL, NULL, 0}};
 
 static const plain_metric_t s_transfer_metrics[] = {
     {"dlb_transfer_jobs_sent_total", "counter", "Jobs sent to peers.", "jobs_sent"},
@@ -696,26 +697,48 @@ static char *s_metrics (dlb_web_t *self)
     }
     //  Workloads, from each attached node (a workload's origin): labels
     //  node (origin) and workload.
-    for (const plain_metric_t *m = s_workload_metrics; m->name; m++) {
+    //  Every attached origin's workloads, decoded once.
+    size_t total = 0;
+    for (size_t s = 0; s < self->source_count; s++)
+        for (uint32_t i = 0; self->sources[s].has_status; i++)
+            if (!s_item (self->sources[s].status->body, "workloads", i))
+                break;
+            else
+                total++;
+    dlb_status_workload_t *wls = total ? calloc (total, sizeof *wls) : NULL;
+    const char **origin = total ? calloc (total, sizeof *origin) : NULL;
+    size_t n = 0;
+    for (size_t s = 0; s < self->source_count && (wls && origin); s++)
+        for (uint32_t i = 0; self->sources[s].has_status && n < total; i++) {
+            const msgpack_object *w =
+                s_item (self->sources[s].status->body, "workloads", i);
+            char reason[DLB_CLIENT_ERROR_MAX];
+            if (!w)
+                break;
+            if (dlb_status_workload_decode (w, &wls[n], reason, sizeof reason) == 0)
+                origin[n++] = self->sources[s].name;
+        }
+    for (const workload_metric_t *m = s_workload_metrics; m->name; m++) {
         s_family (out, m->name, m->type, m->help);
-        for (size_t s = 0; s < self->source_count; s++)
-            for (uint32_t i = 0; self->sources[s].has_status; i++) {
-                const msgpack_object *w =
-                    s_item (self->sources[s].status->body, "workloads", i);
-                if (!w)
-                    break;
-                double value = s_num (w, m->key);
-                if (isnan (value))
-                    continue;
-                char id[DLB_NAME_MAX];
-                s_str (w, "id", id, sizeof id);
-                fprintf (out, "%s{node=\"", m->name);
-                s_label (out, self->sources[s].name);
-                fputs ("\",workload=\"", out);
-                s_label (out, id);
-                fputs ("\"} ", out);
-                s_value (out, value);
-            }
+        for (size_t k = 0; k < n; k++) {
+            fprintf (out, "%s{node=\"", m->name);
+            s_label (out, origin[k]);
+            fputs ("\",workload=\"", out);
+            s_label (out, wls[k].id);
+            fputs ("\"} ", out);
+            s_value (out,
+                     (double) *(const uint64_t *) ((const char *) &wls[k] + m->field));
+        }
+    }
+    s_family (out, "dlb_workload_elapsed_seconds", "gauge",
+              "Seconds since the workload started (or its makespan).");
+    for (size_t k = 0; k < n; k++) {
+        fputs ("dlb_workload_elapsed_seconds{node=\"", out);
+        s_label (out, origin[k]);
+        fputs ("\",workload=\"", out);
+        s_label (out, wls[k].id);
+        fputs ("\"} ", out);
+        s_value (out, wls[k].elapsed_s);
     }
     const char *flags[][3] = {
         {"dlb_workload_verified", "verified", "1 if the workload's results verified."},
@@ -723,60 +746,28 @@ static char *s_metrics (dlb_web_t *self)
         {"dlb_workload_failed", "failed", "1 if the workload failed."}};
     for (size_t f = 0; f < sizeof flags / sizeof flags[0]; f++) {
         s_family (out, flags[f][0], "gauge", flags[f][2]);
-        for (size_t s = 0; s < self->source_count; s++)
-            for (uint32_t i = 0; self->sources[s].has_status; i++) {
-                const msgpack_object *w =
-                    s_item (self->sources[s].status->body, "workloads", i);
-                if (!w)
-                    break;
-                char id[DLB_NAME_MAX], state[32];
-                s_str (w, "id", id, sizeof id);
-                s_str (w, "state", state, sizeof state);
-                bool value =
-                    f == 0 ? s_flag (w, "verified", false) : streq (state, flags[f][1]);
-                fprintf (out, "%s{node=\"", flags[f][0]);
-                s_label (out, self->sources[s].name);
-                fputs ("\",workload=\"", out);
-                s_label (out, id);
-                fprintf (out, "\"} %d\n", value);
-            }
+        for (size_t k = 0; k < n; k++) {
+            bool value = f == 0 ? wls[k].verified : streq (wls[k].state, flags[f][1]);
+            fprintf (out, "%s{node=\"", flags[f][0]);
+            s_label (out, origin[k]);
+            fputs ("\",workload=\"", out);
+            s_label (out, wls[k].id);
+            fprintf (out, "\"} %d\n", value);
+        }
     }
     s_family (out, "dlb_workload_jobs_ran_total", "counter",
               "Jobs of the workload each node ran (node: the node that ran them).");
-    for (size_t s = 0; s < self->source_count; s++)
-        for (uint32_t i = 0; self->sources[s].has_status; i++) {
-            const msgpack_object *w =
-                s_item (self->sources[s].status->body, "workloads", i);
-            if (!w)
-                break;
-            const msgpack_object *ran = dlb_obj_get (w, "ran");
-            if (!ran || ran->type != MSGPACK_OBJECT_MAP)
-                continue;
-            char id[DLB_NAME_MAX];
-            s_str (w, "id", id, sizeof id);
-            for (uint32_t r = 0; r < ran->via.map.size; r++) {
-                const msgpack_object_kv *kv = &ran->via.map.ptr[r];
-                double jobs;
-                if (kv->key.type != MSGPACK_OBJECT_STR)
-                    continue;
-                char runner[DLB_NAME_MAX];
-                snprintf (runner, sizeof runner, "%.*s", (int) kv->key.via.str.size,
-                          kv->key.via.str.ptr);
-                if (kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-                    jobs = (double) kv->val.via.u64;
-                else if (kv->val.type == MSGPACK_OBJECT_FLOAT64 ||
-                         kv->val.type == MSGPACK_OBJECT_FLOAT32)
-                    jobs = kv->val.via.f64;
-                else
-                    continue;
-                fputs ("dlb_workload_jobs_ran_total{node=\"", out);
-                s_label (out, runner);
-                fputs ("\",workload=\"", out);
-                s_label (out, id);
-                fputs ("\"} ", out);
-                s_value (out, jobs);
-            }
+    for (size_t k = 0; k < n; k++)
+        for (size_t r = 0; r < wls[k].ran_count; r++) {
+            fputs ("dlb_workload_jobs_ran_total{node=\"", out);
+            s_label (out, wls[k].ran[r].node);
+            fputs ("\",workload=\"", out);
+            s_label (out, wls[k].id);
+            fputs ("\"} ", out);
+            s_value (out, (double) wls[k].ran[r].jobs);
         }
+    free (wls);
+    free (origin);
     for (const plain_metric_t *m = s_transfer_metrics; m->name; m++) {
         s_family (out, m->name, m->type, m->help);
         for (size_t s = 0; s < self->source_count; s++) {
