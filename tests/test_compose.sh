@@ -33,10 +33,7 @@ readonly HEALTHY_TIMEOUT=90   #  secs for 15 containers to report healthy
 readonly CLUSTER_TIMEOUT=60   #  secs for node a to see 3 live nodes
 readonly SPREAD_TIMEOUT=60    #  secs for the workload to reach node b
 readonly QUIET_TIMEOUT=120    #  secs for the fault-free workload
-#  The workers compete as equals here (their default, the lowest cgroup
-#  weight, lets a machine busy with other work starve them, as it should),
-#  as ctest's DLB_PRIORITY=normal does for the other tests.
-export DLB_WORKER_CPU_SHARES=${DLB_WORKER_CPU_SHARES:-1024}
+
 readonly FAULT_TIMEOUT=180    #  secs for the workload with faults (about 30 s without)
 readonly STEP_TIMEOUT=60      #  secs for any single docker or compose command
 readonly POLL=0.5             #  secs between checks
@@ -95,7 +92,8 @@ dc() {
     DLB_NETWORK=$network DLB_IMAGE=$IMAGE DLB_DATA=$work/$node \
     DLB_UID=$data_uid DLB_GID=$data_gid DLB_THREADS=1 \
         timeout "${dc_timeout:-$STEP_TIMEOUT}" $compose -p "$run-$node" \
-        -f "$top/docker-compose.yml" -f "$top/deploy/compose.bridge.yml" "$@"
+        -f "$top/docker-compose.yml" -f "$top/deploy/compose.bridge.yml" \
+        -f "$work/equal.yml" "$@"
 }
 
 #  containers NODE [SERVICE]: ids of the node's containers, from their
@@ -221,6 +219,10 @@ note "network $network on $subnet_prefix.0/24"
 #  directories; a caller that cannot chown runs them as itself instead.
 work=$(mktemp -d "/tmp/$run.XXXXXX")
 chmod 755 "$work"
+#  The workers compete as equals here (their default, the lowest cgroup
+#  weight, lets a machine busy with other work starve them, as it should),
+#  as ctest's DLB_PRIORITY=normal does for the other tests.
+printf 'version: "3.8"\nservices:\n  worker:\n    cpu_shares: 1024\n' >"$work/equal.yml"
 if [ "$(id -u)" -eq 0 ]; then data_uid=10001 data_gid=10001; else data_uid=$(id -u) data_gid=$(id -g); fi
 
 #  ---- one round per Compose implementation --------------------------------
