@@ -1238,7 +1238,10 @@ static void s_take (worker_t *self, const char *to, uint64_t count, const char *
             "gave %llu of %llu jobs asked for %s (%zu B, %zu B compressed); %zu left; %s",
             (unsigned long long) given, (unsigned long long) count, to, raw, wire,
             zlistx_size (self->queue), why);
-        s_changed (self);
+        //  At once: the adaptor holds its decisions until it sees this move
+        //  (for DLB_TAKE_HOLD at most), and a decision on the old counts
+        //  would move the same jobs' worth again.
+        s_publish (self);
     }
 }
 
