@@ -42,7 +42,9 @@
 #include "dlb_event.h"
 #include "dlb_service.h"
 
-#define DLB_TAKE_HOLD     200 //  msecs to wait for the worker to act on a TAKE
+#define DLB_TAKE_HOLD                                                                    \
+    2000 //  msecs at most to wait for the worker to show it handled our TAKEs (its
+         //  STATUS `takes`): a worker that is gone must not stop the adaptor
 #define DLB_STEAL_HOLD    3   //  state periods between steals from one peer
 #define DLB_WORKLOADS_MAX 256 //  workload ids remembered as bootstrapped
 
@@ -62,7 +64,9 @@ typedef struct {
     int64_t flight_base[DLB_PEERS_MAX]; //  sent minus counted when last rebuilt
     uint64_t boot;                      //  our worker's incarnation
     int64_t steal_at[DLB_PEERS_MAX];
-    int64_t hold_until;
+    int64_t hold_until; //  no decisions until then, or until the worker's
+                        //  STATUS counts all our TAKEs
+    uint64_t takes;     //  TAKEs the worker has had, by its count
     char bootstrapped[DLB_WORKLOADS_MAX][DLB_NAME_MAX];
     size_t boot_next;
     uint64_t moves, jobs_moved, steals_sent, steals_granted, steals_declined;
@@ -197,6 +201,7 @@ static void s_take (adaptor_t *self, const char *to, uint64_t count, const char 
     dlb_writer_send (&w, self->worker);
     self->moves++;
     self->jobs_moved += count;
+    self->takes++;
     self->hold_until = zclock_mono () + DLB_TAKE_HOLD;
     s_publish (self);
 }
@@ -573,17 +578,22 @@ static int s_workerbus_event (zloop_t *loop, zsock_t *reader, void *arg)
     size_t counted = dlb_obj_counts (msg.body, "sent_to", sent_to, DLB_PEERS_MAX);
     uint64_t boot = 0;
     dlb_obj_u64 (msg.body, "boot", &boot);
-    bool restarted = self->boot && boot != self->boot;
+    bool first = self->boot == 0, restarted = self->boot && boot != self->boot;
     self->boot = boot;
     if (restarted)
         memset (self->sent_to, 0, sizeof self->sent_to); //  its counts start anew
     for (size_t k = 0; k < counted; k++) {
         int i = s_peer_index (self, sent_to[k].node);
-        if (i >= 0 && self->sent_to[i] != sent_to[k].jobs) {
+        if (i >= 0)
             self->sent_to[i] = sent_to[k].jobs;
-            self->hold_until = 0; //  the worker has acted on the TAKE
-        }
     }
+    //  The worker has handled every TAKE we sent: its counts are fresh.
+    uint64_t takes = 0;
+    dlb_obj_u64 (msg.body, "takes", &takes);
+    if (first || restarted)
+        self->takes = takes; //  count from the worker's own (ours before are lost)
+    if (takes >= self->takes)
+        self->hold_until = 0;
     for (size_t i = 0; restarted && i < self->peer_count; i++)
         s_rebuild_flight (self, i, "our worker restarted");
     //  Queue and running from the worker itself are fresher than the state

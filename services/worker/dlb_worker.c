@@ -132,6 +132,7 @@ typedef struct {
     int64_t busy_since; //  dlb_wall_ns when the threads last got work, 0 if idle
     uint64_t busy_done; //  done at that moment
     uint64_t done, sent, received, returned, reissued, copies, batch_seq, workload_seq;
+    uint64_t takes; //  TAKEs handled (STATUS: the adaptor waits for its own to show)
     counter_t sent_to[DLB_PEERS_MAX], recv_from[DLB_PEERS_MAX];
     int64_t last_publish;
     bool dirty;
@@ -340,7 +341,7 @@ static void s_publish (worker_t *self)
 {
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_STATUS);
-    msgpack_pack_map (&w.pk, 18);
+    msgpack_pack_map (&w.pk, 19);
     dlb_writer_str (&w, "service", "worker");
     dlb_writer_str (&w, "node", self->cfg.node);
     dlb_writer_u64 (&w, "queue", zlistx_size (self->queue));
@@ -360,6 +361,7 @@ static void s_publish (worker_t *self)
     dlb_writer_u64 (&w, "reissued", self->reissued);
     dlb_writer_u64 (&w, "copies", self->copies);
     dlb_writer_u64 (&w, "boot", self->boot);
+    dlb_writer_u64 (&w, "takes", self->takes);
     dlb_writer_key (&w, "workloads");
     msgpack_pack_array (&w.pk, zhashx_size (self->workloads));
     for (dlb_workload_t *wl = zhashx_first (self->workloads); wl;
@@ -1238,10 +1240,7 @@ static void s_take (worker_t *self, const char *to, uint64_t count, const char *
             "gave %llu of %llu jobs asked for %s (%zu B, %zu B compressed); %zu left; %s",
             (unsigned long long) given, (unsigned long long) count, to, raw, wire,
             zlistx_size (self->queue), why);
-        //  At once: the adaptor holds its decisions until it sees this move
-        //  (for DLB_TAKE_HOLD at most), and a decision on the old counts
-        //  would move the same jobs' worth again.
-        s_publish (self);
+        s_changed (self);
     }
 }
 
@@ -1378,6 +1377,10 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
             dlb_obj_str (msg.body, "why", why, sizeof why);
             s_take (self, to, count, why);
         }
+        //  Every TAKE is answered with a STATUS that counts it, at once:
+        //  the adaptor holds its decisions until it sees it.
+        self->takes++;
+        s_publish (self);
     }
     else if (msg.type == DLB_MSG_COMMAND) {
         dlb_command_t command;
