@@ -16,13 +16,18 @@
 #ifndef DLB_CLIENT_H_INCLUDED
 #define DLB_CLIENT_H_INCLUDED
 
+#include "dlb_config.h"
 #include "dlb_proto.h"
 
 #include <stdio.h>
 
-#define DLB_CLIENT_KEY_Z85    41   //  bytes of a Z85 CURVE key with NUL
-#define DLB_CLIENT_JSON_DEPTH 64   //  nesting deeper than this prints null
-#define DLB_CLIENT_ERROR_MAX  1280 //  bytes, the reasons requests give, with NUL
+#define DLB_CLIENT_KEY_Z85    41 //  bytes of a Z85 CURVE key with NUL
+#define DLB_CLIENT_JSON_DEPTH 64 //  nesting deeper than this prints null
+#define DLB_CLIENT_STR_(x)    #x
+#define DLB_CLIENT_STR(x)     DLB_CLIENT_STR_ (x)
+//  Where dlbctl and dlb-web look for a node without --node or DLB_CONTROL.
+#define DLB_CLIENT_DEFAULT_ENDPOINT "tcp://127.0.0.1:" DLB_CLIENT_STR (DLB_DEFAULT_PORT)
+#define DLB_CLIENT_ERROR_MAX        1280 //  bytes, the reasons requests give, with NUL
 
 typedef struct {
     const char *endpoint_text;   //  as given (--node, DLB_CONTROL or the default)

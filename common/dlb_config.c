@@ -538,8 +538,10 @@ void dlb_config_test (bool verbose)
     //  Bad values are refused (the messages go to stderr).
     FILE *saved = stderr;
     stderr = fopen ("/dev/null", "w");
+    char over[16]; //  a port past the last one
+    snprintf (over, sizeof over, "%d", UINT16_MAX + 1);
     char *bad[][3] = {{"x", "--throttle", "0"},   {"x", "--throttle", "1.5"},
-                      {"x", "--port", "70000"},   {"x", "--peers", "nohost"},
+                      {"x", "--port", over},      {"x", "--peers", "nohost"},
                       {"x", "--policy", "magic"}, {"x", "--threads", "2.5"},
                       {"x", "--node", "a b"},     {"x", "--bogus", "1"},
                       {"x", "--fraction", "0"},   {"x", "--max-reps", "0"},

@@ -648,6 +648,9 @@ const char *dlb_keys_sender (zframe_t *frame)
 //  Self-test: keys made, a secret open to others refused, and on a keyed
 //  PULL only a trusted node's messages arrive, named by its key.
 
+#define S_TEST_PORT_BASE                                                                 \
+    7000 //  node X's address in the self-test: port base + 'X' (not bound)
+
 static dlb_keys_t *s_test_keys (const char *dir, const char *node, dlb_config_t *cfg)
 {
     char keys[DLB_TEXT_MAX];
@@ -665,7 +668,7 @@ static void s_test_pair (const char *dir, const char *node, const char *role)
     snprintf (path, sizeof path, "%s/%s/%s", dir, node,
               streq (role, "node") ? DLB_KEYS_NODE : DLB_KEYS_ADMIN);
     char address[32];
-    snprintf (address, sizeof address, "127.0.0.1:%d", 7000 + node[0]);
+    snprintf (address, sizeof address, "127.0.0.1:%d", S_TEST_PORT_BASE + node[0]);
     assert (dlb_keys_generate (path, node, role, address, err, sizeof err) == 0);
 }
 
@@ -734,7 +737,9 @@ void dlb_keys_test (bool verbose)
     dlb_keys_t *a = s_test_keys (dir, "a", &cfg_a), *b = s_test_keys (dir, "b", &cfg_b),
                *c = s_test_keys (dir, "c", &cfg_c);
     assert (a && b && c);
-    assert (streq (dlb_keys_name_at (b, "127.0.0.1:7097"), "a")); //  7000 + 'a'
+    char at_a[DLB_ADDR_MAX];
+    snprintf (at_a, sizeof at_a, "127.0.0.1:%d", S_TEST_PORT_BASE + 'a');
+    assert (streq (dlb_keys_name_at (b, at_a), "a"));
     assert (dlb_keys_name_at (b, "127.0.0.1:1") == NULL);
     zsock_t *nowhere = zsock_new (ZMQ_PUSH);
     assert (dlb_keys_client (a, nowhere, "nobody") == -1);

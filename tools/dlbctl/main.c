@@ -32,7 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DLBCTL_DEFAULT_ENDPOINT "tcp://127.0.0.1:7100"
+#define DLBCTL_DEFAULT_ENDPOINT DLB_CLIENT_DEFAULT_ENDPOINT
 #define DLBCTL_DEFAULT_TIMEOUT                                                           \
     15.0                          //  secs to wait for each answer (the
                                   //  monitor gives relayed commands 10)

@@ -638,6 +638,18 @@ static const plain_metric_t s_transfer_metrics[] = {
      "pending"},
     {NULL, NULL, NULL, NULL}};
 
+//  Writes one sample of a per-workload family: NAME{node,workload} VALUE.
+static void s_workload_sample (FILE *out, const char *name, const char *node,
+                               const char *workload, double value)
+{
+    fprintf (out, "%s{node=\"", name);
+    s_label (out, node);
+    fputs ("\",workload=\"", out);
+    s_label (out, workload);
+    fputs ("\"} ", out);
+    s_value (out, value);
+}
+
 static char *s_metrics (dlb_web_t *self)
 {
     view_node_t view[DLB_WEB_NODES_MAX];
@@ -720,52 +732,33 @@ static char *s_metrics (dlb_web_t *self)
         }
     for (const workload_metric_t *m = s_workload_metrics; m->name; m++) {
         s_family (out, m->name, m->type, m->help);
-        for (size_t k = 0; k < n; k++) {
-            fprintf (out, "%s{node=\"", m->name);
-            s_label (out, origin[k]);
-            fputs ("\",workload=\"", out);
-            s_label (out, wls[k].id);
-            fputs ("\"} ", out);
-            s_value (out,
-                     (double) *(const uint64_t *) ((const char *) &wls[k] + m->field));
-        }
+        for (size_t k = 0; k < n; k++)
+            s_workload_sample (
+                out, m->name, origin[k], wls[k].id,
+                (double) *(const uint64_t *) ((const char *) &wls[k] + m->field));
     }
     s_family (out, "dlb_workload_elapsed_seconds", "gauge",
               "Seconds since the workload started (or its makespan).");
-    for (size_t k = 0; k < n; k++) {
-        fputs ("dlb_workload_elapsed_seconds{node=\"", out);
-        s_label (out, origin[k]);
-        fputs ("\",workload=\"", out);
-        s_label (out, wls[k].id);
-        fputs ("\"} ", out);
-        s_value (out, wls[k].elapsed_s);
-    }
+    for (size_t k = 0; k < n; k++)
+        s_workload_sample (out, "dlb_workload_elapsed_seconds", origin[k], wls[k].id,
+                           wls[k].elapsed_s);
     const char *flags[][3] = {
         {"dlb_workload_verified", "verified", "1 if the workload's results verified."},
         {"dlb_workload_running", "running", "1 while the workload runs."},
         {"dlb_workload_failed", "failed", "1 if the workload failed."}};
     for (size_t f = 0; f < sizeof flags / sizeof flags[0]; f++) {
         s_family (out, flags[f][0], "gauge", flags[f][2]);
-        for (size_t k = 0; k < n; k++) {
-            bool value = f == 0 ? wls[k].verified : streq (wls[k].state, flags[f][1]);
-            fprintf (out, "%s{node=\"", flags[f][0]);
-            s_label (out, origin[k]);
-            fputs ("\",workload=\"", out);
-            s_label (out, wls[k].id);
-            fprintf (out, "\"} %d\n", value);
-        }
+        for (size_t k = 0; k < n; k++)
+            s_workload_sample (out, flags[f][0], origin[k], wls[k].id,
+                               f == 0 ? wls[k].verified
+                                      : streq (wls[k].state, flags[f][1]));
     }
     s_family (out, "dlb_workload_jobs_ran_total", "counter",
               "Jobs of the workload each node ran (node: the node that ran them).");
     for (size_t k = 0; k < n; k++)
-        for (size_t r = 0; r < wls[k].ran_count; r++) {
-            fputs ("dlb_workload_jobs_ran_total{node=\"", out);
-            s_label (out, wls[k].ran[r].node);
-            fputs ("\",workload=\"", out);
-            s_label (out, wls[k].id);
-            fputs ("\"} ", out);
-            s_value (out, (double) wls[k].ran[r].jobs);
-        }
+        for (size_t r = 0; r < wls[k].ran_count; r++)
+            s_workload_sample (out, "dlb_workload_jobs_ran_total", wls[k].ran[r].node,
+                               wls[k].id, (double) wls[k].ran[r].jobs);
     free (wls);
     free (origin);
     for (const plain_metric_t *m = s_transfer_metrics; m->name; m++) {

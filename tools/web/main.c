@@ -36,7 +36,7 @@ static void s_usage (FILE *out)
         "                   node file (what dlb-cluster up prints); the first is the\n"
         "                   node the dashboard is attached to (submit goes there);\n"
         "                   give one per node to steer every node (environment\n"
-        "                   DLB_CONTROL, default tcp://127.0.0.1:7100)\n"
+        "                   DLB_CONTROL, default %s)\n"
         "  --node-key FILE  the node's public cert, for a node given by endpoint\n"
         "                   (environment DLB_NODE_KEY)\n"
         "  --key FILE       your key pair's cert (environment DLB_KEY, default\n"
@@ -51,7 +51,7 @@ static void s_usage (FILE *out)
         "  --version        the version\n"
         "  --help           this text\n"
         "Exit: 0 stopped by SIGINT or SIGTERM, 1 cannot serve, 2 bad usage.\n",
-        DLB_WEB_DEFAULT_LISTEN, DLB_WEB_TIMEOUT);
+        DLB_CLIENT_DEFAULT_ENDPOINT, DLB_WEB_DEFAULT_LISTEN, DLB_WEB_TIMEOUT);
 }
 
 static int s_usage_error (const char *format, const char *arg)
@@ -144,7 +144,7 @@ int main (int argc, char *argv[])
         const char *env = getenv ("DLB_CONTROL");
         bool given = env && *env;
         nodes[node_count++] =
-            (dlb_client_t){.endpoint_text = given ? env : "tcp://127.0.0.1:7100",
+            (dlb_client_t){.endpoint_text = given ? env : DLB_CLIENT_DEFAULT_ENDPOINT,
                            .endpoint_source = given ? "DLB_CONTROL" : "default endpoint"};
     }
     double timeout = DLB_WEB_TIMEOUT;
