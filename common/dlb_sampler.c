@@ -22,6 +22,7 @@
 
 #define S_LINE_MAX      1024 //  bytes; longest /proc line we parse (cpu, disk, iface)
 #define S_NAME_MAX      64   //  bytes; device and interface names
+#define S_DISKS_KNOWN   64   //  devices whose sysfs verdict is kept
 #define S_PATH_MAX      512  //  bytes; paths under the proc and sysfs roots
 #define S_NSECS_PER_SEC 1e9
 #define S_PERCENT       100.0
@@ -47,7 +48,12 @@ struct _dlb_sampler_t {
     char proc_root[S_PATH_MAX];      //  normally /proc; a fake tree in the self-test
     char sys_block_root[S_PATH_MAX]; //  normally /sys/block
     s_counters_t baseline;           //  previous successful reading
-    dlb_sample_t *ring;              //  history_capacity samples, allocated once
+    //  Which devices of diskstats are whole disks: each is looked up in
+    //  sysfs once, not at every reading (a stat per device, 2 a second).
+    char disk_names[S_DISKS_KNOWN][S_NAME_MAX];
+    bool disk_counts[S_DISKS_KNOWN];
+    size_t disks_known;
+    dlb_sample_t *ring; //  history_capacity samples, allocated once
     size_t capacity;
     size_t next;  //  ring slot the next sample goes to
     size_t count; //  samples held, <= capacity
@@ -205,12 +211,27 @@ static bool s_disk_counts_sysfs (const char *sys_block_root, const char *name)
     return stat (path, &info) == 0;
 }
 
+//  Whether the device counts as a whole disk by the sysfs rule, from the
+//  sampler's memory or, the first time, from sysfs.
+static bool s_disk_counts_known (dlb_sampler_t *self, const char *name)
+{
+    for (size_t index = 0; index < self->disks_known; index++)
+        if (strcmp (self->disk_names[index], name) == 0)
+            return self->disk_counts[index];
+    bool counts = s_disk_counts_sysfs (self->sys_block_root, name);
+    if (self->disks_known < S_DISKS_KNOWN) {
+        snprintf (self->disk_names[self->disks_known], S_NAME_MAX, "%s", name);
+        self->disk_counts[self->disks_known++] = counts;
+    }
+    return counts;
+}
+
 //  Reads PROC_ROOT/diskstats and sums bytes over whole disks. Returns 0, or -1
 //  if the file cannot be read or a line is malformed, or memory runs out.
-static int s_read_diskstats (const char *proc_root, const char *sys_block_root,
-                             s_counters_t *counters)
+static int s_read_diskstats (dlb_sampler_t *self, s_counters_t *counters)
 {
-    FILE *file = s_open (proc_root, "diskstats", "r");
+    const char *sys_block_root = self->sys_block_root;
+    FILE *file = s_open (self->proc_root, "diskstats", "r");
     if (!file)
         return -1;
     int rc = -1;
@@ -239,7 +260,7 @@ static int s_read_diskstats (const char *proc_root, const char *sys_block_root,
     for (size_t index = 0; index < count; index++) {
         bool counts;
         if (use_sysfs)
-            counts = s_disk_counts_sysfs (sys_block_root, disks[index].name);
+            counts = s_disk_counts_known (self, disks[index].name);
         else {
             counts = !s_disk_is_virtual (disks[index].name);
             for (size_t other = 0; counts && other < count; other++)
@@ -303,8 +324,7 @@ static int s_read_counters (dlb_sampler_t *self, s_counters_t *counters)
 {
     counters->mono = s_clock_secs (CLOCK_MONOTONIC);
     if (s_read_stat (self->proc_root, counters) ||
-        s_read_loadavg (self->proc_root, counters) ||
-        s_read_diskstats (self->proc_root, self->sys_block_root, counters) ||
+        s_read_loadavg (self->proc_root, counters) || s_read_diskstats (self, counters) ||
         s_read_net_dev (self->proc_root, counters))
         return -1;
     return 0;
@@ -405,6 +425,24 @@ int dlb_sampler_sample (dlb_sampler_t *self, dlb_sample_t *sample)
             self->count++;
     }
     *sample = result;
+    return 0;
+}
+
+int dlb_sampler_last_jiffies (dlb_sampler_t *self, const int *cpus, size_t count,
+                              uint64_t *busy, uint64_t *total)
+{
+    assert (self);
+    assert (cpus || count == 0);
+    uint64_t busy_sum = 0, total_sum = 0;
+    for (size_t index = 0; index < count; index++) {
+        int cpu = cpus[index];
+        if (cpu < 0 || cpu >= DLB_SAMPLER_MAX_CPUS || !self->baseline.cpu_online[cpu])
+            return -1;
+        busy_sum += self->baseline.cpu_busy[cpu];
+        total_sum += self->baseline.cpu_total[cpu];
+    }
+    *busy = busy_sum;
+    *total = total_sum;
     return 0;
 }
 

@@ -77,6 +77,13 @@ int dlb_sampler_sample (dlb_sampler_t *self, dlb_sample_t *sample);
 //  first and newest last. Returns the number copied. Cannot fail.
 size_t dlb_sampler_history (dlb_sampler_t *self, dlb_sample_t *out, size_t max);
 
+//  The busy and total jiffies of the given CPUs, summed over them, as of the
+//  last successful dlb_sampler_sample (or new): what dlb_sampler_cpu_jiffies
+//  would have read then, without reading /proc/stat again. Returns 0, or -1
+//  if one of the CPUs was not online in that reading.
+int dlb_sampler_last_jiffies (dlb_sampler_t *self, const int *cpus, size_t count,
+                              uint64_t *busy, uint64_t *total);
+
 //  Reads the busy and total jiffies (USER_HZ ticks, see sysconf (_SC_CLK_TCK))
 //  of the given CPUs from /proc/stat, summed over them, with busy and total as
 //  defined above. The counters only grow while the CPUs stay online. Returns 0,

@@ -5,6 +5,8 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <netinet/in.h>
@@ -125,30 +127,56 @@ int dlb_service_main (int argc, char *argv[], const char *service, const char *s
     if (rc)
         return rc == 1 ? 0 : 2;
     dlb_log_init (cfg.node, service);
+    //  SIGINT and SIGTERM are blocked in every thread (before any is made,
+    //  so all inherit it) and read here from a signalfd: this thread sleeps
+    //  until a signal or the actor's end, and wakes for nothing else.
+    sigset_t stop;
+    sigemptyset (&stop);
+    sigaddset (&stop, SIGINT);
+    sigaddset (&stop, SIGTERM);
+    pthread_sigmask (SIG_BLOCK, &stop, NULL);
+    int signals = signalfd (-1, &stop, SFD_CLOEXEC);
+    if (signals < 0) {
+        dlb_error ("cannot read signals (signalfd): %s", strerror (errno));
+        return 1;
+    }
     zsys_init ();
-    zsys_handler_set (NULL); //  we watch zsys_interrupted ourselves
-    zsys_catch_interrupts ();
+    zsys_handler_set (NULL); //  no CZMQ handler: the signals come by the signalfd
     zactor_t *self = dlb_service_start (actor, &cfg);
     if (!self) {
         dlb_error ("could not start; see the messages above");
+        close (signals);
         return 1;
     }
     dlb_info ("started (pid %d, base port %d, %s)", getpid (), cfg.port,
               cfg.insecure ? "WITHOUT KEYS (--insecure): any local user can control "
                              "this node and pose as a peer; for development only"
                            : "keys in the keys directory");
-    zpoller_t *poller = zpoller_new (self, NULL);
-    int exit_code = 0;
-    while (!zsys_interrupted) {
-        void *which = zpoller_wait (poller, 200);
-        if (which == self) { //  the actor ended on its own: a fatal error
+    zmq_pollitem_t items[] = {{zsock_resolve (self), 0, ZMQ_POLLIN, 0},
+                              {NULL, signals, ZMQ_POLLIN, 0}};
+    int exit_code = 0, signo = 0;
+    while (true) {
+        if (zmq_poll (items, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            dlb_error ("waiting for a signal: %s", zmq_strerror (zmq_errno ()));
+            exit_code = 1;
+            break;
+        }
+        if (items[1].revents & ZMQ_POLLIN) {
+            struct signalfd_siginfo info;
+            if (read (signals, &info, sizeof info) == (ssize_t) sizeof info)
+                signo = (int) info.ssi_signo;
+            break;
+        }
+        if (items[0].revents & ZMQ_POLLIN) { //  the actor ended on its own: fatal
             dlb_error ("service ended unexpectedly");
             exit_code = 1;
             break;
         }
     }
-    zpoller_destroy (&poller);
-    dlb_info ("stopping");
+    close (signals);
+    dlb_info ("stopping%s%s", signo ? ": " : "", signo ? strsignal (signo) : "");
     zactor_destroy (&self);
     return exit_code;
 }
@@ -305,6 +333,50 @@ int dlb_service_pipe (zloop_t *loop, zsock_t *pipe, void *arg)
         zstr_send (pipe, "PONG");
     zstr_free (&command);
     return rc;
+}
+
+//  Calls the handler; a one-shot (asleep) timer is spent once it fires,
+//  so the next is set unless the handler woke the ticker.
+static int s_ticker_fire (zloop_t *loop, int timer_id, void *arg)
+{
+    dlb_ticker_t *self = arg;
+    bool was_asleep = self->asleep;
+    if (was_asleep)
+        self->timer = -1;
+    int rc = self->handler (loop, timer_id, self->arg);
+    if (was_asleep && self->asleep && self->timer == -1)
+        self->timer = zloop_timer (loop, self->idle, 1, s_ticker_fire, self);
+    return rc;
+}
+
+void dlb_ticker_start (dlb_ticker_t *self, zloop_t *loop, size_t period, size_t idle,
+                       zloop_timer_fn *handler, void *arg)
+{
+    *self = (dlb_ticker_t){.loop = loop,
+                           .handler = handler,
+                           .arg = arg,
+                           .period = period,
+                           .idle = idle > period ? idle : period};
+    self->timer = zloop_timer (loop, period, 0, s_ticker_fire, self);
+}
+
+void dlb_ticker_sleep (dlb_ticker_t *self)
+{
+    if (self->asleep || !self->loop)
+        return;
+    zloop_timer_end (self->loop, self->timer);
+    self->timer = zloop_timer (self->loop, self->idle, 1, s_ticker_fire, self);
+    self->asleep = true;
+}
+
+void dlb_ticker_wake (dlb_ticker_t *self)
+{
+    if (!self->asleep || !self->loop)
+        return;
+    if (self->timer != -1)
+        zloop_timer_end (self->loop, self->timer);
+    self->timer = zloop_timer (self->loop, self->period, 0, s_ticker_fire, self);
+    self->asleep = false;
 }
 
 zsock_t *dlb_service_bind (const dlb_config_t *cfg, int type, int offset)

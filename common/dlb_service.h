@@ -60,6 +60,26 @@ dlb_keys_t *dlb_service_keys (const dlb_config_t *cfg, bool *failed);
 //  bytes are shared, not copied).
 int dlb_service_recv (zsock_t *socket, const char *what, dlb_msg_t *msg);
 
+//  A periodic timer that sleeps while its service is idle: it calls
+//  handler every `period` ms; dlb_ticker_sleep (typically from the handler,
+//  when it found nothing to do) makes the next call `idle` ms away, and so
+//  on until dlb_ticker_wake (on any sign of work) brings the period back at
+//  once. An idle node's services then wake for their keepalives only, not
+//  every state period each. The handler gets `arg`; the ticker lives as
+//  long as the loop (zloop_destroy ends its timer).
+typedef struct {
+    zloop_t *loop;
+    zloop_timer_fn *handler;
+    void *arg;
+    size_t period, idle;
+    int timer; //  zloop's id; -1 while a spent one-shot awaits its successor
+    bool asleep;
+} dlb_ticker_t;
+void dlb_ticker_start (dlb_ticker_t *self, zloop_t *loop, size_t period, size_t idle,
+                       zloop_timer_fn *handler, void *arg);
+void dlb_ticker_sleep (dlb_ticker_t *self);
+void dlb_ticker_wake (dlb_ticker_t *self);
+
 //  The zloop reader of a service actor's pipe: ends the loop on "$TERM"
 //  (or a broken pipe) and answers "PING" with "PONG". Pass any arg.
 int dlb_service_pipe (zloop_t *loop, zsock_t *pipe, void *arg);

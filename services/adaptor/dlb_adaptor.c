@@ -78,6 +78,7 @@ typedef struct {
     int64_t pushed_at[DLB_PEERS_MAX];      //  zclock_mono of our last push to it
     int64_t pulled_at[DLB_PEERS_MAX];      //  of our last ask of it, or receipt from it
     int64_t last_publish;                  //  zclock_mono
+    dlb_ticker_t ticker;                   //  the decision timer: asleep while idle
 } adaptor_t;
 
 static void s_publish (adaptor_t *self)
@@ -502,6 +503,18 @@ static void s_steal (adaptor_t *self, const msgpack_object *body)
     self->pushed_at[i] = zclock_mono ();
 }
 
+//  Whether any job waits or runs here or at a live peer: else there is
+//  nothing to balance, and the decision timer sleeps.
+static bool s_work_anywhere (const adaptor_t *self)
+{
+    if (self->me.queue || self->me.running)
+        return true;
+    for (size_t i = 0; i < self->peer_count; i++)
+        if (!self->peers[i].stale && (self->peers[i].queue || self->peers[i].running))
+            return true;
+    return false;
+}
+
 static int s_state_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
@@ -552,6 +565,8 @@ static int s_state_event (zloop_t *loop, zsock_t *reader, void *arg)
                 s_rebuild_flight (self, (size_t) i, "the peer's worker restarted");
         }
     dlb_msg_release (&msg);
+    if (s_work_anywhere (self))
+        dlb_ticker_wake (&self->ticker);
     s_balance (self);
     return 0;
 }
@@ -617,6 +632,8 @@ static int s_workerbus_event (zloop_t *loop, zsock_t *reader, void *arg)
             }
         }
     dlb_msg_release (&msg);
+    if (s_work_anywhere (self))
+        dlb_ticker_wake (&self->ticker);
     return 0;
 }
 
@@ -710,8 +727,11 @@ static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
     adaptor_t *self = arg;
     //  (a change of policy is published at once; the counts may wait)
     if (zclock_mono () - self->last_publish >=
-        DLB_STATUS_KEEPALIVE - self->cfg.state_period / 2)
+        DLB_STATUS_KEEPALIVE - self->cfg.state_period / 2) {
         s_publish (self);
+        if (!s_work_anywhere (self))
+            dlb_ticker_sleep (&self->ticker); //  the next is a keepalive away
+    }
     s_balance (self); //  also when no state arrives (e.g. after a hold)
     return 0;
 }
@@ -749,7 +769,8 @@ void dlb_adaptor_actor (zsock_t *pipe, void *args)
     zloop_reader (self->loop, self->workerbus, s_workerbus_event, self);
     zloop_reader (self->loop, self->transferbus, s_transferbus_event, self);
     zloop_reader (self->loop, self->inbox, s_inbox_event, self);
-    zloop_timer (self->loop, self->cfg.state_period, 0, s_publish_timer, self);
+    dlb_ticker_start (&self->ticker, self->loop, (size_t) self->cfg.state_period,
+                      DLB_STATUS_KEEPALIVE, s_publish_timer, self);
     dlb_info ("adaptor ready: policy %s, metric %s, threshold %g %s",
               dlb_policy_name (self->policy), dlb_metric_name (self->metric),
               self->threshold, self->metric == DLB_METRIC_ETA ? "s" : "jobs");

@@ -68,6 +68,7 @@ typedef struct {
     dlb_keys_t *keys; //  NULL under --insecure
     zloop_t *loop;
     dlb_sampler_t *sampler;
+    double online; //  CPUs online at the start (sysconf reads sysfs at each call)
     zframe_t *cache[S_SERVICES];  //  latest STATUS of each service
     int64_t heard[S_SERVICES];    //  zclock_mono when it arrived
     uint64_t started[S_SERVICES]; //  its pid, or the worker's boot: which run
@@ -91,6 +92,8 @@ typedef struct {
     size_t recent_count;
     double owner, owner_forecast, owner_error, dlb_cpu, avail, capacity;
     uint64_t horizon;
+    bool busy;               //  the worker has jobs (its last STATUS)
+    int64_t last_publish;    //  zclock_mono of our last STATUS
     bool expire_armed;       //  the relay checks run (only while commands are pending)
     dlb_eventring_t *events; //  the node's recent events (DLB_EVENT_RING_ENV)
 } monitor_t;
@@ -122,6 +125,7 @@ static void s_publish (monitor_t *self)
     dlb_writer_double (&w, "avail", self->avail);
     dlb_writer_double (&w, "capacity", self->capacity);
     dlb_writer_send (&w, self->bus);
+    self->last_publish = zclock_mono ();
 }
 
 static bool s_cached (monitor_t *self, int service, dlb_msg_t *msg);
@@ -129,8 +133,7 @@ static bool s_cached (monitor_t *self, int service, dlb_msg_t *msg);
 //  CPUs the worker gets when the owner's load on its CPUs is load %.
 static double s_avail (monitor_t *self, double threads, double load)
 {
-    double cpus = self->cpu_count ? (double) self->cpu_count
-                                  : (double) sysconf (_SC_NPROCESSORS_ONLN);
+    double cpus = self->cpu_count ? (double) self->cpu_count : self->online;
     double free = cpus * (1 - load / 100), most = threads * self->throttle;
     double avail = free < most ? free : most;
     return avail > DLB_AVAIL_MIN ? avail : DLB_AVAIL_MIN;
@@ -163,8 +166,9 @@ static void s_owner_load (monitor_t *self, const dlb_sample_t *sample)
     int64_t now = zclock_mono ();
     double busy = sample->cpu_total;
     uint64_t cpu_busy = 0, cpu_total = 0;
-    if (self->cpu_count && dlb_sampler_cpu_jiffies (self->cpus, self->cpu_count,
-                                                    &cpu_busy, &cpu_total) == 0) {
+    if (self->cpu_count &&
+        dlb_sampler_last_jiffies (self->sampler, self->cpus, self->cpu_count, &cpu_busy,
+                                  &cpu_total) == 0) {
         busy = cpu_total > self->cpu_total
                    ? 100.0 * (double) (cpu_busy - self->cpu_busy) /
                          (double) (cpu_total - self->cpu_total)
@@ -178,8 +182,7 @@ static void s_owner_load (monitor_t *self, const dlb_sample_t *sample)
     self->sampled_at = now;
     if (first || interval <= 0)
         return; //  the baselines are set
-    double cpus = self->cpu_count ? (double) self->cpu_count
-                                  : (double) sysconf (_SC_NPROCESSORS_ONLN);
+    double cpus = self->cpu_count ? (double) self->cpu_count : self->online;
     self->dlb_cpu = 100 * dlb_ticks / (double) sysconf (_SC_CLK_TCK) / (interval * cpus);
     double owner = busy - self->dlb_cpu;
     self->owner = owner < 0 ? 0 : owner > 100 ? 100 : owner;
@@ -197,6 +200,7 @@ static void s_owner_load (monitor_t *self, const dlb_sample_t *sample)
         dlb_obj_double (worker.body, "threads", &threads);
         dlb_msg_release (&worker);
     }
+    self->busy = queue + running > 0;
     double samples =
         rate > 0 ? (queue + running) / rate * 1000 / self->cfg.sample_period : 0;
     self->horizon = samples < DLB_OWNER_HORIZON_MIN   ? DLB_OWNER_HORIZON_MIN
@@ -232,7 +236,11 @@ static int s_sample_timer (zloop_t *loop, int timer_id, void *arg)
         self->load1 = sample.load1;
         s_owner_load (self, &sample);
     }
-    s_publish (self);
+    //  Every sample while the worker has jobs; idle, every keepalive: the
+    //  history is kept here, and every STATUS wakes three services.
+    if (self->busy || zclock_mono () - self->last_publish >=
+                          DLB_STATUS_KEEPALIVE - self->cfg.sample_period / 2)
+        s_publish (self);
     return 0;
 }
 
@@ -717,6 +725,7 @@ void dlb_monitor_actor (zsock_t *pipe, void *args)
         zsock_connect (self->buses, "%s", endpoint);
     }
     self->sampler = dlb_sampler_new (DLB_HISTORY);
+    self->online = (double) sysconf (_SC_NPROCESSORS_ONLN);
     if (!self->sampler)
         dlb_warn ("cannot read /proc/stat: CPU use will read 0");
     self->forecast = dlb_forecast_new (DLB_OWNER_HORIZON);

@@ -68,6 +68,8 @@ typedef struct _state_t {
     dlb_state_t me;
     dlb_state_t last_sent;
     int64_t last_publish;
+    int64_t last_bus;    //  of the last STATUS on this node's bus
+    dlb_ticker_t ticker; //  the publication timer: asleep while the node is idle
     bool pending;
     peer_t peers[DLB_PEERS_MAX];
     size_t peer_count;
@@ -102,6 +104,7 @@ static void s_bus_publish (state_t *self)
         dlb_state_pack (&w, &self->peers[i].state, true);
     }
     dlb_writer_send (&w, self->bus);
+    self->last_bus = zclock_mono ();
 }
 
 static void s_publish (state_t *self)
@@ -140,15 +143,19 @@ static int s_period (const dlb_config_t *cfg, const dlb_state_t *me)
 }
 
 //  Fires every state period; publishes when the current period is up
-//  (less half a tick, so that an idle period of 2 ticks is not 3).
+//  (less half a tick, so that an idle period of 2 ticks is not 3). While
+//  the node is idle the timer sleeps to the idle period.
 static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
     state_t *self = arg;
-    if (zclock_mono () - self->last_publish >=
-        s_period (&self->cfg, &self->me) - self->cfg.state_period / 2)
+    int period = s_period (&self->cfg, &self->me);
+    if (zclock_mono () - self->last_publish >= period - self->cfg.state_period / 2) {
         s_publish (self);
+        if (period > self->cfg.state_period)
+            dlb_ticker_sleep (&self->ticker); //  the next is an idle period away
+    }
     return 0;
 }
 
@@ -299,7 +306,8 @@ static int s_peer_event (zloop_t *loop, zsock_t *reader, void *arg)
             self->dropped++; //  old or repeated
         else {
             peer_t *p = &self->peers[i];
-            if (i == self->peer_count) {
+            bool joined = i == self->peer_count;
+            if (joined) {
                 self->peer_count++;
                 dlb_info ("peer %s joined (jobs to %s, throttle %.2f, %llu threads)",
                           state.node, state.transfer, state.throttle,
@@ -321,10 +329,20 @@ static int s_peer_event (zloop_t *loop, zsock_t *reader, void *arg)
             if (p->heard)
                 dlb_debug ("STATE from %s after %lld ms", state.node,
                            (long long) (zclock_mono () - p->heard));
+            //  Relayed to this node's services at once unless both nodes
+            //  are idle and nothing that matters changed: then with the
+            //  next keepalive (each relay wakes three services).
+            bool idle = !self->me.queue && !self->me.running && !state.queue &&
+                        !state.running && !p->state.queue && !p->state.running;
+            bool news = !idle || joined || p->state.stale ||
+                        s_significant (&state, &p->state) ||
+                        zclock_mono () - self->last_bus >=
+                            DLB_STATUS_KEEPALIVE - self->cfg.state_period / 2;
             p->state = state;
             p->state.stale = false;
             p->heard = zclock_mono ();
-            s_bus_publish (self);
+            if (news)
+                s_bus_publish (self);
             s_arm_liveness (self);
         }
     }
@@ -432,7 +450,9 @@ void dlb_state_actor (zsock_t *pipe, void *args)
     for (size_t i = 0; i < self->cfg.peer_count; i++)
         s_subscribe (self, i);
     zloop_timer (self->loop, DLB_TRUST_TICK, 0, s_trust_timer, self);
-    zloop_timer (self->loop, self->cfg.state_period, 0, s_publish_timer, self);
+    dlb_ticker_start (&self->ticker, self->loop, (size_t) self->cfg.state_period,
+                      (size_t) (self->cfg.stale_after / DLB_IDLE_BEATS), s_publish_timer,
+                      self);
     dlb_info (
         "state ready: publishing every %d ms and on change, peers stale after %d ms",
         self->cfg.state_period, self->cfg.stale_after);

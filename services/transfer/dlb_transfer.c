@@ -92,6 +92,7 @@ typedef struct {
     zlistx_t *seen_order; //  keys of seen, oldest first
     stats_t stats;
     int64_t last_publish; //  zclock_mono
+    dlb_ticker_t ticker;  //  the publication timer: asleep while nothing is pending
     bool resend_armed;    //  the resend timer runs (only while batches are pending)
     //  Since the last `transfer` event: batches, jobs and results delivered
     //  (acknowledged), resends, and the peers they went to
@@ -289,6 +290,7 @@ static void s_outgoing (transfer_t *self, dlb_msg_t *msg)
               p->count, p->type == DLB_MSG_JOBS ? "jobs" : "results", p->to,
               (unsigned long long) p->batch, p->raw, wire);
     zlistx_add_end (self->pending, p);
+    dlb_ticker_wake (&self->ticker);
     s_arm_resend (self);
     s_send (self, p);
     s_publish (self);
@@ -597,7 +599,7 @@ static int s_resend_timer (zloop_t *loop, int timer_id, void *arg)
 
 //  What changes is published when it changes (a batch in, out or
 //  acknowledged); otherwise every DLB_STATUS_KEEPALIVE, or every state
-//  period while batches are pending.
+//  period while batches are pending (the timer sleeps while none are).
 static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
@@ -605,8 +607,11 @@ static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
     transfer_t *self = arg;
     if (zlistx_size (self->pending) ||
         zclock_mono () - self->last_publish >=
-            DLB_STATUS_KEEPALIVE - self->cfg.state_period / 2)
+            DLB_STATUS_KEEPALIVE - self->cfg.state_period / 2) {
         s_publish (self);
+        if (zlistx_size (self->pending) == 0)
+            dlb_ticker_sleep (&self->ticker); //  the next is a keepalive away
+    }
     return 0;
 }
 
@@ -646,7 +651,8 @@ void dlb_transfer_actor (zsock_t *pipe, void *args)
     zloop_reader (self->loop, self->ext, s_ext_event, self);
     zloop_reader (self->loop, self->inbox, s_inbox_event, self);
     zloop_reader (self->loop, self->state, s_state_event, self);
-    zloop_timer (self->loop, self->cfg.state_period, 0, s_publish_timer, self);
+    dlb_ticker_start (&self->ticker, self->loop, (size_t) self->cfg.state_period,
+                      DLB_STATUS_KEEPALIVE, s_publish_timer, self);
     char endpoint[256];
     dlb_config_bind (&self->cfg, DLB_PORT_TRANSFER, endpoint, sizeof endpoint);
     dlb_info ("transfer ready: receiving on %s, resending after %d ms", endpoint,

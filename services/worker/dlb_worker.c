@@ -136,6 +136,7 @@ typedef struct {
     counter_t sent_to[DLB_PEERS_MAX], recv_from[DLB_PEERS_MAX];
     int64_t last_publish;
     bool dirty;
+    dlb_ticker_t ticker; //  the publication timer: asleep while idle
     bool flush_armed;    //  the one-shot flush timer is set
     zlistx_t *cancelled; //  ids of peers' workloads cancelled by their origin
     zlistx_t *recovered; //  dlb_event_t * of the start, sent at the first heartbeat
@@ -370,6 +371,8 @@ static void s_publish (worker_t *self)
     dlb_writer_send (&w, self->bus);
     self->last_publish = zclock_mono ();
     self->dirty = false;
+    if (zlistx_size (self->queue) || s_running (self))
+        dlb_ticker_wake (&self->ticker); //  busy: report every state period
 }
 
 static int s_flush_timer (zloop_t *loop, int timer_id, void *arg);
@@ -393,6 +396,7 @@ static void s_arm_flush (worker_t *self)
 //  are published at once.
 static void s_changed (worker_t *self)
 {
+    dlb_ticker_wake (&self->ticker);
     if (zclock_mono () - self->last_publish >= self->cfg.state_period)
         s_publish (self);
     else
@@ -638,16 +642,20 @@ static bool s_busy (worker_t *self)
 }
 
 //  Every state period while busy; idle, only every DLB_STATUS_KEEPALIVE
-//  (what changes is published when it changes).
+//  (what changes is published when it changes), and the timer sleeps.
 static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
     worker_t *self = arg;
-    if (self->dirty || s_busy (self) ||
+    bool busy = s_busy (self);
+    if (self->dirty || busy ||
         zclock_mono () - self->last_publish >=
-            DLB_STATUS_KEEPALIVE - self->cfg.state_period / 2)
+            DLB_STATUS_KEEPALIVE - self->cfg.state_period / 2) {
         s_publish (self);
+        if (!busy)
+            dlb_ticker_sleep (&self->ticker); //  the next is a keepalive away
+    }
     return 0;
 }
 
@@ -1599,7 +1607,8 @@ void dlb_worker_actor (zsock_t *pipe, void *args)
     zloop_reader (self->loop, pipe, dlb_service_pipe, self);
     zloop_reader (self->loop, self->inbox, s_inbox_event, self);
     zloop_reader (self->loop, self->monitor, s_monitor_event, self);
-    zloop_timer (self->loop, self->cfg.state_period, 0, s_publish_timer, self);
+    dlb_ticker_start (&self->ticker, self->loop, (size_t) self->cfg.state_period,
+                      DLB_STATUS_KEEPALIVE, s_publish_timer, self);
     zloop_timer (self->loop, self->cfg.heartbeat, 0, s_heartbeat_timer, self);
     dlb_info ("worker ready: %d thread(s) at %s priority, throttle %.2f, CPUs %s, "
               "journal in %s, HOLD every %d ms, lease %d ms",
