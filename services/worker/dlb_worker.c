@@ -2053,8 +2053,13 @@ void dlb_worker_test (bool verbose)
         dlb_msg_release (&msg);
     }
     dlb_batch_free (&jobs, count);
-    assert (s_wait_workload (bus, id, "complete", "duplicates", NULL, 60000) ==
-            5); //  valgrind: slow
+    //  5 duplicates, or none if the 15 jobs run here were done before the
+    //  first copies came (a slow test thread on a busy machine): the
+    //  workload then completed on them, and the second copies were late
+    //  results of an ended workload, acknowledged and dropped.
+    int64_t duplicates = s_wait_workload (bus, id, "complete", "duplicates", NULL,
+                                          60000); //  valgrind: slow
+    assert (duplicates == 5 || duplicates == 0);
     assert (dlb_npy_load (result, &values, &count, err, sizeof err) == 0 &&
             count == 20480);
     expected = dlb_kernel_expected (DLB_KERNEL_INITIAL, 50000);
