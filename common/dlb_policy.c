@@ -165,6 +165,10 @@ uint64_t dlb_policy_move (double threshold, const dlb_predict_t *from,
     double margin = DLB_POLICY_TOLERANCE * finish_from;
     if (margin < threshold)
         margin = threshold;
+    //  Differences within the predictions' own expected error are noise.
+    double doubt = hypot (from->doubt * finish_from, to->doubt * finish_to);
+    if (margin < doubt)
+        margin = doubt;
     //  The largest n for which `to` still finishes no later than `from`:
     //  the difference of the two is increasing in n, so bisect.
     uint64_t n = 0;
@@ -445,6 +449,17 @@ void dlb_policy_test (bool verbose)
                                 sizeof why) == 0);
     assert (dlb_policy_predict (0.05, rise, 2, 1, true, true, &peer, &send, why,
                                 sizeof why) == 0);
+
+    //  Doubt: finish times of 10 s and 8 s differ by more than 5 %, but not
+    //  by more than predictions 30 % in doubt can tell apart (the margin is
+    //  hypot (3, 2.4) = 3.84 s); 10 s against 2 s they can.
+    dlb_predict_t sure[2] = {{.work = 100, .movable = 99, .rate = 10},
+                             {.work = 80, .movable = 79, .rate = 10}};
+    assert (dlb_policy_move (0.05, &sure[0], &sure[1], why, sizeof why) == 10);
+    sure[0].doubt = sure[1].doubt = 0.3;
+    assert (dlb_policy_move (0.05, &sure[0], &sure[1], why, sizeof why) == 0);
+    sure[1].work = 20;
+    assert (dlb_policy_move (0.05, &sure[0], &sure[1], why, sizeof why) == 40);
 
     //  A costly link: fewer jobs move, and none when the latency alone
     //  outlasts the gain.

@@ -30,7 +30,8 @@
         F' = (wF - n) / rF,   T' = max (wT / rT, latency + n * per_job) + n / rT
     and n is the largest with T' <= F', which minimises max (F', T') to
     within a job (dlb_policy_move). It is made only if F - T exceeds the
-    margin, max (threshold, DLB_POLICY_TOLERANCE x F), and if it shortens
+    margin, max (threshold, DLB_POLICY_TOLERANCE x F, the predictions' own
+    expected error hypot (doubtF x F, doubtT x T)), and if it shortens
     the pair's makespan by at least what a free move just over the margin
     would, margin x rT / (rF + rT), less one job's time at F for the
     rounding to whole jobs: with a free link and measured rates this makes
@@ -97,6 +98,7 @@ typedef struct {
     double work;      //  jobs queued + running (+ in flight to it)
     uint64_t movable; //  jobs queued (what it can give)
     double rate;      //  predicted jobs/s over its remaining time; > 0
+    double doubt;     //  the rate's expected relative error, 0..1 (0: not known)
     double latency;   //  secs before moved jobs reach it (0: unknown or free)
     double per_job;   //  secs a moved job's bytes take on the link (0: free)
     bool hold_send;   //  hysteresis: this node may not push to it now

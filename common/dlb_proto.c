@@ -660,7 +660,7 @@ int dlb_batch_decode (const dlb_msg_t *msg, char *from, char *to, uint64_t *batc
 
 void dlb_state_pack (dlb_writer_t *w, const dlb_state_t *s, bool liveness)
 {
-    msgpack_pack_map (&w->pk, liveness ? 22 : 20);
+    msgpack_pack_map (&w->pk, liveness ? 23 : 21);
     if (liveness) {
         dlb_writer_bool (w, "stale", s->stale);
         dlb_writer_double (w, "age", s->age);
@@ -684,6 +684,7 @@ void dlb_state_pack (dlb_writer_t *w, const dlb_state_t *s, bool liveness)
     dlb_writer_double (w, "owner_forecast", s->owner_forecast);
     dlb_writer_double (w, "avail", s->avail);
     dlb_writer_double (w, "capacity", s->capacity);
+    dlb_writer_double (w, "capacity_doubt", s->capacity_doubt);
     dlb_writer_counts (w, "recv_from", s->recv_from, s->peers_known);
 }
 
@@ -731,6 +732,11 @@ int dlb_state_decode (const msgpack_object *map, dlb_state_t *s, char *reason,
     dlb_obj_double (map, "owner_forecast", &s->owner_forecast);
     dlb_obj_double (map, "avail", &s->avail);
     dlb_obj_double (map, "capacity", &s->capacity);
+    dlb_obj_double (map, "capacity_doubt", &s->capacity_doubt);
+    if (!(s->capacity_doubt >= 0))
+        s->capacity_doubt = 0;
+    else if (s->capacity_doubt > 1)
+        s->capacity_doubt = 1;
     //  Out of range or not a number: the value a node without it sends.
     double *non_negative[] = {&s->rate, &s->avail, &s->capacity};
     for (size_t i = 0; i < sizeof non_negative / sizeof non_negative[0]; i++)

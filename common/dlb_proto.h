@@ -230,6 +230,9 @@ typedef struct {
     double owner_forecast;
     double avail;
     double capacity;
+    //  The capacity's expected relative error, 0..1 (0: not known): the
+    //  forecast's recent error over the share of the CPUs it leaves free.
+    double capacity_doubt;
     //  Jobs received from each peer, so that a sender can tell how many of
     //  its jobs are still in flight (its own count minus the peer's).
     size_t peers_known;

@@ -224,7 +224,8 @@ static void s_predict_node (adaptor_t *self, int peer, dlb_predict_t *node)
     uint64_t flight = peer < 0 ? 0 : s_in_flight (self, (size_t) peer);
     *node = (dlb_predict_t){.work = (double) (s->queue + s->running + flight),
                             .movable = s->queue,
-                            .rate = s_predicted (self, s)};
+                            .rate = s_predicted (self, s),
+                            .doubt = s->capacity_doubt};
     if (peer < 0)
         return;
     int64_t now = zclock_mono (), hold = (int64_t) (DLB_POLICY_HOLD * 1000);

@@ -27,9 +27,13 @@
     L are avail (L) = min (threads x throttle, cpus x (1 - L / 100)) (its
     threads run at idle priority, so they get what the owner leaves, and
     the throttle bounds them on top of that), and the predicted capacity
-    is the measured rate x avail (forecast) / avail (recent), the ratio
-    bounded to [DLB_CAPACITY_RATIO_MIN, DLB_CAPACITY_RATIO_MAX]; 0 until
-    the worker has measured a rate (the adaptor then uses avail).       */
+    is avail (forecast) / the CPU time a job takes (job_cpu, timed on the
+    compute threads' own clocks, so that neither the owner nor the
+    throttle changes it), or, if less, the jobs/s the worker's own thread
+    can take in (store_rate). A worker that does not report job_cpu gets
+    its measured rate x avail (forecast) / avail (recent), the ratio bounded
+    to [DLB_CAPACITY_RATIO_MIN, DLB_CAPACITY_RATIO_MAX]; 0 until the worker
+    has measured a rate (the adaptor then uses avail).                   */
 #include "dlb_monitor.h"
 #include "dlb_command.h"
 #include "dlb_eventring.h"
@@ -91,6 +95,7 @@ typedef struct {
     double recent[DLB_OWNER_RECENT];
     size_t recent_count;
     double owner, owner_forecast, owner_error, dlb_cpu, avail, capacity;
+    double capacity_doubt; //  its expected relative error (0: not known)
     uint64_t horizon;
     bool busy;               //  the worker has jobs (its last STATUS)
     int64_t last_publish;    //  zclock_mono of our last STATUS
@@ -107,7 +112,7 @@ static void s_publish (monitor_t *self)
 {
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_STATUS);
-    msgpack_pack_map (&w.pk, 14);
+    msgpack_pack_map (&w.pk, 15);
     dlb_writer_str (&w, "service", "monitor");
     dlb_writer_str (&w, "node", self->cfg.node);
     dlb_writer_double (&w, "throttle", self->throttle);
@@ -124,6 +129,7 @@ static void s_publish (monitor_t *self)
     dlb_writer_double (&w, "dlb_cpu", self->dlb_cpu);
     dlb_writer_double (&w, "avail", self->avail);
     dlb_writer_double (&w, "capacity", self->capacity);
+    dlb_writer_double (&w, "capacity_doubt", self->capacity_doubt);
     dlb_writer_send (&w, self->bus);
     self->last_publish = zclock_mono ();
 }
@@ -191,12 +197,15 @@ static void s_owner_load (monitor_t *self, const dlb_sample_t *sample)
     self->recent[self->recent_count++ % DLB_OWNER_RECENT] = self->owner;
 
     //  The horizon: the node's remaining work at its measured rate.
-    double queue = 0, running = 0, rate = 0, threads = self->cfg.threads;
+    double queue = 0, running = 0, rate = 0, job_cpu = 0, store_rate = 0,
+           threads = self->cfg.threads;
     dlb_msg_t worker;
     if (s_cached (self, DLB_SVC_WORKER, &worker)) {
         dlb_obj_double (worker.body, "queue", &queue);
         dlb_obj_double (worker.body, "running", &running);
         dlb_obj_double (worker.body, "rate", &rate);
+        dlb_obj_double (worker.body, "job_cpu", &job_cpu);
+        dlb_obj_double (worker.body, "store_rate", &store_rate);
         dlb_obj_double (worker.body, "threads", &threads);
         dlb_msg_release (&worker);
     }
@@ -222,6 +231,18 @@ static void s_owner_load (monitor_t *self, const dlb_sample_t *sample)
             : ratio > DLB_CAPACITY_RATIO_MAX ? DLB_CAPACITY_RATIO_MAX
                                              : ratio;
     self->capacity = rate > 0 ? rate * ratio : 0;
+    if (job_cpu > 0) { //  the CPUs it will get over the CPU time a job takes
+        self->capacity = self->avail / job_cpu;
+        if (store_rate > 0 && store_rate < self->capacity)
+            self->capacity = store_rate;
+    }
+    //  A forecast off by E points moves the free share 100 - F by as much.
+    double free_share = 100 - self->owner_forecast;
+    self->capacity_doubt = isnan (self->owner_error) ? 0
+                           : free_share < 1          ? 1
+                                                     : self->owner_error / free_share;
+    if (self->capacity_doubt > 1)
+        self->capacity_doubt = 1;
 }
 
 static int s_sample_timer (zloop_t *loop, int timer_id, void *arg)

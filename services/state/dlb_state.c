@@ -252,10 +252,13 @@ static int s_local_event (zloop_t *loop, zsock_t *reader, void *arg)
         dlb_obj_double (msg.body, "owner_forecast", &me->owner_forecast);
         dlb_obj_double (msg.body, "avail", &me->avail);
         dlb_obj_double (msg.body, "capacity", &me->capacity);
+        dlb_obj_double (msg.body, "capacity_doubt", &me->capacity_doubt);
     }
     else if (streq (service, "adaptor"))
         dlb_obj_str (msg.body, "policy", me->policy, sizeof me->policy);
     dlb_msg_release (&msg);
+    if (me->queue || me->running)
+        dlb_ticker_wake (&self->ticker);
     if (s_significant (me, &self->last_sent)) {
         if (zclock_mono () - self->last_publish >= DLB_STATE_MIN_GAP)
             s_publish (self);

@@ -95,6 +95,7 @@ typedef struct {
     size_t count;
     dlb_job_t *jobs[DLB_CHUNK_MAX];
     int64_t wall_ns; //  set by the thread: from the first job's start to the last's end
+    int64_t cpu_ns;  //  ... and the CPU time the thread used meanwhile
 } chunk_t;
 
 typedef struct {
@@ -126,7 +127,8 @@ typedef struct {
     uint64_t boot;                   //  usecs since the epoch at start: our incarnation
     double throttle;
     double unit_cost;   //  secs of wall time per job per thread at throttle 1
-    uint64_t timed;     //  jobs that went into unit_cost
+    double job_cpu;     //  secs of CPU time per job (its thread's clock), averaged alike
+    uint64_t timed;     //  jobs that went into unit_cost and job_cpu
     double store_time;  //  secs this thread spent on finished jobs, decayed
     double store_jobs;  //  ... and their number, decayed alike (DLB_STORE_WINDOW)
     int64_t busy_since; //  dlb_wall_ns when the threads last got work, 0 if idle
@@ -227,6 +229,14 @@ static void s_lowest_priority (void)
                   strerror (error), strerror (errno));
 }
 
+//  The calling thread's CPU time, ns.
+static int64_t s_thread_cpu_ns (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void s_compute_actor (zsock_t *pipe, void *args)
 {
     compute_t self = {.pipe = pipe};
@@ -249,13 +259,14 @@ static void s_compute_actor (zsock_t *pipe, void *args)
             dlb_throttle_set (&self.throttle, millionths / (double) DLB_THROTTLE_SCALE);
         else if (streq (command, "JOBS")) {
             int rc = 0;
-            int64_t start = dlb_wall_ns ();
+            int64_t start = dlb_wall_ns (), cpu_start = s_thread_cpu_ns ();
             for (size_t i = 0; rc == 0 && i < chunk->count; i++) {
                 dlb_job_t *job = chunk->jobs[i];
                 rc = dlb_kernel_run (job->data, job->elems, job->reps, &self.throttle,
                                      s_compute_poll, &self);
             }
             chunk->wall_ns = dlb_wall_ns () - start;
+            chunk->cpu_ns = s_thread_cpu_ns () - cpu_start;
             //  terminated mid-chunk: give it back so that it is freed
             zsock_send (pipe, "sip", rc == 0 ? "DONE" : "ABANDONED", 0, chunk);
         }
@@ -342,7 +353,7 @@ static void s_publish (worker_t *self)
 {
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_STATUS);
-    msgpack_pack_map (&w.pk, 19);
+    msgpack_pack_map (&w.pk, 21);
     dlb_writer_str (&w, "service", "worker");
     dlb_writer_str (&w, "node", self->cfg.node);
     dlb_writer_u64 (&w, "queue", zlistx_size (self->queue));
@@ -351,6 +362,11 @@ static void s_publish (worker_t *self)
     dlb_writer_u64 (&w, "threads", self->cfg.threads);
     dlb_writer_double (&w, "throttle", self->throttle);
     dlb_writer_double (&w, "rate", s_rate (self));
+    bool trusted = self->timed >= DLB_RATE_TRUSTED;
+    dlb_writer_double (&w, "job_cpu", trusted ? self->job_cpu : 0);
+    dlb_writer_double (
+        &w, "store_rate",
+        trusted && self->store_time > 0 ? self->store_jobs / self->store_time : 0);
     struct timespec cpu;
     clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &cpu);
     dlb_writer_double (&w, "cpu_s", cpu.tv_sec + cpu.tv_nsec / 1e9);
@@ -921,11 +937,14 @@ static int s_thread_event (zloop_t *loop, zsock_t *reader, void *arg)
     }
     //  The cost of a job at full speed, from the chunk's wall time in the
     //  thread under the throttle, as if its jobs had been timed one by one.
-    double unit = chunk.wall_ns / 1e9 * t->throttle_at_start / (double) chunk.count;
+    //  Its CPU time per job does not depend on what else runs on the CPU.
+    double unit = chunk.wall_ns / 1e9 * t->throttle_at_start / (double) chunk.count,
+           cpu = chunk.cpu_ns / 1e9 / (double) chunk.count;
     for (size_t k = 0; k < chunk.count; k++) {
         self->timed++;
         double gain = self->timed < DLB_RATE_WARMUP ? 1.0 / self->timed : DLB_RATE_GAIN;
         self->unit_cost += gain * (unit - self->unit_cost);
+        self->job_cpu += gain * (cpu - self->job_cpu);
     }
     s_dispatch (self);
     int64_t store_start = dlb_wall_ns ();
