@@ -733,15 +733,13 @@ int dlb_state_decode (const msgpack_object *map, dlb_state_t *s, char *reason,
     dlb_obj_double (map, "avail", &s->avail);
     dlb_obj_double (map, "capacity", &s->capacity);
     dlb_obj_double (map, "capacity_doubt", &s->capacity_doubt);
-    if (!(s->capacity_doubt >= 0))
-        s->capacity_doubt = 0;
-    else if (s->capacity_doubt > 1)
-        s->capacity_doubt = 1;
     //  Out of range or not a number: the value a node without it sends.
-    double *non_negative[] = {&s->rate, &s->avail, &s->capacity};
+    double *non_negative[] = {&s->rate, &s->avail, &s->capacity, &s->capacity_doubt};
     for (size_t i = 0; i < sizeof non_negative / sizeof non_negative[0]; i++)
         if (!(*non_negative[i] >= 0) || !isfinite (*non_negative[i]))
             *non_negative[i] = 0;
+    if (s->capacity_doubt > 1)
+        s->capacity_doubt = 1; //  a fraction
     double *percent[] = {&s->owner, &s->owner_forecast};
     for (size_t i = 0; i < 2; i++)
         *percent[i] = !(*percent[i] >= 0) ? 0 : *percent[i] > 100 ? 100 : *percent[i];

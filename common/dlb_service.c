@@ -335,6 +335,11 @@ int dlb_service_pipe (zloop_t *loop, zsock_t *pipe, void *arg)
     return rc;
 }
 
+bool dlb_keepalive_due (int64_t last, int tick)
+{
+    return zclock_mono () - last >= DLB_STATUS_KEEPALIVE - tick / 2;
+}
+
 //  Calls the handler; a one-shot (asleep) timer is spent once it fires,
 //  so the next is set unless the handler woke the ticker.
 static int s_ticker_fire (zloop_t *loop, int timer_id, void *arg)

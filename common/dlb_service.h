@@ -37,6 +37,10 @@ zsock_t *dlb_service_bind (const dlb_config_t *cfg, int type, int offset);
     1000 //  msecs: a service with nothing new still publishes its STATUS this
          //  often (the monitor lists services heard within 3 s); a change goes
          //  out at once, and a busy worker reports every --state-period
+//  Whether a publication made at `last` (zclock_mono) is a keepalive old,
+//  as a timer ticking every `tick` msecs sees it: less half a tick, so that
+//  a keepalive of N ticks is not N + 1.
+bool dlb_keepalive_due (int64_t last, int tick);
 #define DLB_CONTROL_HWM  64 //  requests one control connection may queue
 #define DLB_TRANSFER_HWM 8  //  messages one peer connection may queue (x 256 MiB)
 zsock_t *dlb_service_listen (const dlb_config_t *cfg, dlb_keys_t *keys, int type,

@@ -727,8 +727,7 @@ static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
     (void) timer_id;
     adaptor_t *self = arg;
     //  (a change of policy is published at once; the counts may wait)
-    if (zclock_mono () - self->last_publish >=
-        DLB_STATUS_KEEPALIVE - self->cfg.state_period / 2) {
+    if (dlb_keepalive_due (self->last_publish, self->cfg.state_period)) {
         s_publish (self);
         if (!s_work_anywhere (self))
             dlb_ticker_sleep (&self->ticker); //  the next is a keepalive away

@@ -220,29 +220,29 @@ static void s_owner_load (monitor_t *self, const dlb_sample_t *sample)
                                                           &self->owner_error)
                                      : NAN;
     self->owner_forecast = isnan (forecast) ? self->owner : forecast;
-    size_t kept =
-        self->recent_count < DLB_OWNER_RECENT ? self->recent_count : DLB_OWNER_RECENT;
-    double recent = 0;
-    for (size_t i = 0; i < kept; i++)
-        recent += self->recent[i] / (double) kept;
     self->avail = s_avail (self, threads, self->owner_forecast);
-    double ratio = self->avail / s_avail (self, threads, recent);
-    ratio = ratio < DLB_CAPACITY_RATIO_MIN   ? DLB_CAPACITY_RATIO_MIN
-            : ratio > DLB_CAPACITY_RATIO_MAX ? DLB_CAPACITY_RATIO_MAX
-                                             : ratio;
-    self->capacity = rate > 0 ? rate * ratio : 0;
     if (job_cpu > 0) { //  the CPUs it will get over the CPU time a job takes
         self->capacity = self->avail / job_cpu;
         if (store_rate > 0 && store_rate < self->capacity)
             self->capacity = store_rate;
     }
+    else { //  a worker without job_cpu: its rate, scaled from the recent owner load
+        size_t kept =
+            self->recent_count < DLB_OWNER_RECENT ? self->recent_count : DLB_OWNER_RECENT;
+        double recent = 0;
+        for (size_t i = 0; i < kept; i++)
+            recent += self->recent[i] / (double) kept;
+        double ratio = self->avail / s_avail (self, threads, recent);
+        ratio = ratio < DLB_CAPACITY_RATIO_MIN   ? DLB_CAPACITY_RATIO_MIN
+                : ratio > DLB_CAPACITY_RATIO_MAX ? DLB_CAPACITY_RATIO_MAX
+                                                 : ratio;
+        self->capacity = rate > 0 ? rate * ratio : 0;
+    }
     //  A forecast off by E points moves the free share 100 - F by as much.
     double free_share = 100 - self->owner_forecast;
     self->capacity_doubt = isnan (self->owner_error) ? 0
                            : free_share < 1          ? 1
-                                                     : self->owner_error / free_share;
-    if (self->capacity_doubt > 1)
-        self->capacity_doubt = 1;
+                                            : fmin (1, self->owner_error / free_share);
 }
 
 static int s_sample_timer (zloop_t *loop, int timer_id, void *arg)
@@ -259,8 +259,7 @@ static int s_sample_timer (zloop_t *loop, int timer_id, void *arg)
     }
     //  Every sample while the worker has jobs; idle, every keepalive: the
     //  history is kept here, and every STATUS wakes three services.
-    if (self->busy || zclock_mono () - self->last_publish >=
-                          DLB_STATUS_KEEPALIVE - self->cfg.sample_period / 2)
+    if (self->busy || dlb_keepalive_due (self->last_publish, self->cfg.sample_period))
         s_publish (self);
     return 0;
 }

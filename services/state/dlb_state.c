@@ -339,8 +339,7 @@ static int s_peer_event (zloop_t *loop, zsock_t *reader, void *arg)
                         !state.running && !p->state.queue && !p->state.running;
             bool news = !idle || joined || p->state.stale ||
                         s_significant (&state, &p->state) ||
-                        zclock_mono () - self->last_bus >=
-                            DLB_STATUS_KEEPALIVE - self->cfg.state_period / 2;
+                        dlb_keepalive_due (self->last_bus, self->cfg.state_period);
             p->state = state;
             p->state.stale = false;
             p->heard = zclock_mono ();

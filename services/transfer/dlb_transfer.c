@@ -606,8 +606,7 @@ static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
     (void) timer_id;
     transfer_t *self = arg;
     if (zlistx_size (self->pending) ||
-        zclock_mono () - self->last_publish >=
-            DLB_STATUS_KEEPALIVE - self->cfg.state_period / 2) {
+        dlb_keepalive_due (self->last_publish, self->cfg.state_period)) {
         s_publish (self);
         if (zlistx_size (self->pending) == 0)
             dlb_ticker_sleep (&self->ticker); //  the next is a keepalive away

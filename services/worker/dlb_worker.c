@@ -349,6 +349,8 @@ static double s_rate (worker_t *self)
     return rate;
 }
 
+static bool s_busy (worker_t *self);
+
 static void s_publish (worker_t *self)
 {
     dlb_writer_t w;
@@ -387,8 +389,8 @@ static void s_publish (worker_t *self)
     dlb_writer_send (&w, self->bus);
     self->last_publish = zclock_mono ();
     self->dirty = false;
-    if (zlistx_size (self->queue) || s_running (self))
-        dlb_ticker_wake (&self->ticker); //  busy: report every state period
+    if (s_busy (self))
+        dlb_ticker_wake (&self->ticker); //  report every state period
 }
 
 static int s_flush_timer (zloop_t *loop, int timer_id, void *arg);
@@ -666,8 +668,7 @@ static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
     worker_t *self = arg;
     bool busy = s_busy (self);
     if (self->dirty || busy ||
-        zclock_mono () - self->last_publish >=
-            DLB_STATUS_KEEPALIVE - self->cfg.state_period / 2) {
+        dlb_keepalive_due (self->last_publish, self->cfg.state_period)) {
         s_publish (self);
         if (!busy)
             dlb_ticker_sleep (&self->ticker); //  the next is a keepalive away
