@@ -9,7 +9,9 @@
 #  default priority runs its compute threads at idle priority (ps: class
 #  IDL) in a session of the lowest weight (/proc/PID/autogroup); the workloads run at normal priority (ctest sets DLB_PRIORITY=normal),
 #  since at idle priority a machine busy with other work may starve them, as
-#  it should. Loose bounds, every wait with a deadline.
+#  it should. Pinned to one CPU by taskset, the node measures its owner's
+#  load on that CPU (the monitor logs it). Loose bounds, every wait with a
+#  deadline.
 #  Usage: tests/test_predictive.sh BUILD_DIR   (exit 0 pass, 1 fail, 77 skip:
 #  not root, no network namespaces, no jq)
 set -uo pipefail
@@ -116,5 +118,16 @@ wait_for "$DEADLINE" idle_threads ||
 if [ -r /proc/self/autogroup ]; then
     grep -q ' nice 19$' "/proc/$(solo_worker)/autogroup" ||
         fail "the worker's session is not at nice 19: $(cat "/proc/$(solo_worker)/autogroup")"
+fi
+
+echo "7. pinned to one CPU by taskset, a node measures its owner's load there"
+if [ "$(nproc)" -ge 2 ]; then
+    cpu=$(taskset -pc $$ | sed 's/.*: //; s/[,-].*//')
+    for pid in $("$cluster" pids --dir "$top/solo" | awk '{ print $1 }'); do
+        taskset -a -p -c "$cpu" "$pid" >/dev/null || fail "taskset could not pin $pid"
+    done
+    measured() { grep -q "owner load measured on CPUs $cpu\$" "$top/solo/a-monitor.log"; }
+    wait_for "$DEADLINE" measured ||
+        fail "the monitor did not take the worker's CPU $cpu: $(grep 'owner load' "$top/solo/a-monitor.log")"
 fi
 echo "PASS"

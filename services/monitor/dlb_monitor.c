@@ -16,7 +16,8 @@
     answer within DLB_RELAY_TIMEOUT gets an error reply.
 
     Owner load and capacity, every --sample-period: the busy share of the
-    CPUs the worker may use (--cpus, or all) minus dlb's own share (the CPU
+    CPUs the worker may use (--cpus; else the worker's CPU affinity, as
+    taskset or a container's cpuset left it; else all) minus dlb's own share (the CPU
     ticks of this node's services over the interval: the monitor's own and
     those of the PIDs the state, transfer and adaptor put in their STATUS,
     and the worker's process CPU time, cpu_s in its STATUS), clamped to
@@ -84,8 +85,8 @@ typedef struct {
     double last_cpu_s, last_cpu_wall;
     //  Owner load (see the top of the file)
     dlb_forecast_t *forecast;
-    int cpus[CPU_SETSIZE];        //  the CPUs the worker may use, if --cpus
-    size_t cpu_count;             //  0: all
+    int cpus[CPU_SETSIZE];        //  the CPUs the worker may use
+    size_t cpu_count;             //  0: all (online)
     uint64_t cpu_busy, cpu_total; //  jiffies of those CPUs at the last sample
     int pid[S_SERVICES];          //  from their STATUS (the monitor: its own)
     uint64_t ticks[S_SERVICES];   //  their CPU ticks at the last sample
@@ -165,10 +166,44 @@ static double s_dlb_ticks (monitor_t *self)
     return ticks + worker * (double) sysconf (_SC_CLK_TCK);
 }
 
+//  Without --cpus, the CPUs the worker may use are its affinity (or,
+//  before its first STATUS, ours): a node pinned by taskset or a cpuset
+//  must not count the rest of the machine as its owner's load. Returns
+//  true if they changed (the sample's baselines are then stale).
+static bool s_track_cpus (monitor_t *self)
+{
+    cpu_set_t set;
+    if (*self->cfg.cpus ||
+        (sched_getaffinity (self->pid[DLB_SVC_WORKER], sizeof set, &set) != 0 &&
+         sched_getaffinity (0, sizeof set, &set) != 0))
+        return false;
+    int cpus[CPU_SETSIZE];
+    size_t count = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET (cpu, &set))
+            cpus[count++] = cpu;
+    if ((double) count >= self->online)
+        count = 0; //  all of them
+    if (count == self->cpu_count &&
+        memcmp (cpus, self->cpus, count * sizeof cpus[0]) == 0)
+        return false;
+    char list[256] = "";
+    for (size_t i = 0; i < count && strlen (list) < sizeof list - 12; i++)
+        snprintf (list + strlen (list), sizeof list - strlen (list), "%s%d", i ? "," : "",
+                  cpus[i]);
+    dlb_info ("owner load measured on %s%s", count ? "CPUs " : "all CPUs",
+              count ? list : "");
+    memcpy (self->cpus, cpus, count * sizeof cpus[0]);
+    self->cpu_count = count;
+    return true;
+}
+
 //  Owner load of the last interval, its forecast over the node's remaining
 //  work and the predicted capacity (see the top of the file).
 static void s_owner_load (monitor_t *self, const dlb_sample_t *sample)
 {
+    if (s_track_cpus (self))
+        self->sampled_at = 0; //  a new set of CPUs: this sample is its baseline
     int64_t now = zclock_mono ();
     double busy = sample->cpu_total;
     uint64_t cpu_busy = 0, cpu_total = 0;
