@@ -165,8 +165,13 @@ uint64_t dlb_policy_move (double threshold, const dlb_predict_t *from,
     double margin = DLB_POLICY_TOLERANCE * finish_from;
     if (margin < threshold)
         margin = threshold;
-    //  Differences within the predictions' own expected error are noise.
-    double doubt = hypot (from->doubt * finish_from, to->doubt * finish_to);
+    //  Differences within the predictions' own expected error are noise:
+    //  a rate in doubt by d makes F as short as F / (1 + d), T as long as
+    //  T / (1 - d); one-sided, so that a late node whose capacity has just
+    //  fallen (its doubt high) still gives work to a sure, early one.
+    double doubt_to = to->doubt < DLB_POLICY_DOUBT_MAX ? to->doubt : DLB_POLICY_DOUBT_MAX;
+    double doubt = hypot (finish_from * from->doubt / (1 + from->doubt),
+                          finish_to * doubt_to / (1 - doubt_to));
     if (margin < doubt)
         margin = doubt;
     //  The largest n for which `to` still finishes no later than `from`:
@@ -200,6 +205,11 @@ uint64_t dlb_policy_move (double threshold, const dlb_predict_t *from,
               to->latency, to->per_job, (unsigned long long) n, after, gain,
               pays ? ">" : "<=", required > 0 ? required : 0);
     return pays ? n : 0;
+}
+
+bool dlb_policy_lopsided (const dlb_predict_t *late, const dlb_predict_t *early)
+{
+    return dlb_policy_finish (late) > DLB_POLICY_HOLD_BREAK * dlb_policy_finish (early);
 }
 
 int dlb_policy_pair (const dlb_predict_t *nodes, size_t count, size_t self, bool *late)
@@ -239,20 +249,23 @@ uint64_t dlb_policy_predict (double threshold, const dlb_predict_t *nodes, size_
     }
     const dlb_predict_t *other = &nodes[partner];
     bool idle = other->work < 1;
-    if (late && (!sends || (other->hold_send && !idle))) {
+    bool lopsided = late ? dlb_policy_lopsided (&nodes[self], other)
+                         : dlb_policy_lopsided (other, &nodes[self]);
+    if (late && (!sends || (other->hold_send && !idle && !lopsided))) {
         snprintf (why, why_size, "%s",
                   sends ? "hysteresis: received from it lately"
                         : "this policy does not push");
         return 0;
     }
-    if (!late && (!asks || (other->hold_ask && nodes[self].work >= 1))) {
+    if (!late && (!asks || (other->hold_ask && nodes[self].work >= 1 && !lopsided))) {
         snprintf (why, why_size, "%s",
                   asks ? "hysteresis: sent to it lately" : "this policy does not ask");
         return 0;
     }
     if (late) {
         dlb_predict_t to = *other;
-        to.rate *= 1 - DLB_POLICY_PUSH_DOUBT;
+        to.rate *=
+            1 - fmin (fmax (to.doubt, DLB_POLICY_PUSH_DOUBT), DLB_POLICY_DOUBT_MAX);
         return dlb_policy_move (threshold, &nodes[self], &to, why, why_size);
     }
     //  Asking: the jobs cross the same link the other way.
@@ -398,14 +411,14 @@ void dlb_policy_test (bool verbose)
 
     //  Three nodes, steady: a finishes latest, c earliest. c asks a for
     //  what eta would move between them; a pushes less (c's rate in doubt:
-    //  (1 + n) / 45 <= (601 - n) / 60); b, in the middle, has no partner.
+    //  (1 + n) / 54 <= (601 - n) / 60); b, in the middle, has no partner.
     dlb_predict_t abc[3] = {{.work = 601, .movable = 600, .rate = 60},
                             {.work = 300, .movable = 299, .rate = 60},
                             {.work = 1, .movable = 0, .rate = 60}};
     int peer;
     bool send;
     n = dlb_policy_predict (0.05, abc, 3, 0, true, true, &peer, &send, why, sizeof why);
-    assert (n == 257 && peer == 2 && send);
+    assert (n == 284 && peer == 2 && send);
     n = dlb_policy_predict (0.05, abc, 3, 2, true, true, &peer, &send, why, sizeof why);
     assert (n == 300 && peer == 0 && !send);
     n = dlb_policy_predict (0.05, abc, 3, 1, true, true, &peer, &send, why, sizeof why);
@@ -425,8 +438,9 @@ void dlb_policy_test (bool verbose)
     //  A rise of b's owner load that its history predicts: both run 90
     //  jobs/s now with 300 jobs each, so eta sees no imbalance, but b's
     //  predicted capacity over its remaining time is 30 jobs/s. Work moves
-    //  from b to a before the rise: a asks for 150, b pushes 115 (a's rate
-    //  in doubt: (300 + n) / 67.5 <= (300 - n) / 30).
+    //  from b to a before the rise: a asks for 150, b pushes 137 (a's rate
+    //  in doubt by at least 10 %: (300 + n) / 81 <= (300 - n) / 30), or
+    //  115 if a's own doubt is 25 % ((300 + n) / 67.5 <= (300 - n) / 30).
     dlb_load_t now_a = {.queued = 299, .running = 1, .rate = 90};
     dlb_load_t now_b = {.queued = 299, .running = 1, .rate = 90};
     assert (dlb_policy_balance (DLB_METRIC_ETA, 0.05, &now_b, &now_a, why, sizeof why) ==
@@ -434,7 +448,11 @@ void dlb_policy_test (bool verbose)
     dlb_predict_t rise[2] = {{.work = 300, .movable = 299, .rate = 90},
                              {.work = 300, .movable = 299, .rate = 30}};
     n = dlb_policy_predict (0.05, rise, 2, 1, true, true, &peer, &send, why, sizeof why);
+    assert (n == 137 && peer == 0 && send);
+    rise[0].doubt = 0.25;
+    n = dlb_policy_predict (0.05, rise, 2, 1, true, true, &peer, &send, why, sizeof why);
     assert (n == 115 && peer == 0 && send);
+    rise[0].doubt = 0;
     assert (dlb_policy_predict (0.05, rise, 2, 0, true, true, &peer, &send, why,
                                 sizeof why) == 150 &&
             peer == 1 && !send);
@@ -460,6 +478,16 @@ void dlb_policy_test (bool verbose)
     assert (dlb_policy_move (0.05, &sure[0], &sure[1], why, sizeof why) == 0);
     sure[1].work = 20;
     assert (dlb_policy_move (0.05, &sure[0], &sure[1], why, sizeof why) == 40);
+    //  One-sided: a node whose owner load just stepped up (476 jobs at a
+    //  predicted 6.8/s, 70 s, the rate in full doubt: it may be 13.6/s, 35
+    //  s) still gives to a sure node finishing in 1.5 s; a node in full
+    //  doubt is not given work on a difference that small.
+    dlb_predict_t step[2] = {{.work = 476, .movable = 475, .rate = 6.8, .doubt = 1},
+                             {.work = 44, .movable = 43, .rate = 29, .doubt = 0.05}};
+    assert (dlb_policy_move (0.05, &step[0], &step[1], why, sizeof why) > 300);
+    dlb_predict_t unsure[2] = {{.work = 30, .movable = 29, .rate = 10},
+                               {.work = 10, .movable = 9, .rate = 10, .doubt = 1}};
+    assert (dlb_policy_move (0.05, &unsure[0], &unsure[1], why, sizeof why) == 0);
 
     //  A costly link: fewer jobs move, and none when the latency alone
     //  outlasts the gain.
@@ -484,7 +512,11 @@ void dlb_policy_test (bool verbose)
             peer == 0 && !send);
 
     //  Hysteresis: after a move a -> c, c may not push back to a and a may
-    //  not ask c, even when the figures say so.
+    //  not ask c, even when the figures say so (10 s against 6.7 s; b in
+    //  the middle at 8.3 s).
+    abc[1].work = 500;
+    abc[2].work = 400;
+    abc[2].movable = 399;
     abc[0].hold_ask = true; //  (as seen from c: it sent to a lately)
     assert (dlb_policy_predict (0.05, abc, 3, 2, true, true, &peer, &send, why,
                                 sizeof why) == 0 &&
@@ -493,7 +525,14 @@ void dlb_policy_test (bool verbose)
     assert (dlb_policy_predict (0.05, abc, 3, 0, true, true, &peer, &send, why,
                                 sizeof why) == 0 &&
             strstr (why, "hysteresis"));
-    //  ... unless c has nothing left to run: then it would idle.
+    //  ... unless the late one finishes more than DLB_POLICY_HOLD_BREAK
+    //  times later: a step, not noise (a's finish time x 3: 30 s).
+    abc[0].work = 1803;
+    assert (dlb_policy_predict (0.05, abc, 3, 0, true, true, &peer, &send, why,
+                                sizeof why) > 0 &&
+            peer == 2 && send);
+    abc[0].work = 601;
+    //  ... or c has nothing left to run: then it would idle.
     abc[2].work = 0;
     assert (dlb_policy_predict (0.05, abc, 3, 0, true, true, &peer, &send, why,
                                 sizeof why) > 0 &&

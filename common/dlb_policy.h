@@ -31,13 +31,16 @@
     and n is the largest with T' <= F', which minimises max (F', T') to
     within a job (dlb_policy_move). It is made only if F - T exceeds the
     margin, max (threshold, DLB_POLICY_TOLERANCE x F, the predictions' own
-    expected error hypot (doubtF x F, doubtT x T)), and if it shortens
+    expected error hypot (F x dF / (1 + dF), T x dT / (1 - dT)): one-sided,
+    what F is shorter and T longer if the rates are off by their doubts d),
+    and if it shortens
     the pair's makespan by at least what a free move just over the margin
     would, margin x rT / (rF + rT), less one job's time at F for the
     rounding to whole jobs: with a free link and measured rates this makes
     the same decisions as the eta rule (the self-test checks 1,101 states). Hysteresis: no
    move against the direction of a move with the same peer within the last DLB_POLICY_HOLD
-   seconds (the adaptor keeps the times).              */
+   seconds (the adaptor keeps the times), unless the late node would finish more than
+   DLB_POLICY_HOLD_BREAK times later than the early one.              */
 #ifndef DLB_POLICY_H_INCLUDED
 #define DLB_POLICY_H_INCLUDED
 
@@ -46,12 +49,16 @@
 #include <stdint.h>
 
 #define DLB_POLICY_TOLERANCE 0.05 //  relative eta difference ignored
-//  A push is sized as if the receiver ran this much slower than predicted:
-//  a push bets on another node's rate (an asker bets on its own), and a
-//  push that overshoots leaves the receiver a tail the giver cannot take
-//  back in time. Predictions on a shared machine are off by 10-30 %.
-#define DLB_POLICY_PUSH_DOUBT 0.25
+//  A push is sized as if the receiver ran slower than predicted by its
+//  rate's doubt, and by at least this much: a push bets on another node's
+//  rate (an asker bets on its own), and a push that overshoots leaves the
+//  receiver a tail the giver cannot take back in time.
+#define DLB_POLICY_PUSH_DOUBT 0.1
 #define DLB_POLICY_HOLD       3.0 //  secs: no move back to/from a peer after a move
+//  ... unless one finishes this many times later than the other: a step in
+//  throttle or owner load, not the noise that hysteresis is against.
+#define DLB_POLICY_HOLD_BREAK 2.0
+#define DLB_POLICY_DOUBT_MAX  0.9 //  a receiver's doubt counts as at most this
 #define DLB_POLICY_NAMES      "none, sender, receiver, symmetric, predictive"
 #define DLB_POLICY_NODES_MAX  64 //  nodes one decision or split may weigh
 
@@ -121,12 +128,18 @@ uint64_t dlb_policy_move (double threshold, const dlb_predict_t *from,
 //  broken by index. 1 <= count <= DLB_POLICY_NODES_MAX (asserted).
 int dlb_policy_pair (const dlb_predict_t *nodes, size_t count, size_t self, bool *late);
 
+//  Whether `late` would finish more than DLB_POLICY_HOLD_BREAK times later
+//  than `early`: too far apart for hysteresis to hold a move back.
+bool dlb_policy_lopsided (const dlb_predict_t *late, const dlb_predict_t *early);
+
 //  One predictive decision of node self among count nodes: the jobs to
 //  move (0: none), *peer the partner's index and *send whether self pushes
 //  (true) or asks (false). sends / asks say which the caller may do. A
-//  push is sized with the partner's rate less DLB_POLICY_PUSH_DOUBT.
+//  push is sized with the partner's rate less its doubt (at least
+//  DLB_POLICY_PUSH_DOUBT).
 //  Hysteresis (hold_send, hold_ask) does not hold back a move to or from
-//  a partner that has nothing left to run (work < 1): it idles otherwise.
+//  a partner that has nothing left to run (work < 1): it idles otherwise;
+//  nor a lopsided pair (dlb_policy_lopsided).
 //  Cannot fail.
 uint64_t dlb_policy_predict (double threshold, const dlb_predict_t *nodes, size_t count,
                              size_t self, bool sends, bool asks, int *peer, bool *send,

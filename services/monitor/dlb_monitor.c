@@ -53,6 +53,10 @@
 #define DLB_OWNER_HORIZON_MIN  4    //  samples: shortest interval forecast
 #define DLB_OWNER_HORIZON_MAX  1000000 //  samples: longest interval forecast
 #define DLB_OWNER_RECENT       4       //  samples the current owner load is the mean of
+#define DLB_SHIFT_SAMPLES      2       //  samples beyond the forecast that make a step
+#define DLB_SHIFT_POINTS       10.0    //  ... by at least this many points of load
+#define DLB_LEVEL_SPAN         32      //  samples a new level is the plain mean of
+#define DLB_LEVEL_ERROR_MIN    1.0     //  points: least error stated for a new level
 #define DLB_AVAIL_MIN          0.01    //  CPUs: least a worker is predicted to get
 #define DLB_CAPACITY_RATIO_MIN 0.1     //  bounds of predicted / measured rate
 #define DLB_CAPACITY_RATIO_MAX 10.0
@@ -96,7 +100,11 @@ typedef struct {
     double recent[DLB_OWNER_RECENT];
     size_t recent_count;
     double owner, owner_forecast, owner_error, dlb_cpu, avail, capacity;
-    double capacity_doubt; //  its expected relative error (0: not known)
+    double capacity_doubt;   //  its expected relative error (0: not known)
+    bool shifted;            //  the forecast is a step's new level (s_level_shift)
+    double level, level_var; //  the new level's mean and variance, points
+    size_t level_count;      //  samples since the step
+    double threads, rate, job_cpu, store_rate; //  the worker's, at the last sample
     uint64_t horizon;
     bool busy;               //  the worker has jobs (its last STATUS)
     int64_t last_publish;    //  zclock_mono of our last STATUS
@@ -198,6 +206,115 @@ static bool s_track_cpus (monitor_t *self)
     return true;
 }
 
+//  How many of the newest samples (up to DLB_OWNER_RECENT) lie beyond
+//  `center` by more than `band`, all on one side; their mean in *mean.
+static size_t s_beyond (const monitor_t *self, double center, double band, double *mean)
+{
+    size_t kept =
+        self->recent_count < DLB_OWNER_RECENT ? self->recent_count : DLB_OWNER_RECENT;
+    size_t beyond = 0;
+    int side = 0;
+    double sum = 0;
+    for (size_t j = 0; j < kept; j++) { //  newest first
+        double v = self->recent[(self->recent_count - 1 - j) % DLB_OWNER_RECENT];
+        int here = v > center + band ? 1 : v < center - band ? -1 : 0;
+        if (here == 0 || (side && here != side))
+            break;
+        side = here;
+        sum += v;
+        beyond++;
+    }
+    *mean = beyond ? sum / (double) beyond : center;
+    return beyond;
+}
+
+//  A step in the owner's load: the newest DLB_SHIFT_SAMPLES samples (or
+//  more, up to DLB_OWNER_RECENT) all lie beyond the forecast by more than
+//  twice its expected error and DLB_SHIFT_POINTS, on one side. The
+//  forecaster weighs a long history and takes many samples to follow a
+//  step (and its error swells with the miss), so from the step on the
+//  forecast is the new level: the mean of the samples since the step (an
+//  exponential mean once there are DLB_LEVEL_SPAN of them), its error their
+//  standard deviation, until the forecaster's own forecast is back within
+//  DLB_SHIFT_POINTS / 2 of it; a further step starts a new level.
+static void s_level_shift (monitor_t *self)
+{
+    double forecast = self->owner_forecast, error = self->owner_error;
+    double sample = self->recent[(self->recent_count - 1) % DLB_OWNER_RECENT];
+    double mean;
+    if (self->shifted) {
+        double sd = sqrt (self->level_var);
+        if (s_beyond (self, self->level, fmax (DLB_SHIFT_POINTS, 2 * sd), &mean) >=
+            DLB_SHIFT_SAMPLES) { //  a further step
+            dlb_info ("owner load stepped again, from %.1f %% to %.1f %%", self->level,
+                      mean);
+            self->level = mean;
+            self->level_var = 0;
+            self->level_count = DLB_SHIFT_SAMPLES;
+        }
+        else {
+            self->level_count++;
+            double w =
+                1.0 / (double) (self->level_count < DLB_LEVEL_SPAN ? self->level_count
+                                                                   : DLB_LEVEL_SPAN);
+            double d = sample - self->level;
+            self->level += w * d;
+            self->level_var = (1 - w) * (self->level_var + w * d * d);
+        }
+        if (fabs (forecast - self->level) < DLB_SHIFT_POINTS / 2) {
+            dlb_info ("owner load forecast %.1f %% has caught up with the step "
+                      "(level %.1f %%)",
+                      forecast, self->level);
+            self->shifted = false;
+            return;
+        }
+    }
+    else {
+        double band = fmax (DLB_SHIFT_POINTS, isnan (error) ? 0 : 2 * error);
+        size_t beyond = s_beyond (self, forecast, band, &mean);
+        if (beyond < DLB_SHIFT_SAMPLES)
+            return;
+        dlb_info ("owner load stepped to %.1f %% (forecast %.1f +- %.1f): "
+                  "the forecast follows the new level until it catches up",
+                  mean, forecast, isnan (error) ? 0 : error);
+        self->shifted = true;
+        self->level = mean;
+        self->level_var = 0;
+        self->level_count = beyond;
+    }
+    self->owner_forecast = self->level;
+    self->owner_error = fmax (DLB_LEVEL_ERROR_MIN, sqrt (self->level_var));
+}
+
+//  Avail, predicted capacity and its doubt from the owner-load forecast,
+//  the throttle and the worker's figures (see the top of the file).
+static void s_capacity (monitor_t *self)
+{
+    self->avail = s_avail (self, self->threads, self->owner_forecast);
+    if (self->job_cpu > 0) { //  the CPUs it will get over the CPU time a job takes
+        self->capacity = self->avail / self->job_cpu;
+        if (self->store_rate > 0 && self->store_rate < self->capacity)
+            self->capacity = self->store_rate;
+    }
+    else { //  a worker without job_cpu: its rate, scaled from the recent owner load
+        size_t kept =
+            self->recent_count < DLB_OWNER_RECENT ? self->recent_count : DLB_OWNER_RECENT;
+        double recent = 0;
+        for (size_t i = 0; i < kept; i++)
+            recent += self->recent[i] / (double) kept;
+        double ratio = self->avail / s_avail (self, self->threads, recent);
+        ratio = ratio < DLB_CAPACITY_RATIO_MIN   ? DLB_CAPACITY_RATIO_MIN
+                : ratio > DLB_CAPACITY_RATIO_MAX ? DLB_CAPACITY_RATIO_MAX
+                                                 : ratio;
+        self->capacity = self->rate > 0 ? self->rate * ratio : 0;
+    }
+    //  A forecast off by E points moves the free share 100 - F by as much.
+    double free_share = 100 - self->owner_forecast;
+    self->capacity_doubt = isnan (self->owner_error) ? 0
+                           : free_share < 1          ? 1
+                                            : fmin (1, self->owner_error / free_share);
+}
+
 //  Owner load of the last interval, its forecast over the node's remaining
 //  work and the predicted capacity (see the top of the file).
 static void s_owner_load (monitor_t *self, const dlb_sample_t *sample)
@@ -232,21 +349,23 @@ static void s_owner_load (monitor_t *self, const dlb_sample_t *sample)
     self->recent[self->recent_count++ % DLB_OWNER_RECENT] = self->owner;
 
     //  The horizon: the node's remaining work at its measured rate.
-    double queue = 0, running = 0, rate = 0, job_cpu = 0, store_rate = 0,
-           threads = self->cfg.threads;
+    double queue = 0, running = 0;
+    self->rate = self->job_cpu = self->store_rate = 0;
+    self->threads = self->cfg.threads;
     dlb_msg_t worker;
     if (s_cached (self, DLB_SVC_WORKER, &worker)) {
         dlb_obj_double (worker.body, "queue", &queue);
         dlb_obj_double (worker.body, "running", &running);
-        dlb_obj_double (worker.body, "rate", &rate);
-        dlb_obj_double (worker.body, "job_cpu", &job_cpu);
-        dlb_obj_double (worker.body, "store_rate", &store_rate);
-        dlb_obj_double (worker.body, "threads", &threads);
+        dlb_obj_double (worker.body, "rate", &self->rate);
+        dlb_obj_double (worker.body, "job_cpu", &self->job_cpu);
+        dlb_obj_double (worker.body, "store_rate", &self->store_rate);
+        dlb_obj_double (worker.body, "threads", &self->threads);
         dlb_msg_release (&worker);
     }
     self->busy = queue + running > 0;
-    double samples =
-        rate > 0 ? (queue + running) / rate * 1000 / self->cfg.sample_period : 0;
+    double samples = self->rate > 0
+                         ? (queue + running) / self->rate * 1000 / self->cfg.sample_period
+                         : 0;
     self->horizon = samples < DLB_OWNER_HORIZON_MIN   ? DLB_OWNER_HORIZON_MIN
                     : samples > DLB_OWNER_HORIZON_MAX ? DLB_OWNER_HORIZON_MAX
                                                       : (uint64_t) ceil (samples);
@@ -255,29 +374,8 @@ static void s_owner_load (monitor_t *self, const dlb_sample_t *sample)
                                                           &self->owner_error)
                                      : NAN;
     self->owner_forecast = isnan (forecast) ? self->owner : forecast;
-    self->avail = s_avail (self, threads, self->owner_forecast);
-    if (job_cpu > 0) { //  the CPUs it will get over the CPU time a job takes
-        self->capacity = self->avail / job_cpu;
-        if (store_rate > 0 && store_rate < self->capacity)
-            self->capacity = store_rate;
-    }
-    else { //  a worker without job_cpu: its rate, scaled from the recent owner load
-        size_t kept =
-            self->recent_count < DLB_OWNER_RECENT ? self->recent_count : DLB_OWNER_RECENT;
-        double recent = 0;
-        for (size_t i = 0; i < kept; i++)
-            recent += self->recent[i] / (double) kept;
-        double ratio = self->avail / s_avail (self, threads, recent);
-        ratio = ratio < DLB_CAPACITY_RATIO_MIN   ? DLB_CAPACITY_RATIO_MIN
-                : ratio > DLB_CAPACITY_RATIO_MAX ? DLB_CAPACITY_RATIO_MAX
-                                                 : ratio;
-        self->capacity = rate > 0 ? rate * ratio : 0;
-    }
-    //  A forecast off by E points moves the free share 100 - F by as much.
-    double free_share = 100 - self->owner_forecast;
-    self->capacity_doubt = isnan (self->owner_error) ? 0
-                           : free_share < 1          ? 1
-                                            : fmin (1, self->owner_error / free_share);
+    s_level_shift (self);
+    s_capacity (self);
 }
 
 static int s_sample_timer (zloop_t *loop, int timer_id, void *arg)
@@ -581,6 +679,7 @@ static int s_control_event (zloop_t *loop, zsock_t *reader, void *arg)
             char kept[32];
             snprintf (kept, sizeof kept, "%.17g", value);
             dlb_service_setting_save (&self->cfg, "throttle", kept);
+            s_capacity (self); //  the peers hear of the new capacity at once
             s_publish (self);
             dlb_writer_t w;
             dlb_writer_init (&w, DLB_MSG_REPLY);
@@ -742,6 +841,7 @@ void dlb_monitor_actor (zsock_t *pipe, void *args)
     assert (self);
     self->cfg = *(dlb_config_t *) args;
     self->throttle = self->cfg.throttle;
+    self->threads = self->cfg.threads;
     char kept[32];
     double value;
     if (dlb_service_setting_load (&self->cfg, "throttle", kept, sizeof kept) == 0 &&

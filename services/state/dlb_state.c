@@ -11,7 +11,8 @@
     Information policy: STATE goes out every state period, and at once
     (at most every DLB_STATE_MIN_GAP) on a significant change: the
     throttle or policy changed, the queue drained or filled from empty,
-    or the queue moved by a quarter since the last publication. While the
+    or the queue or the predicted capacity moved by a quarter since the
+    last publication. While the
     node is idle (no job queued or running) and nothing significant
     changes, it goes out only every --stale-after / DLB_IDLE_BEATS (or
     every state period, if that is longer): enough for the peers'
@@ -129,7 +130,8 @@ static bool s_significant (const dlb_state_t *now, const dlb_state_t *then)
            (now->queue == 0) != (then->queue == 0) ||
            (now->queue == 0 && now->running == 0) !=
                (then->queue == 0 && then->running == 0) ||
-           diff * 4 > then->queue + 4;
+           diff * 4 > then->queue + 4 ||
+           fabs (now->capacity - then->capacity) * 4 > then->capacity;
 }
 
 //  The period of STATE publication: the state period while jobs are
