@@ -499,7 +499,7 @@ int dlb_sampler_cpu_jiffies (const int *cpus, size_t count, uint64_t *busy,
     return s_cpu_jiffies_at (DLB_SAMPLER_PROC_ROOT, cpus, count, busy, total);
 }
 
-int dlb_sampler_process_ticks (int pid, uint64_t *ticks)
+int dlb_sampler_process_ticks (int pid, const char *comm, uint64_t *ticks)
 {
     char name[32], line[S_LINE_MAX];
     snprintf (name, sizeof name, "%d/stat", pid);
@@ -511,6 +511,11 @@ int dlb_sampler_process_ticks (int pid, uint64_t *ticks)
     //  "PID (COMM) STATE ..." where COMM may hold spaces and parentheses:
     //  the fields after the last ')' are 3, 4, ..., so utime is the 12th.
     const char *rest = read ? strrchr (line, ')') : NULL;
+    const char *open = read ? strchr (line, '(') : NULL;
+    if (comm && rest && open &&
+        ((size_t) (rest - open - 1) != strlen (comm) ||
+         strncmp (open + 1, comm, strlen (comm)) != 0))
+        return -1; //  another process holds that PID here
     unsigned long long utime, stime;
     if (!rest ||
         sscanf (rest + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
@@ -649,7 +654,7 @@ void dlb_sampler_test (bool verbose)
 {
     //  A process's own CPU ticks grow as it computes; no process, no ticks.
     uint64_t before = 0, after = 0;
-    assert (dlb_sampler_process_ticks (getpid (), &before) == 0);
+    assert (dlb_sampler_process_ticks (getpid (), NULL, &before) == 0);
     struct timespec start, now;
     clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &start);
     volatile double spin = 0;
@@ -660,8 +665,16 @@ void dlb_sampler_test (bool verbose)
     } while ((now.tv_sec - start.tv_sec) * 1e9 + (now.tv_nsec - start.tv_nsec) <
              3e9 / sysconf (_SC_CLK_TCK));
     assert (spin > 0); //  (read, so that the loop is not optimised away)
-    assert (dlb_sampler_process_ticks (getpid (), &after) == 0 && after > before);
-    assert (dlb_sampler_process_ticks (-1, &after) == -1);
+    assert (dlb_sampler_process_ticks (getpid (), NULL, &after) == 0 && after > before);
+    assert (dlb_sampler_process_ticks (-1, NULL, &after) == -1);
+    //  ... and none of a process that is not the one named.
+    char comm[64] = "";
+    FILE *own = fopen ("/proc/self/comm", "r");
+    assert (own && fgets (comm, sizeof comm, own));
+    fclose (own);
+    comm[strcspn (comm, "\n")] = 0;
+    assert (dlb_sampler_process_ticks (getpid (), comm, &after) == 0);
+    assert (dlb_sampler_process_ticks (getpid (), "dlb-no-such", &after) == -1);
 
     //  Fake /proc and /sys/block trees: exact rules and arithmetic.
     char root[] = "/tmp/dlb_sampler_test_XXXXXX";

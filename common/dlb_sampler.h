@@ -94,9 +94,12 @@ int dlb_sampler_cpu_jiffies (const int *cpus, size_t count, uint64_t *busy,
                              uint64_t *total);
 
 //  Reads the CPU time a process has used, user + system, in USER_HZ ticks
-//  (fields 14 and 15 of /proc/PID/stat). Returns 0, or -1 if there is no
-//  such process or its stat cannot be parsed; then *ticks is unchanged.
-int dlb_sampler_process_ticks (int pid, uint64_t *ticks);
+//  (fields 14 and 15 of /proc/PID/stat). If comm is not NULL, the process
+//  must have that name (its comm, field 2): a PID from another PID
+//  namespace (a service in a container of its own) may name another
+//  process here. Returns 0, or -1 if there is no such process, it has
+//  another name, or its stat cannot be parsed; then *ticks is unchanged.
+int dlb_sampler_process_ticks (int pid, const char *comm, uint64_t *ticks);
 
 //  Self-test.
 void dlb_sampler_test (bool verbose);

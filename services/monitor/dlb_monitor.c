@@ -19,8 +19,9 @@
     CPUs the worker may use (--cpus; else the worker's CPU affinity, as
     taskset or a container's cpuset left it; else all) minus dlb's own share (the CPU
     ticks of this node's services over the interval: the monitor's own and
-    those of the PIDs the state, transfer and adaptor put in their STATUS,
-    and the worker's process CPU time, cpu_s in its STATUS), clamped to
+    those of the PIDs the other services put in their STATUS, if those PIDs
+    are theirs here; a worker out of sight, its process CPU time, cpu_s in
+    its STATUS), clamped to
     0..100 %: HTCondor's LoadAvg - CondorLoadAvg. It feeds a dlb_forecast;
     the horizon is the node's remaining work, (queue + running) / rate, in
     samples (at least DLB_OWNER_HORIZON_MIN), and dlb_forecast_mean gives
@@ -93,6 +94,7 @@ typedef struct {
     size_t cpu_count;             //  0: all (online)
     uint64_t cpu_busy, cpu_total; //  jiffies of those CPUs at the last sample
     int pid[S_SERVICES];          //  from their STATUS (the monitor: its own)
+    bool worker_seen;             //  its PID is the worker's here (s_dlb_ticks)
     uint64_t ticks[S_SERVICES];   //  their CPU ticks at the last sample
     double worker_cpu_s;          //  the worker's latest cpu_s
     double worker_cpu_s_sampled;  //  ... at the last sample
@@ -154,24 +156,39 @@ static double s_avail (monitor_t *self, double threads, double load)
     return avail > DLB_AVAIL_MIN ? avail : DLB_AVAIL_MIN;
 }
 
-//  dlb's own CPU ticks since the last sample (every service of this node).
+//  The CPU ticks of service k's process, if this monitor can see it: the
+//  PID its STATUS gave, under the service's process name (a service in a
+//  container of its own has a PID of another namespace). Returns 0 or -1.
+static int s_service_ticks (monitor_t *self, int k, uint64_t *ticks)
+{
+    char comm[32];
+    snprintf (comm, sizeof comm, "dlb-%s", s_service_names[k]);
+    return self->pid[k] ? dlb_sampler_process_ticks (self->pid[k], comm, ticks) : -1;
+}
+
+//  dlb's own CPU ticks since the last sample (every service of this node
+//  that the monitor can see). The worker's are read the same way, on the
+//  same clock ticks as /proc/stat's; only a worker out of sight (its own
+//  container) is counted by the cpu_s of its latest STATUS, which may be
+//  up to a state period older than the sample.
 static double s_dlb_ticks (monitor_t *self)
 {
     double ticks = 0;
+    self->worker_seen = false;
     for (int k = 0; k < S_SERVICES; k++) {
         uint64_t now;
-        if (k == DLB_SVC_WORKER || !self->pid[k] ||
-            dlb_sampler_process_ticks (self->pid[k], &now))
+        if (s_service_ticks (self, k, &now))
             continue;
         if (now >= self->ticks[k])
             ticks += (double) (now - self->ticks[k]);
         self->ticks[k] = now;
+        self->worker_seen |= k == DLB_SVC_WORKER;
     }
     double worker = self->worker_cpu_s - self->worker_cpu_s_sampled;
     if (worker < 0) //  the worker restarted
         worker = self->worker_cpu_s;
     self->worker_cpu_s_sampled = self->worker_cpu_s;
-    return ticks + worker * (double) sysconf (_SC_CLK_TCK);
+    return self->worker_seen ? ticks : ticks + worker * (double) sysconf (_SC_CLK_TCK);
 }
 
 //  Without --cpus, the CPUs the worker may use are its affinity (or,
@@ -181,9 +198,9 @@ static double s_dlb_ticks (monitor_t *self)
 static bool s_track_cpus (monitor_t *self)
 {
     cpu_set_t set;
-    if (*self->cfg.cpus ||
-        (sched_getaffinity (self->pid[DLB_SVC_WORKER], sizeof set, &set) != 0 &&
-         sched_getaffinity (0, sizeof set, &set) != 0))
+    int worker = self->worker_seen ? self->pid[DLB_SVC_WORKER] : 0;
+    if (*self->cfg.cpus || (sched_getaffinity (worker, sizeof set, &set) != 0 &&
+                            sched_getaffinity (0, sizeof set, &set) != 0))
         return false;
     int cpus[CPU_SETSIZE];
     size_t count = 0;
@@ -809,7 +826,8 @@ static int s_buses_event (zloop_t *loop, zsock_t *reader, void *arg)
                 if (dlb_obj_u64 (msg.body, "pid", &pid) == 0 && pid <= INT_MAX &&
                     (int) pid != self->pid[k]) {
                     self->pid[k] = (int) pid; //  new or restarted: a new baseline
-                    dlb_sampler_process_ticks (self->pid[k], &self->ticks[k]);
+                    self->ticks[k] = 0;
+                    s_service_ticks (self, k, &self->ticks[k]);
                 }
                 zframe_destroy (&self->cache[k]); //  the cache keeps the frame
                 self->cache[k] = msg.frame;
