@@ -106,7 +106,6 @@ typedef struct {
     bool shifted;            //  the forecast is a step's new level (s_level_shift)
     double level, level_var; //  the new level's mean and variance, points
     size_t level_count;      //  samples since the step
-    double threads, rate, job_cpu, store_rate; //  the worker's, at the last sample
     uint64_t horizon;
     bool busy;               //  the worker has jobs (its last STATUS)
     int64_t last_publish;    //  zclock_mono of our last STATUS
@@ -303,15 +302,36 @@ static void s_level_shift (monitor_t *self)
     self->owner_error = fmax (DLB_LEVEL_ERROR_MIN, sqrt (self->level_var));
 }
 
+//  What the worker's latest STATUS says (0 for what it does not; its
+//  threads: --threads until it has said).
+typedef struct {
+    double queue, running, rate, job_cpu, store_rate, threads;
+} worker_figures_t;
+
+static void s_worker_figures (monitor_t *self, worker_figures_t *figures)
+{
+    *figures = (worker_figures_t){.threads = self->cfg.threads};
+    dlb_msg_t worker;
+    if (s_cached (self, DLB_SVC_WORKER, &worker)) {
+        dlb_obj_double (worker.body, "queue", &figures->queue);
+        dlb_obj_double (worker.body, "running", &figures->running);
+        dlb_obj_double (worker.body, "rate", &figures->rate);
+        dlb_obj_double (worker.body, "job_cpu", &figures->job_cpu);
+        dlb_obj_double (worker.body, "store_rate", &figures->store_rate);
+        dlb_obj_double (worker.body, "threads", &figures->threads);
+        dlb_msg_release (&worker);
+    }
+}
+
 //  Avail, predicted capacity and its doubt from the owner-load forecast,
 //  the throttle and the worker's figures (see the top of the file).
-static void s_capacity (monitor_t *self)
+static void s_capacity (monitor_t *self, const worker_figures_t *worker)
 {
-    self->avail = s_avail (self, self->threads, self->owner_forecast);
-    if (self->job_cpu > 0) { //  the CPUs it will get over the CPU time a job takes
-        self->capacity = self->avail / self->job_cpu;
-        if (self->store_rate > 0 && self->store_rate < self->capacity)
-            self->capacity = self->store_rate;
+    self->avail = s_avail (self, worker->threads, self->owner_forecast);
+    if (worker->job_cpu > 0) { //  the CPUs it will get over the CPU time a job takes
+        self->capacity = self->avail / worker->job_cpu;
+        if (worker->store_rate > 0 && worker->store_rate < self->capacity)
+            self->capacity = worker->store_rate;
     }
     else { //  a worker without job_cpu: its rate, scaled from the recent owner load
         size_t kept =
@@ -319,11 +339,11 @@ static void s_capacity (monitor_t *self)
         double recent = 0;
         for (size_t i = 0; i < kept; i++)
             recent += self->recent[i] / (double) kept;
-        double ratio = self->avail / s_avail (self, self->threads, recent);
+        double ratio = self->avail / s_avail (self, worker->threads, recent);
         ratio = ratio < DLB_CAPACITY_RATIO_MIN   ? DLB_CAPACITY_RATIO_MIN
                 : ratio > DLB_CAPACITY_RATIO_MAX ? DLB_CAPACITY_RATIO_MAX
                                                  : ratio;
-        self->capacity = self->rate > 0 ? self->rate * ratio : 0;
+        self->capacity = worker->rate > 0 ? worker->rate * ratio : 0;
     }
     //  A forecast off by E points moves the free share 100 - F by as much.
     double free_share = 100 - self->owner_forecast;
@@ -366,23 +386,12 @@ static void s_owner_load (monitor_t *self, const dlb_sample_t *sample)
     self->recent[self->recent_count++ % DLB_OWNER_RECENT] = self->owner;
 
     //  The horizon: the node's remaining work at its measured rate.
-    double queue = 0, running = 0;
-    self->rate = self->job_cpu = self->store_rate = 0;
-    self->threads = self->cfg.threads;
-    dlb_msg_t worker;
-    if (s_cached (self, DLB_SVC_WORKER, &worker)) {
-        dlb_obj_double (worker.body, "queue", &queue);
-        dlb_obj_double (worker.body, "running", &running);
-        dlb_obj_double (worker.body, "rate", &self->rate);
-        dlb_obj_double (worker.body, "job_cpu", &self->job_cpu);
-        dlb_obj_double (worker.body, "store_rate", &self->store_rate);
-        dlb_obj_double (worker.body, "threads", &self->threads);
-        dlb_msg_release (&worker);
-    }
-    self->busy = queue + running > 0;
-    double samples = self->rate > 0
-                         ? (queue + running) / self->rate * 1000 / self->cfg.sample_period
-                         : 0;
+    worker_figures_t worker;
+    s_worker_figures (self, &worker);
+    double work = worker.queue + worker.running;
+    self->busy = work > 0;
+    double samples =
+        worker.rate > 0 ? work / worker.rate * 1000 / self->cfg.sample_period : 0;
     self->horizon = samples < DLB_OWNER_HORIZON_MIN   ? DLB_OWNER_HORIZON_MIN
                     : samples > DLB_OWNER_HORIZON_MAX ? DLB_OWNER_HORIZON_MAX
                                                       : (uint64_t) ceil (samples);
@@ -392,7 +401,7 @@ static void s_owner_load (monitor_t *self, const dlb_sample_t *sample)
                                      : NAN;
     self->owner_forecast = isnan (forecast) ? self->owner : forecast;
     s_level_shift (self);
-    s_capacity (self);
+    s_capacity (self, &worker);
 }
 
 static int s_sample_timer (zloop_t *loop, int timer_id, void *arg)
@@ -696,7 +705,9 @@ static int s_control_event (zloop_t *loop, zsock_t *reader, void *arg)
             char kept[32];
             snprintf (kept, sizeof kept, "%.17g", value);
             dlb_service_setting_save (&self->cfg, "throttle", kept);
-            s_capacity (self); //  the peers hear of the new capacity at once
+            worker_figures_t worker; //  the peers hear of the new capacity at once
+            s_worker_figures (self, &worker);
+            s_capacity (self, &worker);
             s_publish (self);
             dlb_writer_t w;
             dlb_writer_init (&w, DLB_MSG_REPLY);
@@ -859,7 +870,6 @@ void dlb_monitor_actor (zsock_t *pipe, void *args)
     assert (self);
     self->cfg = *(dlb_config_t *) args;
     self->throttle = self->cfg.throttle;
-    self->threads = self->cfg.threads;
     char kept[32];
     double value;
     if (dlb_service_setting_load (&self->cfg, "throttle", kept, sizeof kept) == 0 &&

@@ -229,14 +229,6 @@ static void s_lowest_priority (void)
                   strerror (error), strerror (errno));
 }
 
-//  The calling thread's CPU time, ns.
-static int64_t s_thread_cpu_ns (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void s_compute_actor (zsock_t *pipe, void *args)
 {
     compute_t self = {.pipe = pipe};
@@ -259,14 +251,14 @@ static void s_compute_actor (zsock_t *pipe, void *args)
             dlb_throttle_set (&self.throttle, millionths / (double) DLB_THROTTLE_SCALE);
         else if (streq (command, "JOBS")) {
             int rc = 0;
-            int64_t start = dlb_wall_ns (), cpu_start = s_thread_cpu_ns ();
+            int64_t start = dlb_wall_ns (), cpu_start = dlb_thread_cpu_ns ();
             for (size_t i = 0; rc == 0 && i < chunk->count; i++) {
                 dlb_job_t *job = chunk->jobs[i];
                 rc = dlb_kernel_run (job->data, job->elems, job->reps, &self.throttle,
                                      s_compute_poll, &self);
             }
             chunk->wall_ns = dlb_wall_ns () - start;
-            chunk->cpu_ns = s_thread_cpu_ns () - cpu_start;
+            chunk->cpu_ns = dlb_thread_cpu_ns () - cpu_start;
             //  terminated mid-chunk: give it back so that it is freed
             zsock_send (pipe, "sip", rc == 0 ? "DONE" : "ABANDONED", 0, chunk);
         }
