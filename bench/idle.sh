@@ -10,6 +10,8 @@
 #     over the workload's makespan; the compute threads' share is shown for
 #     scale. The workload is --jobs J jobs of --elements N x --reps R
 #     (default: the README's default workload).
+#  Both also count context switches per second (/proc/PID/task/TID/status:
+#  each a wake-up or a preemption), the control plane's main cost here.
 #  The resolution is one clock tick (1/CLK_TCK s, 10 ms here) per service
 #  and window: over 60 s that is 0.017 % of a core, over a 10 s run 0.1 %.
 #  Goals: idle, <= 0.5 % per node; during a run, <= 1 % of a core.
@@ -63,22 +65,40 @@ ticks() {
     echo "$sum"
 }
 
+#  switches PID [all|control]: context switches (voluntary + not) of the
+#  process's threads (all), or of those not named dlb-compute (control):
+#  each is a wake-up or a preemption.
+switches() {
+    local pid=$1 which=${2:-all} sum=0 t comm n
+    for t in /proc/"$pid"/task/*; do
+        comm=$(cat "$t/comm" 2>/dev/null) || continue
+        [ "$which" = control ] && [ "$comm" = dlb-compute ] && continue
+        n=$(awk '/^(non)?voluntary_ctxt_switches/ {s += $2} END {print s + 0}' \
+            "$t/status" 2>/dev/null) || continue
+        sum=$((sum + n))
+    done
+    echo "$sum"
+}
+
 pct() { awk -v d="$1" -v w="$2" -v hz="$hz" 'BEGIN {printf "%.3f", 100 * d / hz / w}'; }
 
-#  table BEFORE AFTER SECONDS: per node and service, the ticks from the
-#  associative array named BEFORE to the one named AFTER, as % of a core.
+per_s() { awk -v d="$1" -v w="$2" 'BEGIN {printf "%.1f", d / w}'; }
+
+#  table BEFORE AFTER SECONDS [FORMAT]: per node and service, the counts from
+#  the associative array named BEFORE to the one named AFTER, as FORMAT (pct:
+#  ticks as % of a core, the default; per_s: per second).
 table() {
     local -n from=$1 to=$2
-    local node name d total row
+    local node name d total row format=${4:-pct}
     printf '%-6s %9s %9s %9s %9s %9s %9s\n' node monitor worker state transfer adaptor total
     for node in a b; do
         total=0 row=""
         for name in monitor worker state transfer adaptor; do
             d=$((to[$node.$name] - from[$node.$name]))
             total=$((total + d))
-            row+=$(printf ' %9s' "$(pct "$d" "$3")")
+            row+=$(printf ' %9s' "$("$format" "$d" "$3")")
         done
-        printf '%-6s%s %9s\n' "$node" "$row" "$(pct "$total" "$3")"
+        printf '%-6s%s %9s\n' "$node" "$row" "$("$format" "$total" "$3")"
     done
 }
 
@@ -87,10 +107,11 @@ mapfile -t services < <("$build/dlb-cluster" pids --dir "$dir")
 sleep "$settle"
 
 #  1. Idle
-declare -A before after
+declare -A before after sbefore safter
 for s in "${services[@]}"; do
     read -r pid node name <<<"$s"
     before[$node.$name]=$(ticks "$pid")
+    sbefore[$node.$name]=$(switches "$pid")
 done
 t0=$(date +%s.%N)
 sleep "$seconds"
@@ -98,18 +119,22 @@ t1=$(date +%s.%N)
 for s in "${services[@]}"; do
     read -r pid node name <<<"$s"
     after[$node.$name]=$(ticks "$pid")
+    safter[$node.$name]=$(switches "$pid")
 done
 window=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')
 echo "Idle two-node cluster, $(printf '%.1f' "$window") s; CPU % of one core (1 tick = $((1000 / hz)) ms: $(pct 1 "$window") % over this window)"
 table before after "$window"
+echo "Context switches per second (every thread)"
+table sbefore safter "$window" per_s
 [ "$run" = 1 ] || exit 0
 
 #  2. During a run
-declare -A cbefore cafter
+declare -A cbefore cafter csbefore csafter
 compute0=0 compute1=0
 for s in "${services[@]}"; do
     read -r pid node name <<<"$s"
     cbefore[$node.$name]=$(ticks "$pid" control)
+    csbefore[$node.$name]=$(switches "$pid" control)
     [ "$name" = worker ] && compute0=$((compute0 + $(ticks "$pid" compute)))
 done
 a=$dir/a.node
@@ -120,6 +145,7 @@ id=$("$build/dlbctl" --node "$a" submit --elements "$elements" --jobs "$jobs" --
 for s in "${services[@]}"; do
     read -r pid node name <<<"$s"
     cafter[$node.$name]=$(ticks "$pid" control)
+    csafter[$node.$name]=$(switches "$pid" control)
     [ "$name" = worker ] && compute1=$((compute1 + $(ticks "$pid" compute)))
 done
 makespan=$("$build/dlbctl" --node "$a" status --json |
@@ -128,3 +154,5 @@ echo
 echo "During a run of $jobs jobs x $((elements / jobs)) elements x $reps reps ($(printf '%.2f' "$makespan") s, from submit to wait's return); control plane CPU % of one core (1 tick = $(pct 1 "$makespan") %)"
 echo "(worker: its threads but the compute threads; compute threads of both nodes together: $(pct $((compute1 - compute0)) "$makespan") %)"
 table cbefore cafter "$makespan"
+echo "Context switches per second (every thread but the compute threads)"
+table csbefore csafter "$makespan" per_s

@@ -190,58 +190,85 @@ static int s_receive (const dlb_client_t *self, zsock_t *socket, zsock_t *watch,
     return -3;
 }
 
-int dlb_client_request (const dlb_client_t *self, dlb_writer_t *request, dlb_msg_t *reply,
-                        char *err, size_t size, char *refusal, size_t refusal_size)
+//  Opens conn's REQ socket to the node, and the monitor of its handshake.
+//  Returns 0, or -1 with the reason in err.
+static int s_open (const dlb_client_t *self, dlb_client_conn_t *conn, char *err,
+                   size_t size)
 {
-    //  Each request's handshake monitor needs an inproc name of its own:
+    //  Each connection's handshake monitor needs an inproc name of its own:
     //  requests may run in several threads at once (dlb-web).
-    static atomic_uint requests;
-    memset (reply, 0, sizeof *reply);
-    if (refusal && refusal_size)
-        refusal[0] = 0;
-    zsock_t *socket = zsock_new (ZMQ_REQ);
-    if (!socket) {
+    static atomic_uint connections;
+    conn->socket = zsock_new (ZMQ_REQ);
+    if (!conn->socket) {
         snprintf (err, size, "cannot create a socket: %s", zmq_strerror (zmq_errno ()));
-        dlb_writer_destroy (request);
         return -1;
     }
-    int msecs = (int) ceil (self->timeout * 1000);
-    zsock_set_linger (socket, 0);
-    zsock_set_rcvtimeo (socket, msecs);
-    zsock_set_sndtimeo (socket, msecs);
+    zsock_set_linger (conn->socket, 0);
     if (*self->node_key) {
-        zsock_set_curve_serverkey (socket, self->node_key);
-        zsock_set_curve_publickey (socket, self->public_key);
-        zsock_set_curve_secretkey (socket, self->secret_key);
+        zsock_set_curve_serverkey (conn->socket, self->node_key);
+        zsock_set_curve_publickey (conn->socket, self->public_key);
+        zsock_set_curve_secretkey (conn->socket, self->secret_key);
     }
     //  A refused handshake ends the request at once, with the reason.
     char monitor[96], connect[100];
     snprintf (monitor, sizeof monitor, "inproc://dlb-client-handshake-%d-%u",
-              (int) getpid (), atomic_fetch_add (&requests, 1));
+              (int) getpid (), atomic_fetch_add (&connections, 1));
     snprintf (connect, sizeof connect, ">%s", monitor);
-    zsock_t *watch = NULL;
-    if (zmq_socket_monitor (zsock_resolve (socket), monitor,
+    if (zmq_socket_monitor (zsock_resolve (conn->socket), monitor,
                             ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
                                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) == 0)
-        watch = zsock_new_pair (connect);
-    int rc = -1;
-    if (zsock_connect (socket, "%s", self->endpoint)) {
+        conn->watch = zsock_new_pair (connect);
+    if (zsock_connect (conn->socket, "%s", self->endpoint)) {
         snprintf (err, size, "cannot connect to '%s': %s", self->endpoint,
                   zmq_strerror (zmq_errno ()));
-        dlb_writer_destroy (request);
-        goto cleanup;
+        dlb_client_close (conn);
+        return -1;
     }
-    if (dlb_writer_send (request, socket)) {
+    return 0;
+}
+
+void dlb_client_close (dlb_client_conn_t *conn)
+{
+    zsock_destroy (&conn->watch);
+    zsock_destroy (&conn->socket);
+}
+
+int dlb_client_request (const dlb_client_t *self, dlb_writer_t *request, dlb_msg_t *reply,
+                        char *err, size_t size, char *refusal, size_t refusal_size)
+{
+    dlb_client_conn_t conn = {NULL, NULL};
+    int rc = dlb_client_request_on (self, &conn, request, reply, err, size, refusal,
+                                    refusal_size);
+    dlb_client_close (&conn);
+    return rc;
+}
+
+int dlb_client_request_on (const dlb_client_t *self, dlb_client_conn_t *conn,
+                           dlb_writer_t *request, dlb_msg_t *reply, char *err,
+                           size_t size, char *refusal, size_t refusal_size)
+{
+    memset (reply, 0, sizeof *reply);
+    if (refusal && refusal_size)
+        refusal[0] = 0;
+    if (!conn->socket && s_open (self, conn, err, size)) {
+        dlb_writer_destroy (request);
+        return -1;
+    }
+    int msecs = (int) ceil (self->timeout * 1000);
+    zsock_set_rcvtimeo (conn->socket, msecs);
+    zsock_set_sndtimeo (conn->socket, msecs);
+    int rc = -1;
+    if (dlb_writer_send (request, conn->socket)) {
         snprintf (err, size, "cannot send to %s within %g s: %s", self->endpoint,
                   self->timeout, zmq_strerror (zmq_errno ()));
-        goto cleanup;
+        goto done;
     }
     char reason[DLB_CLIENT_REASON_MAX] = "";
-    int received =
-        s_receive (self, socket, watch, msecs, reply, reason, sizeof reason, err, size);
+    int received = s_receive (self, conn->socket, conn->watch, msecs, reply, reason,
+                              sizeof reason, err, size);
     if (received == -3)
-        goto cleanup;
+        goto done;
     if (received == -1) {
         if (zmq_errno () == EAGAIN)
             snprintf (err, size,
@@ -251,11 +278,11 @@ int dlb_client_request (const dlb_client_t *self, dlb_writer_t *request, dlb_msg
         else
             snprintf (err, size, "receiving from %s: %s", self->endpoint,
                       zmq_strerror (zmq_errno ()));
-        goto cleanup;
+        goto done;
     }
     if (received == -2) {
         snprintf (err, size, "malformed answer from %s: %s", self->endpoint, reason);
-        goto cleanup;
+        goto done;
     }
     bool ok;
     if (reply->type != DLB_MSG_REPLY)
@@ -276,9 +303,11 @@ int dlb_client_request (const dlb_client_t *self, dlb_writer_t *request, dlb_msg
         rc = 0;
     if (rc)
         dlb_msg_release (reply);
-cleanup:
-    zsock_destroy (&watch);
-    zsock_destroy (&socket);
+done:
+    //  A REQ socket whose answer did not come can send no more: the next
+    //  request opens a new one. One that was answered (even ok:false) stays.
+    if (rc == -1)
+        dlb_client_close (conn);
     return rc;
 }
 

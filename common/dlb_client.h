@@ -8,11 +8,13 @@
             control = "tcp://HOST:PORT"
             key = "PATH"          the node's public cert
             client-key = "PATH"   the cert of the key to use (optional)
-    Each request opens a fresh REQ socket (linger 0), sends one COMMAND and
+    A request opens a fresh REQ socket (linger 0), sends one COMMAND and
     waits at most `timeout` for the REPLY; a refused CURVE handshake ends it
     at once with a reason that says which of the three refusals happened.
-    Every function is safe to call from several threads at once (each
-    request has its own sockets).                                         */
+    A client that asks again and again (dlbctl wait, dlb-web) keeps one
+    connection instead (dlb_client_request_on): one handshake, not one per
+    request, for the node's monitor to pay. Every function is safe to call
+    from several threads at once, each with connections of its own.       */
 #ifndef DLB_CLIENT_H_INCLUDED
 #define DLB_CLIENT_H_INCLUDED
 
@@ -78,6 +80,22 @@ int dlb_client_ready (dlb_client_t *self, char *err, size_t size);
 //  reason in refusal (if not NULL) when the node answered ok:false.
 int dlb_client_request (const dlb_client_t *self, dlb_writer_t *request, dlb_msg_t *reply,
                         char *err, size_t size, char *refusal, size_t refusal_size);
+
+//  A connection to a node, kept across requests. Zero it before the first.
+typedef struct {
+    zsock_t *socket; //  REQ, NULL until the first request
+    zsock_t *watch;  //  the handshake monitor's PAIR, or NULL
+} dlb_client_conn_t;
+
+//  As dlb_client_request, on conn: it is opened by the first request and
+//  kept while requests get answers; a request with no answer (-1) closes
+//  it, and the next opens it anew.
+int dlb_client_request_on (const dlb_client_t *self, dlb_client_conn_t *conn,
+                           dlb_writer_t *request, dlb_msg_t *reply, char *err,
+                           size_t size, char *refusal, size_t refusal_size);
+
+//  Closes conn (if open). Cannot fail.
+void dlb_client_close (dlb_client_conn_t *conn);
 
 //  Prints a JSON string of the bytes: quotes, backslashes and control
 //  characters escaped; invalid UTF-8 becomes U+FFFD. Cannot fail.

@@ -6,7 +6,7 @@
 #  test (tools/bench: its plots; taskset is in util-linux); libmicrohttpd for dlb-web,
 #  and for its browser test (tests/test_web.sh) curl, headless Chromium with its driver,
 #  Selenium, and prometheus for `promtool check metrics` (19 MB, beside Chromium's 81);
-#  the Docker engine itself is left to you
+#  python3-zmq for bench/bus.py; the Docker engine itself is left to you
 #  (Debian's docker.io), and tests/test_compose.sh skips without one.
 #  Usage: scripts/install-deps.sh [--fuzz]   --fuzz adds clang and its
 #  libFuzzer runtime (Debian 12: clang 14), for scripts/fuzz.sh.
@@ -14,7 +14,7 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config libczmq-dev libzmq3-dev libmsgpack-dev
           zlib1g-dev docker-compose debootstrap procps iproute2 jq
           python3 gnuplot-nox util-linux libmicrohttpd-dev curl
-          chromium chromium-driver python3-selenium prometheus)
+          chromium chromium-driver python3-selenium prometheus python3-zmq)
 [ "${1:-}" = --fuzz ] && packages+=(clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do

@@ -334,14 +334,18 @@ static int s_peer_event (zloop_t *loop, zsock_t *reader, void *arg)
             if (p->heard)
                 dlb_debug ("STATE from %s after %lld ms", state.node,
                            (long long) (zclock_mono () - p->heard));
-            //  Relayed to this node's services at once unless both nodes
-            //  are idle and nothing that matters changed: then with the
-            //  next keepalive (each relay wakes three services).
+            //  Relayed to this node's services at once if the peer is new
+            //  or back or something significant changed; otherwise with
+            //  the next publication, or now if a state period has passed
+            //  since the last (a keepalive, if both nodes are idle). Each
+            //  relay wakes three services; a periodic STATE of every peer
+            //  would wake them once a period per peer.
             bool idle = !self->me.queue && !self->me.running && !state.queue &&
                         !state.running && !p->state.queue && !p->state.running;
-            bool news = !idle || joined || p->state.stale ||
-                        s_significant (&state, &p->state) ||
-                        dlb_keepalive_due (self->last_bus, self->cfg.state_period);
+            bool due = idle ? dlb_keepalive_due (self->last_bus, self->cfg.state_period)
+                            : zclock_mono () - self->last_bus >= self->cfg.state_period;
+            bool news =
+                joined || p->state.stale || s_significant (&state, &p->state) || due;
             p->state = state;
             p->state.stale = false;
             p->heard = zclock_mono ();

@@ -9,7 +9,8 @@
                                 returned JOBS
         adaptor PUSH  BASE+24   STEAL requests from peers
         state   SUB   BASE+12   who the peers are, where, and whether alive
-        bus     PUB   BASE+13   STATUS (counts and bytes)
+        bus     PUB   BASE+13   STATUS (counts, bytes, link figures), every
+                                DLB_STATUS_KEEPALIVE
 
     Delivery: a batch stays in `pending` until its receiver sends ACK, and
     is resent after --ack-timeout, doubling up to DLB_RESEND_CAP. The
@@ -92,7 +93,6 @@ typedef struct {
     zlistx_t *seen_order; //  keys of seen, oldest first
     stats_t stats;
     int64_t last_publish; //  zclock_mono
-    dlb_ticker_t ticker;  //  the publication timer: asleep while nothing is pending
     bool resend_armed;    //  the resend timer runs (only while batches are pending)
     //  Since the last `transfer` event: batches, jobs and results delivered
     //  (acknowledged), resends, and the peers they went to
@@ -290,10 +290,8 @@ static void s_outgoing (transfer_t *self, dlb_msg_t *msg)
               p->count, p->type == DLB_MSG_JOBS ? "jobs" : "results", p->to,
               (unsigned long long) p->batch, p->raw, wire);
     zlistx_add_end (self->pending, p);
-    dlb_ticker_wake (&self->ticker);
     s_arm_resend (self);
     s_send (self, p);
-    s_publish (self);
 }
 
 //  A batch of `bytes` was acknowledged `delay` secs after it was sent.
@@ -398,10 +396,8 @@ static int s_ext_event (zloop_t *loop, zsock_t *reader, void *arg)
                               "%s%s", *self->summary_peers ? " " : "", p->to);
                 zlistx_delete (self->pending, zlistx_cursor (self->pending));
                 s_pending_destroy (&p);
-                if (zlistx_size (self->pending) == 0) {
+                if (zlistx_size (self->pending) == 0)
                     s_summary (self);
-                    s_publish (self); //  all delivered
-                }
                 break;
             }
     }
@@ -445,7 +441,6 @@ static int s_ext_event (zloop_t *loop, zsock_t *reader, void *arg)
             }
             if (!results)
                 s_ack (self, peer, batch, count);
-            s_publish (self);
         }
     }
     else if (msg.type == DLB_MSG_STEAL)
@@ -597,20 +592,14 @@ static int s_resend_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-//  What changes is published when it changes (a batch in, out or
-//  acknowledged); otherwise every DLB_STATUS_KEEPALIVE, or every state
-//  period while batches are pending (the timer sleeps while none are).
+//  STATUS goes out every DLB_STATUS_KEEPALIVE, busy or not: its readers
+//  (the monitor's counters, the adaptor's link figures) need no more, and
+//  a STATUS at every batch woke both of them several times a second.
 static int s_publish_timer (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
-    transfer_t *self = arg;
-    if (zlistx_size (self->pending) ||
-        dlb_keepalive_due (self->last_publish, self->cfg.state_period)) {
-        s_publish (self);
-        if (zlistx_size (self->pending) == 0)
-            dlb_ticker_sleep (&self->ticker); //  the next is a keepalive away
-    }
+    s_publish (arg);
     return 0;
 }
 
@@ -650,8 +639,7 @@ void dlb_transfer_actor (zsock_t *pipe, void *args)
     zloop_reader (self->loop, self->ext, s_ext_event, self);
     zloop_reader (self->loop, self->inbox, s_inbox_event, self);
     zloop_reader (self->loop, self->state, s_state_event, self);
-    dlb_ticker_start (&self->ticker, self->loop, (size_t) self->cfg.state_period,
-                      DLB_STATUS_KEEPALIVE, s_publish_timer, self);
+    zloop_timer (self->loop, DLB_STATUS_KEEPALIVE, 0, s_publish_timer, self);
     char endpoint[256];
     dlb_config_bind (&self->cfg, DLB_PORT_TRANSFER, endpoint, sizeof endpoint);
     dlb_info ("transfer ready: receiving on %s, resending after %d ms", endpoint,
@@ -896,7 +884,7 @@ void dlb_transfer_test (bool verbose)
     dlb_job_destroy (&result);
     for (int copy = 0; copy < 2; copy++) //  the second: a resend (ack timeout)
         assert (s_recv_type (b.worker_pull, DLB_MSG_RESULTS) == 0);
-    assert (s_stat (&a, "pending") == 1);
+    assert (s_wait_stat (&a, "pending", 1));
     dlb_writer_init (&w, DLB_MSG_ACK);
     msgpack_pack_map (&w.pk, 3);
     dlb_writer_str (&w, "from", "b");

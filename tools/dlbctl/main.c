@@ -230,13 +230,23 @@ static int s_parse_command (client_t *client, const command_t *command, int argc
 //  Returns 0 with a REPLY whose ok is true in *reply (release it with
 //  dlb_msg_release), or -1 with the reason printed on stderr (nothing to
 //  release): no answer in time, a malformed answer, or the node's own error.
-static int s_request (const client_t *client, dlb_writer_t *request, dlb_msg_t *reply)
+//  On conn, if not NULL: the connection that earlier requests left open.
+static int s_request_on (const client_t *client, dlb_client_conn_t *conn,
+                         dlb_writer_t *request, dlb_msg_t *reply)
 {
     char err[DLB_CLIENT_ERROR_MAX];
-    if (dlb_client_request (client, request, reply, err, sizeof err, NULL, 0) == 0)
+    int rc = conn ? dlb_client_request_on (client, conn, request, reply, err, sizeof err,
+                                           NULL, 0)
+                  : dlb_client_request (client, request, reply, err, sizeof err, NULL, 0);
+    if (rc == 0)
         return 0;
     fprintf (stderr, "error: %s\n", err);
     return -1;
+}
+
+static int s_request (const client_t *client, dlb_writer_t *request, dlb_msg_t *reply)
+{
+    return s_request_on (client, NULL, request, reply);
 }
 
 //  ---------------------------------------------------------------------
@@ -808,22 +818,11 @@ static void s_progress_end (progress_t *self)
     self->drawn = false;
 }
 
-static int s_cmd_wait (client_t *client, const command_t *command, int argc, char **argv)
+//  Polls the node's status until workload id ends or limit secs (0: no
+//  limit) pass, drawing its progress. Returns dlbctl's exit code.
+static int s_wait (const client_t *client, dlb_client_conn_t *conn, const char *id,
+                   double limit)
 {
-    const char *id, *deadline_text = NULL;
-    const char *names[] = {"workload ID"};
-    const option_t options[] = {{"--timeout", &deadline_text, NULL}, {NULL, NULL, NULL}};
-    int rc = s_parse_command (client, command, argc, argv, options, &id, names, 1);
-    if (rc)
-        return rc == 1 ? EXIT_SUCCESS : rc;
-    double limit = 0; //  secs, 0: no deadline
-    if (deadline_text &&
-        (dlb_config_number (deadline_text, 0, INFINITY, &limit) || limit <= 0))
-        return s_usage_error (command, "wait: --timeout '%s': seconds, > 0",
-                              deadline_text);
-    if (!*id || strlen (id) >= DLB_NAME_MAX)
-        return s_usage_error (command, "wait: '%s' is not a workload id", id);
-
     int64_t start = zclock_mono ();
     int64_t deadline = limit > 0 ? start + (int64_t) (limit * 1000) : 0;
     int64_t silent_since = 0, missing_since = start; //  0: answered / seen
@@ -844,7 +843,7 @@ static int s_cmd_wait (client_t *client, const command_t *command, int argc, cha
         dlb_msg_t reply;
         dlb_command_start (&request, "status", 0);
         int64_t now;
-        if (s_request (&poll, &request, &reply)) {
+        if (s_request_on (&poll, conn, &request, &reply)) {
             //  The monitor may be restarting: ride over it for a while.
             now = zclock_mono ();
             s_progress_end (&progress);
@@ -934,6 +933,29 @@ static int s_cmd_wait (client_t *client, const command_t *command, int argc, cha
     }
 }
 
+static int s_cmd_wait (client_t *client, const command_t *command, int argc, char **argv)
+{
+    const char *id, *deadline_text = NULL;
+    const char *names[] = {"workload ID"};
+    const option_t options[] = {{"--timeout", &deadline_text, NULL}, {NULL, NULL, NULL}};
+    int rc = s_parse_command (client, command, argc, argv, options, &id, names, 1);
+    if (rc)
+        return rc == 1 ? EXIT_SUCCESS : rc;
+    double limit = 0; //  secs, 0: no deadline
+    if (deadline_text &&
+        (dlb_config_number (deadline_text, 0, INFINITY, &limit) || limit <= 0))
+        return s_usage_error (command, "wait: --timeout '%s': seconds, > 0",
+                              deadline_text);
+    if (!*id || strlen (id) >= DLB_NAME_MAX)
+        return s_usage_error (command, "wait: '%s' is not a workload id", id);
+    //  One connection for every poll: the node's monitor does one CURVE
+    //  handshake, not one every DLBCTL_POLL_PERIOD.
+    dlb_client_conn_t conn = {NULL, NULL};
+    rc = s_wait (client, &conn, id, limit);
+    dlb_client_close (&conn);
+    return rc;
+}
+
 //  ---------------------------------------------------------------------
 //  events, cancel
 
@@ -957,22 +979,12 @@ static void s_print_event (const dlb_event_t *event)
             text);
 }
 
-static int s_cmd_events (client_t *client, const command_t *command, int argc,
-                         char **argv)
+//  Prints the node's events from since on; with follow, asks again every
+//  DLBCTL_EVENTS_POLL on conn. Returns dlbctl's exit code.
+static int s_events (const client_t *client, dlb_client_conn_t *conn, bool json,
+                     bool follow, uint64_t since)
 {
-    bool json = false, follow = false;
-    const char *since_text = NULL;
-    const option_t options[] = {{"--json", NULL, &json},
-                                {"--follow", NULL, &follow},
-                                {"--since", &since_text, NULL},
-                                {NULL, NULL, NULL}};
-    int rc = s_parse_command (client, command, argc, argv, options, NULL, NULL, 0);
-    if (rc)
-        return rc == 1 ? EXIT_SUCCESS : rc;
-    uint64_t since = 0, epoch = 0;
-    if (since_text && s_parse_u64 (since_text, 0, UINT64_MAX, &since))
-        return s_usage_error (command, "--since '%s': a sequence number, >= 0",
-                              since_text);
+    uint64_t epoch = 0;
     bool failing = false;
     while (true) {
         dlb_writer_t request;
@@ -980,7 +992,7 @@ static int s_cmd_events (client_t *client, const command_t *command, int argc,
         dlb_command_start (&request, "events", 2);
         dlb_writer_u64 (&request, "since", since);
         dlb_writer_u64 (&request, "max", DLB_EVENTS_REPLY_MAX);
-        if (s_request (client, &request, &reply)) {
+        if (s_request_on (client, conn, &request, &reply)) {
             if (!follow)
                 return EXIT_FAILURE;
             if (!failing)
@@ -1044,6 +1056,28 @@ static int s_cmd_events (client_t *client, const command_t *command, int argc,
             return EXIT_SUCCESS;
         zclock_sleep (DLBCTL_EVENTS_POLL);
     }
+}
+
+static int s_cmd_events (client_t *client, const command_t *command, int argc,
+                         char **argv)
+{
+    bool json = false, follow = false;
+    const char *since_text = NULL;
+    const option_t options[] = {{"--json", NULL, &json},
+                                {"--follow", NULL, &follow},
+                                {"--since", &since_text, NULL},
+                                {NULL, NULL, NULL}};
+    int rc = s_parse_command (client, command, argc, argv, options, NULL, NULL, 0);
+    if (rc)
+        return rc == 1 ? EXIT_SUCCESS : rc;
+    uint64_t since = 0;
+    if (since_text && s_parse_u64 (since_text, 0, UINT64_MAX, &since))
+        return s_usage_error (command, "--since '%s': a sequence number, >= 0",
+                              since_text);
+    dlb_client_conn_t conn = {NULL, NULL};
+    rc = s_events (client, &conn, json, follow, since);
+    dlb_client_close (&conn);
+    return rc;
 }
 
 static int s_cmd_cancel (client_t *client, const command_t *command, int argc,

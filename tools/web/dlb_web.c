@@ -44,6 +44,7 @@
 
 typedef struct {
     dlb_client_t client;
+    dlb_client_conn_t conn;  //  kept across polls: one handshake, not one a poll
     char name[DLB_NAME_MAX]; //  from its status, "" until it answered
     bool ok;                 //  the last status request worked
     char error[DLB_CLIENT_ERROR_MAX];
@@ -346,8 +347,8 @@ static void s_poll_status (dlb_web_t *self, source_t *source)
     dlb_msg_t *reply = malloc (sizeof *reply), *old = NULL;
     assert (reply);
     char err[DLB_CLIENT_ERROR_MAX];
-    int rc =
-        dlb_client_request (&source->client, &request, reply, err, sizeof err, NULL, 0);
+    int rc = dlb_client_request_on (&source->client, &source->conn, &request, reply, err,
+                                    sizeof err, NULL, 0);
     pthread_mutex_lock (&self->lock);
     source->polls++;
     if (rc == 0) {
@@ -384,8 +385,8 @@ static void s_poll_events (dlb_web_t *self, source_t *source)
     dlb_writer_u64 (&request, "max", DLB_WEB_EVENTS_ASK);
     dlb_msg_t reply;
     char err[DLB_CLIENT_ERROR_MAX], refusal[DLB_TEXT_MAX];
-    int rc = dlb_client_request (&source->client, &request, &reply, err, sizeof err,
-                                 refusal, sizeof refusal);
+    int rc = dlb_client_request_on (&source->client, &source->conn, &request, &reply, err,
+                                    sizeof err, refusal, sizeof refusal);
     if (rc == -2 && strstr (refusal, "unknown command")) {
         source->events = -1;
         source->events_retry = zclock_mono () + DLB_WEB_EVENTS_RETRY;
@@ -1495,11 +1496,13 @@ void dlb_web_destroy (dlb_web_t **self_p)
     pthread_mutex_unlock (&self->lock);
     if (self->daemon)
         MHD_stop_daemon (self->daemon);
-    for (size_t s = 0; s < self->source_count; s++)
+    for (size_t s = 0; s < self->source_count; s++) {
+        dlb_client_close (&self->sources[s].conn);
         if (self->sources[s].has_status) {
             dlb_msg_release (self->sources[s].status);
             free (self->sources[s].status);
         }
+    }
     for (size_t i = 0; i < DLB_WEB_HISTORY; i++)
         free (self->history[i]);
     for (size_t i = 0; i < DLB_WEB_EVENTS; i++)
