@@ -79,6 +79,7 @@ if [[ -x $dlbctl ]]; then
     run 2 "$dlbctl" wait && expect_in "$err" 'missing workload ID' "wait without id"
     run 2 "$dlbctl" wait a-1 --timeout -3 && expect_in "$err" "--timeout '-3'" \
         "wait bad timeout"
+    run 2 "$dlbctl" wait a-1 --stall 0 && expect_in "$err" "--stall '0'" "wait bad stall"
     #  Paths are the node's business (in its data directory): absolute or
     #  relative, they reach the (absent) node as given.
     run 1 "$dlbctl" --node 127.0.0.1:1 --timeout 0.5 submit --output /no-such-dir-dlb/x.npy &&

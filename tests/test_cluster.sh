@@ -169,4 +169,23 @@ released() {
 wait_for "$RELEASE" released \
     || fail "releasing the throttle did not raise the worker's CPU time over $cap % (windows:$shares %)"
 echo "   worker CPU: $high1 % at 1.0, $low % at $LOW, then at 1.0:$shares % (% of one CPU over ${WINDOW} s)"
+
+echo "7. wait --stall gives up on a workload that makes no progress"
+#  Two jobs of about 2e10 element-repetitions each at throttle LOW: a minute
+#  or more per job here, and seconds even on a machine ten times as fast, so
+#  no job ends within the 1 s stall limit; without --stall, wait would
+#  block until they did.
+ctl --node "$a" cancel "$id" >/dev/null || fail "cancel the long workload"
+ctl --node "$a" throttle "$LOW" --all >/dev/null || fail "throttle $LOW --all"
+slow=$(ctl --node "$a" submit --elements 2097152 --jobs 2 --reps 20000 \
+    --output "$dir/slow.npy") || fail "submit slow"
+start=$(date +%s) rc=0
+"$build/dlbctl" --node "$a" wait "$slow" --stall 1 --timeout 120 >"$dir/stall.out" \
+    2>"$dir/stall.err" || rc=$?
+[[ $rc == 1 ]] || fail "wait --stall 1 exited $rc, expected 1: $(cat "$dir/stall.err")"
+grep -q "made no progress for 1 s (0 of 2 jobs done)" "$dir/stall.err" ||
+    fail "wait --stall 1 did not say why: $(cat "$dir/stall.err")"
+echo "   gave up after $(($(date +%s) - start)) s: $(tail -n 1 "$dir/stall.err")"
+ctl --node "$a" throttle 1.0 --all >/dev/null || fail "throttle 1.0 --all"
+ctl --node "$a" cancel "$slow" >/dev/null || fail "cancel the slow workload"
 echo "PASS"

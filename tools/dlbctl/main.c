@@ -818,13 +818,16 @@ static void s_progress_end (progress_t *self)
     self->drawn = false;
 }
 
-//  Polls the node's status until workload id ends or limit secs (0: no
-//  limit) pass, drawing its progress. Returns dlbctl's exit code.
+//  Polls the node's status until workload id ends, limit secs (0: no
+//  limit) pass, or stall secs (0: no limit) pass without a job done,
+//  drawing its progress. Returns dlbctl's exit code.
 static int s_wait (const client_t *client, dlb_client_conn_t *conn, const char *id,
-                   double limit)
+                   double limit, double stall)
 {
     int64_t start = zclock_mono ();
     int64_t deadline = limit > 0 ? start + (int64_t) (limit * 1000) : 0;
+    int64_t moved_at = start; //  when the count of jobs done last moved
+    uint64_t done_before = 0;
     int64_t silent_since = 0, missing_since = start; //  0: answered / seen
     progress_t progress = {.terminal = isatty (STDERR_FILENO) == 1};
     while (true) {
@@ -891,6 +894,10 @@ static int s_wait (const client_t *client, dlb_client_conn_t *conn, const char *
             double done = (double) wl.completed, jobs = (double) wl.jobs;
             double elapsed = wl.elapsed_s;
             bool verified = wl.verified;
+            if (wl.completed != done_before) {
+                done_before = wl.completed;
+                moved_at = now;
+            }
             s_join_ran (&wl, ran, sizeof ran);
             s_progress (&progress, id, state, done, jobs, elapsed);
             s_duration (elapsed_text, sizeof elapsed_text, elapsed);
@@ -919,6 +926,14 @@ static int s_wait (const client_t *client, dlb_client_conn_t *conn, const char *
                          elapsed_text, *error ? error : "(no reason given)");
                 return EXIT_FAILURE;
             }
+            if (stall > 0 && now - moved_at >= (int64_t) (stall * 1000)) {
+                s_progress_end (&progress);
+                fprintf (stderr,
+                         "error: workload %s made no progress for %g s (%.0f of %.0f "
+                         "jobs done)\n",
+                         id, stall, done, jobs);
+                return EXIT_FAILURE;
+            }
         }
         if (deadline && now >= deadline) {
             s_progress_end (&progress);
@@ -935,9 +950,11 @@ static int s_wait (const client_t *client, dlb_client_conn_t *conn, const char *
 
 static int s_cmd_wait (client_t *client, const command_t *command, int argc, char **argv)
 {
-    const char *id, *deadline_text = NULL;
+    const char *id, *deadline_text = NULL, *stall_text = NULL;
     const char *names[] = {"workload ID"};
-    const option_t options[] = {{"--timeout", &deadline_text, NULL}, {NULL, NULL, NULL}};
+    const option_t options[] = {{"--timeout", &deadline_text, NULL},
+                                {"--stall", &stall_text, NULL},
+                                {NULL, NULL, NULL}};
     int rc = s_parse_command (client, command, argc, argv, options, &id, names, 1);
     if (rc)
         return rc == 1 ? EXIT_SUCCESS : rc;
@@ -946,12 +963,15 @@ static int s_cmd_wait (client_t *client, const command_t *command, int argc, cha
         (dlb_config_number (deadline_text, 0, INFINITY, &limit) || limit <= 0))
         return s_usage_error (command, "wait: --timeout '%s': seconds, > 0",
                               deadline_text);
+    double stall = 0; //  secs, 0: no limit
+    if (stall_text && (dlb_config_number (stall_text, 0, INFINITY, &stall) || stall <= 0))
+        return s_usage_error (command, "wait: --stall '%s': seconds, > 0", stall_text);
     if (!*id || strlen (id) >= DLB_NAME_MAX)
         return s_usage_error (command, "wait: '%s' is not a workload id", id);
     //  One connection for every poll: the node's monitor does one CURVE
     //  handshake, not one every DLBCTL_POLL_PERIOD.
     dlb_client_conn_t conn = {NULL, NULL};
-    rc = s_wait (client, &conn, id, limit);
+    rc = s_wait (client, &conn, id, limit, stall);
     dlb_client_close (&conn);
     return rc;
 }
@@ -1256,10 +1276,14 @@ static const command_t s_commands[] = {
      "containers), relative to it, and is sent as given. The node refuses a path\n"
      "that leads outside that directory or into its .dlb.\n",
      s_submit_defaults, s_cmd_submit, false},
-    {"wait", "ID [--timeout SECS]",
+    {"wait", "ID [--timeout SECS] [--stall SECS]",
      "Waits until workload ID ends, showing its progress on stderr.\n"
+     "  --timeout SECS  give up after SECS (default: no limit)\n"
+     "  --stall SECS    give up if no job is done for SECS (default: no limit):\n"
+     "                  a deadline for progress, not for the whole, on a machine\n"
+     "                  whose speed you do not know\n"
      "Exits 0 only if it completed and its results verified; 1 if it failed, did\n"
-     "not verify, the node stopped answering, or SECS passed (default: no limit).\n",
+     "not verify, the node stopped answering, or a limit passed.\n",
      NULL, s_cmd_wait, false},
     {"events", "[--follow] [--json] [--since N]",
      "Prints the node's recent events, oldest first: workloads submitted, split,\n"
