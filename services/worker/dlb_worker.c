@@ -1851,6 +1851,30 @@ static void s_test_results (zsock_t *inbox, zsock_t *transfer, const char *from,
     dlb_msg_release (&msg);
 }
 
+//  Sets the worker's throttle as its monitor does (a STATUS on the
+//  monitor's bus), until the worker's STATUS shows it.
+static void s_test_throttle (zsock_t *monitor, zsock_t *bus, double throttle)
+{
+    int64_t deadline = zclock_mono () + 5000;
+    bool applied = false;
+    while (!applied && zclock_mono () < deadline) {
+        dlb_writer_t w;
+        dlb_writer_init (&w, DLB_MSG_STATUS);
+        msgpack_pack_map (&w.pk, 2);
+        dlb_writer_str (&w, "service", "monitor");
+        dlb_writer_double (&w, "throttle", throttle);
+        dlb_writer_send (&w, monitor);
+        dlb_msg_t msg;
+        double shown = 0;
+        if (s_expect (bus, DLB_MSG_STATUS, 200, &msg) == 0) {
+            applied =
+                dlb_obj_double (msg.body, "throttle", &shown) == 0 && shown == throttle;
+            dlb_msg_release (&msg);
+        }
+    }
+    assert (applied);
+}
+
 //  "Verified" means verified. A workload read from a file gives half its
 //  jobs to a peer; mallory, never given one, sends results for them too:
 //  rejected (and acknowledged). The peer's results are right but for one
@@ -1858,7 +1882,7 @@ static void s_test_results (zsock_t *inbox, zsock_t *transfer, const char *from,
 //  wrong element must fail: all the peer's jobs are small enough to be
 //  run again in full. Returns the number of forgeries caught.
 static int s_test_forger (zsock_t *inbox, zsock_t *replies, zsock_t *transfer,
-                          zsock_t *bus, const char *data, int trial)
+                          zsock_t *bus, zsock_t *monitor, const char *data, int trial)
 {
     char path[DLB_TEXT_MAX + 16], id[DLB_TEXT_MAX], error[DLB_TEXT_MAX] = "";
     snprintf (path, sizeof path, "%s/in.f64", data);
@@ -1868,13 +1892,17 @@ static int s_test_forger (zsock_t *inbox, zsock_t *replies, zsock_t *transfer,
         fwrite (&value, sizeof value, 1, file);
     }
     assert (file && fclose (file) == 0);
-    //  The TAKE right behind the submit: the worker reads it before any
-    //  job is done, when its threads hold no more than a chunk.
+    //  The TAKE right behind the submit, at throttle 0.001: the worker
+    //  reads it before any job is done, when its threads hold no more than
+    //  a chunk. (At full speed all 64 jobs took about 1 ms, and once, on a
+    //  busy machine, the TAKE came after the last and found nothing.)
+    s_test_throttle (monitor, bus, 0.001);
     s_test_submit_send (inbox, 200 + trial, 0, 64, 1000, "in.f64", "f.npy");
     s_test_take (inbox, 32);
     assert (s_test_submitted (replies, 200 + trial, id) == 0);
     dlb_msg_t msg;
     assert (s_expect (transfer, DLB_MSG_JOBS, 5000, &msg) == 0);
+    s_test_throttle (monitor, bus, 1);
     dlb_job_t **jobs;
     size_t count;
     char from[DLB_NAME_MAX], to[DLB_NAME_MAX];
@@ -1974,7 +2002,8 @@ void dlb_worker_test (bool verbose)
         dlb_service_bind (&cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_MONITOR));
     zsock_t *transfer =
         dlb_service_bind (&cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_TRANSFER));
-    assert (replies && transfer);
+    zsock_t *monitor = dlb_service_bind (&cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_MONITOR));
+    assert (replies && transfer && monitor);
     zactor_t *worker = dlb_service_start (dlb_worker_actor, &cfg);
     assert (worker);
     zsock_t *inbox =
@@ -2082,7 +2111,7 @@ void dlb_worker_test (bool verbose)
     //  file workload caught (all five times here: by construction).
     int caught = 0;
     for (int trial = 0; trial <= 5; trial++)
-        caught += s_test_forger (inbox, replies, transfer, bus, data, trial);
+        caught += s_test_forger (inbox, replies, transfer, bus, monitor, data, trial);
     assert (caught >= 4);
     //  Finished workloads are kept (and reported) up to DLB_WORKLOADS_KEPT.
     for (int k = 0; k < DLB_WORKLOADS_KEPT + 6; k++) {
@@ -2162,6 +2191,7 @@ void dlb_worker_test (bool verbose)
     zsock_destroy (&bus);
     zsock_destroy (&replies);
     zsock_destroy (&transfer);
+    zsock_destroy (&monitor);
     unlink (result);
     zdir_t *tree = zdir_new (data, NULL);
     zdir_remove (tree, true);
