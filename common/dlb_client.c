@@ -237,11 +237,8 @@ void dlb_client_close (dlb_client_conn_t *conn)
 int dlb_client_request (const dlb_client_t *self, dlb_writer_t *request, dlb_msg_t *reply,
                         char *err, size_t size, char *refusal, size_t refusal_size)
 {
-    dlb_client_conn_t conn = {NULL, NULL};
-    int rc = dlb_client_request_on (self, &conn, request, reply, err, size, refusal,
-                                    refusal_size);
-    dlb_client_close (&conn);
-    return rc;
+    return dlb_client_request_on (self, NULL, request, reply, err, size, refusal,
+                                  refusal_size);
 }
 
 int dlb_client_request_on (const dlb_client_t *self, dlb_client_conn_t *conn,
@@ -251,6 +248,10 @@ int dlb_client_request_on (const dlb_client_t *self, dlb_client_conn_t *conn,
     memset (reply, 0, sizeof *reply);
     if (refusal && refusal_size)
         refusal[0] = 0;
+    dlb_client_conn_t once = {NULL, NULL}; //  for a request on no connection
+    bool kept = conn != NULL;
+    if (!kept)
+        conn = &once;
     if (!conn->socket && s_open (self, conn, err, size)) {
         dlb_writer_destroy (request);
         return -1;
@@ -306,7 +307,7 @@ int dlb_client_request_on (const dlb_client_t *self, dlb_client_conn_t *conn,
 done:
     //  A REQ socket whose answer did not come can send no more: the next
     //  request opens a new one. One that was answered (even ok:false) stays.
-    if (rc == -1)
+    if (rc == -1 || !kept)
         dlb_client_close (conn);
     return rc;
 }

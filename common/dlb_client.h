@@ -89,7 +89,8 @@ typedef struct {
 
 //  As dlb_client_request, on conn: it is opened by the first request and
 //  kept while requests get answers; a request with no answer (-1) closes
-//  it, and the next opens it anew.
+//  it, and the next opens it anew. With conn NULL, the request has a
+//  connection of its own (dlb_client_request).
 int dlb_client_request_on (const dlb_client_t *self, dlb_client_conn_t *conn,
                            dlb_writer_t *request, dlb_msg_t *reply, char *err,
                            size_t size, char *refusal, size_t refusal_size);

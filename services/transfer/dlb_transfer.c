@@ -92,8 +92,7 @@ typedef struct {
     zhashx_t *seen;       //  "from/batch" -> non-NULL
     zlistx_t *seen_order; //  keys of seen, oldest first
     stats_t stats;
-    int64_t last_publish; //  zclock_mono
-    bool resend_armed;    //  the resend timer runs (only while batches are pending)
+    bool resend_armed; //  the resend timer runs (only while batches are pending)
     //  Since the last `transfer` event: batches, jobs and results delivered
     //  (acknowledged), resends, and the peers they went to
     uint64_t summary_batches, summary_jobs, summary_results, summary_resends;
@@ -196,7 +195,6 @@ static void s_publish (transfer_t *self)
         dlb_writer_u64 (&w, "batches", peer->timed);
     }
     dlb_writer_send (&w, self->bus);
-    self->last_publish = zclock_mono ();
 }
 
 static int s_resend_timer (zloop_t *loop, int timer_id, void *arg);

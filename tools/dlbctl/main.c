@@ -235,10 +235,8 @@ static int s_request_on (const client_t *client, dlb_client_conn_t *conn,
                          dlb_writer_t *request, dlb_msg_t *reply)
 {
     char err[DLB_CLIENT_ERROR_MAX];
-    int rc = conn ? dlb_client_request_on (client, conn, request, reply, err, sizeof err,
-                                           NULL, 0)
-                  : dlb_client_request (client, request, reply, err, sizeof err, NULL, 0);
-    if (rc == 0)
+    if (dlb_client_request_on (client, conn, request, reply, err, sizeof err, NULL, 0) ==
+        0)
         return 0;
     fprintf (stderr, "error: %s\n", err);
     return -1;
