@@ -158,6 +158,39 @@ static double s_after_to (const dlb_predict_t *to, double n)
     return (own > arrive ? own : arrive) + n / s_rate_of (to);
 }
 
+//  The largest n for which `to` still finishes no later than `from`: the
+//  difference of the two is increasing in n, so bisect.
+static uint64_t s_equalize (const dlb_predict_t *from, const dlb_predict_t *to)
+{
+    uint64_t low = 0, high = from->movable;
+    while (low < high) {
+        uint64_t mid = low + (high - low + 1) / 2;
+        if (s_after_to (to, (double) mid) <=
+            s_after_from (from, (double) mid) + S_FINISH_EPSILON)
+            low = mid;
+        else
+            high = mid - 1;
+    }
+    return low;
+}
+
+uint64_t dlb_policy_cross (const dlb_predict_t *from, const dlb_predict_t *to,
+                           uint64_t want, uint64_t pushed, char *why, size_t why_size)
+{
+    uint64_t left = want > pushed ? want - pushed : 0;
+    uint64_t n = s_equalize (from, to);
+    if (n > left)
+        n = left;
+    snprintf (why, why_size,
+              "its ask of %llu crosses our push of %llu, which leaves %llu; finish "
+              "%.3fs (%.0f jobs at %.1f/s) vs %.3fs (%.0f jobs at %.1f/s): %llu jobs "
+              "make them equal at most",
+              (unsigned long long) want, (unsigned long long) pushed,
+              (unsigned long long) left, dlb_policy_finish (from), from->work, from->rate,
+              dlb_policy_finish (to), to->work, to->rate, (unsigned long long) n);
+    return n;
+}
+
 uint64_t dlb_policy_move (double threshold, const dlb_predict_t *from,
                           const dlb_predict_t *to, char *why, size_t why_size)
 {
@@ -172,23 +205,12 @@ uint64_t dlb_policy_move (double threshold, const dlb_predict_t *from,
     double doubt_to = to->doubt < DLB_POLICY_DOUBT_MAX ? to->doubt : DLB_POLICY_DOUBT_MAX;
     double doubt = hypot (finish_from * from->doubt / (1 + from->doubt),
                           finish_to * doubt_to / (1 - doubt_to));
-    if (margin < doubt)
+    const char *bound = margin > threshold ? "tolerance" : "threshold";
+    if (margin < doubt) {
         margin = doubt;
-    //  The largest n for which `to` still finishes no later than `from`:
-    //  the difference of the two is increasing in n, so bisect.
-    uint64_t n = 0;
-    if (finish_from - finish_to > margin) {
-        uint64_t low = 0, high = from->movable;
-        while (low < high) {
-            uint64_t mid = low + (high - low + 1) / 2;
-            if (s_after_to (to, (double) mid) <=
-                s_after_from (from, (double) mid) + S_FINISH_EPSILON)
-                low = mid;
-            else
-                high = mid - 1;
-        }
-        n = low;
+        bound = "doubt";
     }
+    uint64_t n = finish_from - finish_to > margin ? s_equalize (from, to) : 0;
     double after_from = s_after_from (from, (double) n),
            after_to = s_after_to (to, (double) n);
     double after = after_from > after_to ? after_from : after_to;
@@ -200,10 +222,12 @@ uint64_t dlb_policy_move (double threshold, const dlb_predict_t *from,
     bool pays = n >= 1 && gain > required;
     snprintf (why, why_size,
               "finish %.3fs (%.0f jobs at %.1f/s) vs %.3fs (%.0f jobs at %.1f/s), "
-              "link %.3fs + %.4fs/job: %llu jobs make it %.3fs, gain %.3fs %s %.3fs",
+              "link %.3fs + %.4fs/job: %llu jobs make it %.3fs, gain %.3fs %s %.3fs "
+              "(margin %.3fs by %s; rates in doubt by %.0f %% and %.0f %%)",
               finish_from, from->work, from->rate, finish_to, to->work, to->rate,
               to->latency, to->per_job, (unsigned long long) n, after, gain,
-              pays ? ">" : "<=", required > 0 ? required : 0);
+              pays ? ">" : "<=", required > 0 ? required : 0, margin, bound,
+              100 * from->doubt, 100 * to->doubt);
     return pays ? n : 0;
 }
 
@@ -311,9 +335,31 @@ void dlb_policy_fill (uint64_t jobs, const dlb_predict_t *nodes, size_t count,
     s_apportion (jobs, exact, count, share);
 }
 
+//  Crossing moves: figures from a step run (b's throttle to 0.3; b pushed
+//  480 jobs sized with a's rate less its doubt, a asked for 522 with its
+//  own). What the push left, 42, is granted, and the pair finishes
+//  together; as a fresh decision it was within the doubt margin.
+static void s_test_cross (void)
+{
+    char why[512];
+    dlb_predict_t b = {.work = 442, .movable = 441, .rate = 24.6, .doubt = 0.09},
+                  a = {.work = 1180, .rate = 75.3, .doubt = 0.12};
+    assert (dlb_policy_move (0.05, &b, &a, why, sizeof why) == 0);
+    assert (strstr (why, "by doubt"));
+    assert (dlb_policy_cross (&b, &a, 522, 480, why, sizeof why) == 42);
+    assert (strstr (why, "leaves 42"));
+    //  Never more than equal finish times, nor than the ask left.
+    assert (dlb_policy_cross (&b, &a, 600, 480, why, sizeof why) == 42);
+    assert (dlb_policy_cross (&b, &a, 500, 480, why, sizeof why) == 20);
+    assert (dlb_policy_cross (&b, &a, 400, 480, why, sizeof why) == 0);
+    dlb_predict_t done = {.work = 1, .movable = 0, .rate = 24.6};
+    assert (dlb_policy_cross (&done, &a, 522, 480, why, sizeof why) == 0);
+}
+
 void dlb_policy_test (bool verbose)
 {
     (void) verbose;
+    s_test_cross ();
     char why[256];
     dlb_policy_t p;
     assert (dlb_policy_parse ("receiver", &p) == 0 && p == DLB_POLICY_RECEIVER);

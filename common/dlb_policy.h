@@ -121,6 +121,16 @@ double dlb_policy_finish (const dlb_predict_t *node);
 uint64_t dlb_policy_move (double threshold, const dlb_predict_t *from,
                           const dlb_predict_t *to, char *why, size_t why_size);
 
+//  A peer's ask for `want` jobs that crosses this node's push of `pushed`
+//  to it (both made on the same change, before either was seen): the
+//  jobs still to give, what the ask left beyond the push, at most as many
+//  as make the two finish together (the push counted on both sides in
+//  from and to). No margin: each side made its own decision to move, and
+//  the push was sized short by the asker's doubt, which the asker's own
+//  figures settle. Sets why. Cannot fail.
+uint64_t dlb_policy_cross (const dlb_predict_t *from, const dlb_predict_t *to,
+                           uint64_t want, uint64_t pushed, char *why, size_t why_size);
+
 //  This node's partner in the pairing of latest with earliest finishers
 //  among count nodes (node self among them). Returns its index and sets
 //  *late (true if self is the late side, which gives), or -1 if self has

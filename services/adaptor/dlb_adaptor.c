@@ -37,7 +37,8 @@
     DLB_POLICY_HOLD: after asking a peer or receiving jobs from it, this
     node neither pushes to it nor grants it a request; after pushing to
     it (or granting it jobs), it does not ask it. More in the same
-    direction is no bounce: after a push, the peer's ask is granted.
+    direction is no bounce: after a push, the peer's ask is granted; one
+    that crosses the push gets what the push left of it (dlb_policy_cross).
     The bootstrap fills the nodes up to equal predicted finish times.  */
 #include "dlb_adaptor.h"
 #include "dlb_policy.h"
@@ -495,12 +496,18 @@ static void s_steal (adaptor_t *self, const msgpack_object *body)
             asker.work += (double) self->taking[i];
         //  An asker with nothing queued idles without the jobs: no hold;
         //  nor when the two are lopsided (a step, not noise).
+        //  An ask that crosses our push to the asker gets what the push
+        //  left of it (dlb_policy_cross).
         bool hold = asker.hold_send && queue > 0 && !dlb_policy_lopsided (&local, &asker);
+        bool crossing = holding && self->taking[i] > 0;
         n = hold ? 0
-                 : dlb_policy_move (s_seconds (self), &local, &asker, why, sizeof why);
+            : crossing
+                ? dlb_policy_cross (&local, &asker, want, self->taking[i], why,
+                                    sizeof why)
+                : dlb_policy_move (s_seconds (self), &local, &asker, why, sizeof why);
         if (hold)
             snprintf (why, sizeof why, "hysteresis: received from it lately");
-        else if (taking) {
+        else if (taking && !crossing) {
             char figures[sizeof why];
             snprintf (figures, sizeof figures, "%s", why);
             snprintf (why, sizeof why,
