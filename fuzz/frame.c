@@ -20,6 +20,7 @@ static const s_field_t s_fields[] = {
     {DLB_MSG_STEAL, "from", 's'},       {DLB_MSG_STEAL, "to", 's'},
     {DLB_MSG_STEAL, "want", 'u'},       {DLB_MSG_STEAL, "queue", 'u'},
     {DLB_MSG_STEAL, "running", 'u'},    {DLB_MSG_STEAL, "rate", 'f'},
+    {DLB_MSG_STEAL, "received", 'u'},
     {DLB_MSG_HOLD, "from", 's'},        {DLB_MSG_HOLD, "to", 's'},
     {DLB_MSG_TAKE, "to", 's'},          {DLB_MSG_TAKE, "count", 'u'},
     {DLB_MSG_TAKE, "why", 's'},         {DLB_MSG_STATUS, "service", 's'},

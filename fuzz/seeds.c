@@ -210,13 +210,14 @@ static void s_others (void)
     dlb_writer_u64 (&w, "count", 2);
     s_message (&w, "ack", NULL, -1);
     dlb_writer_init (&w, DLB_MSG_STEAL);
-    msgpack_pack_map (&w.pk, 6);
+    msgpack_pack_map (&w.pk, 7);
     dlb_writer_str (&w, "from", "b");
     dlb_writer_str (&w, "to", "a");
     dlb_writer_u64 (&w, "want", 10);
     dlb_writer_u64 (&w, "queue", 0);
     dlb_writer_u64 (&w, "running", 1);
     dlb_writer_double (&w, "rate", 70.5);
+    dlb_writer_u64 (&w, "received", 3);
     s_message (&w, "steal", NULL, -1);
     dlb_writer_init (&w, DLB_MSG_HOLD);
     msgpack_pack_map (&w.pk, 3);

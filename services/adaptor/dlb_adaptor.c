@@ -38,7 +38,8 @@
     node neither pushes to it nor grants it a request; after pushing to
     it (or granting it jobs), it does not ask it. More in the same
     direction is no bounce: after a push, the peer's ask is granted; one
-    that crosses the push gets what the push left of it (dlb_policy_cross).
+    that crosses jobs on their way to the asker (sent, not counted in the
+    STEAL's `received`) gets what they left of it (dlb_policy_cross).
     The bootstrap fills the nodes up to equal predicted finish times.  */
 #include "dlb_adaptor.h"
 #include "dlb_policy.h"
@@ -64,6 +65,7 @@ typedef struct {
     dlb_state_t peers[DLB_PEERS_MAX];
     size_t peer_count;
     uint64_t sent_to[DLB_PEERS_MAX];    //  by peer index, from the worker
+    uint64_t recv_from[DLB_PEERS_MAX];  //  ... and received from each (a STEAL says it)
     int64_t flight_base[DLB_PEERS_MAX]; //  sent minus counted when last rebuilt
     uint64_t boot;                      //  our worker's incarnation
     int64_t steal_at[DLB_PEERS_MAX];
@@ -172,6 +174,15 @@ static uint64_t s_in_flight (adaptor_t *self, size_t i)
     int64_t flight =
         (int64_t) self->sent_to[i] - (int64_t) s_counted (self, i) - self->flight_base[i];
     return flight > 0 ? (uint64_t) flight : 0;
+}
+
+//  Jobs sent to peer i beyond the `received` it counted (a STEAL's figure,
+//  against the same base as s_in_flight).
+static uint64_t s_unseen (adaptor_t *self, size_t i, uint64_t received)
+{
+    int64_t unseen =
+        (int64_t) self->sent_to[i] - (int64_t) received - self->flight_base[i];
+    return unseen > 0 ? (uint64_t) unseen : 0;
 }
 
 //  A worker restarted: nothing is in flight to peer i from now on.
@@ -412,11 +423,12 @@ static void s_balance (adaptor_t *self)
                  best.why);
         dlb_writer_t w;
         dlb_writer_init (&w, DLB_MSG_STEAL);
-        msgpack_pack_map (&w.pk, 6);
+        msgpack_pack_map (&w.pk, 7);
         dlb_writer_str (&w, "from", self->cfg.node);
         dlb_writer_str (&w, "to", p->node);
         dlb_writer_u64 (&w, "want", best.jobs);
         dlb_writer_u64 (&w, "queue", self->me.queue);
+        dlb_writer_u64 (&w, "received", self->recv_from[best.peer]);
         dlb_writer_u64 (&w, "running", self->me.running);
         dlb_writer_double (&w, "rate",
                            self->policy == DLB_POLICY_PREDICTIVE
@@ -450,6 +462,8 @@ static void s_steal (adaptor_t *self, const msgpack_object *body)
         return;
     }
     dlb_obj_u64 (body, "running", &running);
+    uint64_t received = 0;
+    bool told = dlb_obj_u64 (body, "received", &received) == 0;
     char to[DLB_NAME_MAX] = "";
     if (dlb_obj_str (body, "to", to, sizeof to) == 0 && !streq (to, self->cfg.node)) {
         dlb_warn ("dropped a STEAL from %s addressed to %s, not to this node", from, to);
@@ -481,7 +495,10 @@ static void s_steal (adaptor_t *self, const msgpack_object *body)
         dlb_predict_t local, asker;
         s_predict_node (self, -1, &local);
         s_predict_node (self, i, &asker);
-        asker.work = (double) (queue + running + s_in_flight (self, (size_t) i));
+        //  Jobs sent to the asker that it had not counted when it asked:
+        //  by its own count if the STEAL has one, else by its last STATE.
+        uint64_t unseen =
+            told ? s_unseen (self, (size_t) i, received) : s_in_flight (self, (size_t) i);
         asker.rate = rate;
         //  A move of ours on its way (its TAKE not yet counted by the
         //  worker) is counted as gone from here, and as the asker's if it
@@ -493,17 +510,17 @@ static void s_steal (adaptor_t *self, const msgpack_object *body)
         local.work -= fmin ((double) taking, local.work);
         local.movable -= taking < local.movable ? taking : local.movable;
         if (holding)
-            asker.work += (double) self->taking[i];
+            unseen += self->taking[i];
+        asker.work = (double) (queue + running + unseen);
         //  An asker with nothing queued idles without the jobs: no hold;
-        //  nor when the two are lopsided (a step, not noise).
-        //  An ask that crosses our push to the asker gets what the push
-        //  left of it (dlb_policy_cross).
+        //  nor when the two are lopsided (a step, not noise). An ask that
+        //  crosses jobs on their way to the asker (our push after the same
+        //  change) gets what they left of it (dlb_policy_cross).
         bool hold = asker.hold_send && queue > 0 && !dlb_policy_lopsided (&local, &asker);
-        bool crossing = holding && self->taking[i] > 0;
+        bool crossing = told ? unseen > 0 : holding && self->taking[i] > 0;
         n = hold ? 0
             : crossing
-                ? dlb_policy_cross (&local, &asker, want, self->taking[i], why,
-                                    sizeof why)
+                ? dlb_policy_cross (&local, &asker, want, unseen, why, sizeof why)
                 : dlb_policy_move (s_seconds (self), &local, &asker, why, sizeof why);
         if (hold)
             snprintf (why, sizeof why, "hysteresis: received from it lately");
@@ -626,18 +643,26 @@ static int s_workerbus_event (zloop_t *loop, zsock_t *reader, void *arg)
         return -1;
     if (rc == -2)
         return 0;
-    dlb_count_t sent_to[DLB_PEERS_MAX];
+    dlb_count_t sent_to[DLB_PEERS_MAX], recv_from[DLB_PEERS_MAX];
     size_t counted = dlb_obj_counts (msg.body, "sent_to", sent_to, DLB_PEERS_MAX);
+    size_t received = dlb_obj_counts (msg.body, "recv_from", recv_from, DLB_PEERS_MAX);
     uint64_t boot = 0;
     dlb_obj_u64 (msg.body, "boot", &boot);
     bool first = self->boot == 0, restarted = self->boot && boot != self->boot;
     self->boot = boot;
-    if (restarted)
-        memset (self->sent_to, 0, sizeof self->sent_to); //  its counts start anew
+    if (restarted) { //  its counts start anew
+        memset (self->sent_to, 0, sizeof self->sent_to);
+        memset (self->recv_from, 0, sizeof self->recv_from);
+    }
     for (size_t k = 0; k < counted; k++) {
         int i = s_peer_index (self, sent_to[k].node);
         if (i >= 0)
             self->sent_to[i] = sent_to[k].jobs;
+    }
+    for (size_t k = 0; k < received; k++) {
+        int i = s_peer_index (self, recv_from[k].node);
+        if (i >= 0)
+            self->recv_from[i] = recv_from[k].jobs;
     }
     //  The worker has handled every TAKE we sent: its counts are fresh.
     uint64_t takes = 0;
@@ -900,19 +925,22 @@ static void s_test_policy (zsock_t *inbox, const char *name)
     dlb_writer_send (&w, inbox);
 }
 
-//  Sends the adaptor b's STEAL (want, b's queue and rate) on inbox; returns
-//  the count of the TAKE it gives the worker within msecs, or 0.
+//  Sends the adaptor b's STEAL (want, b's queue and rate, and if received
+//  >= 0 the jobs b counted from a) on inbox; returns the count of the TAKE
+//  it gives the worker within msecs, or 0.
 static uint64_t s_test_steal (zsock_t *inbox, zsock_t *worker, uint64_t want,
-                              uint64_t queue, double rate, int msecs)
+                              uint64_t queue, double rate, int64_t received, int msecs)
 {
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_STEAL);
-    msgpack_pack_map (&w.pk, 5);
+    msgpack_pack_map (&w.pk, received >= 0 ? 6 : 5);
     dlb_writer_str (&w, "from", "b");
     dlb_writer_u64 (&w, "want", want);
     dlb_writer_u64 (&w, "queue", queue);
     dlb_writer_u64 (&w, "running", 0);
     dlb_writer_double (&w, "rate", rate);
+    if (received >= 0)
+        dlb_writer_u64 (&w, "received", (uint64_t) received);
     dlb_writer_send (&w, inbox);
     uint64_t count = 0;
     dlb_msg_t msg;
@@ -945,8 +973,9 @@ void dlb_adaptor_test (bool verbose)
     zsock_t *worker = dlb_service_bind (&cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_WORKER));
     zsock_t *transfer =
         dlb_service_bind (&cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_TRANSFER));
+    zsock_t *worker_pub = dlb_service_bind (&cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_WORKER));
     zactor_t *adaptor = dlb_service_start (dlb_adaptor_actor, &cfg);
-    assert (state_pub && worker && transfer && adaptor);
+    assert (state_pub && worker && transfer && worker_pub && adaptor);
 
     //  Sender: a (100 jobs at 90/s) vs b (0 jobs at 45/s): give b 33.
     assert (s_decision (state_pub, worker, DLB_MSG_TAKE, 100, 90, 0, 45) == 33);
@@ -976,7 +1005,7 @@ void dlb_adaptor_test (bool verbose)
     int64_t deadline = zclock_mono () + 5000;
     while (count == 0 && zclock_mono () < deadline) {
         s_feed (state_pub, 100, 90, 0, 45);
-        count = s_test_steal (inbox, worker, 50, 0, 45, 200);
+        count = s_test_steal (inbox, worker, 50, 0, 45, -1, 200);
     }
     assert (count == 33);
 
@@ -996,13 +1025,38 @@ void dlb_adaptor_test (bool verbose)
     //  gives what the push left, 5 (55 - n at 30/s against 145 + n at
     //  90/s), not the 50 asked for, and does not decline as the reactive
     //  policies do while a move is in progress.
-    assert (s_test_steal (inbox, worker, 50, 100, 90, 5000) == 5);
+    assert (s_test_steal (inbox, worker, 50, 100, 90, -1, 5000) == 5);
+
+    //  a's worker shows the 50 jobs sent to b (its STATUS ends the hold),
+    //  with 150 queued; b's ask says it has counted none of them: they
+    //  still cross it. It gets what they left of its 80, 30 (equal finish
+    //  times would take 75: 150 - n at 30/s against 150 + n at 90/s).
+    //  Until the STATUS is read the hold stands, and the 50 leave a with
+    //  nothing to give.
+    count = 0;
+    deadline = zclock_mono () + 5000;
+    while (count == 0 && zclock_mono () < deadline) {
+        dlb_writer_init (&w, DLB_MSG_STATUS);
+        msgpack_pack_map (&w.pk, 6);
+        dlb_writer_str (&w, "service", "worker");
+        dlb_writer_u64 (&w, "boot", 1);
+        dlb_writer_u64 (&w, "takes", 1);
+        dlb_writer_u64 (&w, "queue", 150);
+        dlb_writer_u64 (&w, "running", 0);
+        dlb_writer_key (&w, "sent_to");
+        msgpack_pack_map (&w.pk, 1);
+        dlb_writer_u64 (&w, "b", 50);
+        dlb_writer_send (&w, worker_pub);
+        count = s_test_steal (inbox, worker, 80, 100, 90, 0, 200);
+    }
+    assert (count == 30);
 
     zsock_destroy (&inbox);
     zactor_destroy (&adaptor);
     zsock_destroy (&state_pub);
     zsock_destroy (&worker);
     zsock_destroy (&transfer);
+    zsock_destroy (&worker_pub);
     zdir_t *tree = zdir_new (data, NULL);
     zdir_remove (tree, true);
     zdir_destroy (&tree);
