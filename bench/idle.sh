@@ -11,16 +11,21 @@
 #     scale. The workload is --jobs J jobs of --elements N x --reps R
 #     (default: the README's default workload).
 #  Both also count context switches per second (/proc/PID/task/TID/status:
-#  each a wake-up or a preemption), the control plane's main cost here.
+#  each a wake-up or a preemption). --threads adds, for the run, each
+#  control-plane thread's CPU ticks and switches, by node, service and
+#  thread name (ZMQbg/IO/0 is a service's ZeroMQ I/O thread): where the
+#  control plane's CPU goes.
 #  The resolution is one clock tick (1/CLK_TCK s, 10 ms here) per service
 #  and window: over 60 s that is 0.017 % of a core, over a 10 s run 0.1 %.
 #  Goals: idle, <= 0.5 % per node; during a run, <= 1 % of a core.
 #  Options after -- go to every service (e.g. -- --state-period 100).
 #  Usage: bench/idle.sh [--seconds S] [--settle S] [--jobs J] [--elements N]
-#                       [--reps R] [--no-run] [--build DIR] [-- NODE OPTIONS...]
+#                       [--reps R] [--no-run] [--threads] [--build DIR]
+#                       [-- NODE OPTIONS...]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-seconds=60 settle=5 jobs=1024 elements=1048576 reps=50000 run=1 build="$top/build"
+seconds=60 settle=5 jobs=1024 elements=1048576 reps=50000 run=1 threads=0
+build="$top/build"
 extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -30,6 +35,7 @@ while [ $# -gt 0 ]; do
         --elements) elements=$2; shift 2 ;;
         --reps) reps=$2; shift 2 ;;
         --no-run) run=0; shift ;;
+        --threads) threads=1; shift ;;
         --build) build=$2; shift 2 ;;
         --) shift; extra=("$@"); break ;;
         -h|--help) sed -n '2,/^[^#]/{/^#/s/^#  \{0,1\}//p}' "$0"; exit 0 ;;
@@ -78,6 +84,20 @@ switches() {
         sum=$((sum + n))
     done
     echo "$sum"
+}
+
+#  per_thread: "node service thread ticks switches" for every thread of
+#  every service but the compute threads, summed by thread name.
+per_thread() {
+    local s pid node name t comm
+    for s in "${services[@]}"; do
+        read -r pid node name <<<"$s"
+        for t in /proc/"$pid"/task/*; do
+            comm=$(cat "$t/comm" 2>/dev/null) || continue
+            [ "$comm" = dlb-compute ] && continue
+            echo "$node $name ${comm// /_} $(sed 's/.*) //' "$t/stat" | awk '{print $12 + $13}') $(awk '/^(non)?voluntary_ctxt_switches/ {s += $2} END {print s + 0}' "$t/status")"
+        done
+    done | awk '{k = $1 " " $2 " " $3; t[k] += $4; w[k] += $5} END {for (k in t) print k, t[k], w[k]}' | sort
 }
 
 pct() { awk -v d="$1" -v w="$2" -v hz="$hz" 'BEGIN {printf "%.3f", 100 * d / hz / w}'; }
@@ -138,6 +158,7 @@ for s in "${services[@]}"; do
     [ "$name" = worker ] && compute0=$((compute0 + $(ticks "$pid" compute)))
 done
 a=$dir/a.node
+[ "$threads" = 1 ] && per_thread >"$dir/threads.0"
 id=$("$build/dlbctl" --node "$a" submit --elements "$elements" --jobs "$jobs" --reps "$reps" \
     --output run.npy)
 "$build/dlbctl" --node "$a" wait "$id" --timeout 600 >/dev/null 2>&1 ||
@@ -148,6 +169,7 @@ for s in "${services[@]}"; do
     csafter[$node.$name]=$(switches "$pid" control)
     [ "$name" = worker ] && compute1=$((compute1 + $(ticks "$pid" compute)))
 done
+[ "$threads" = 1 ] && per_thread >"$dir/threads.1"
 makespan=$("$build/dlbctl" --node "$a" status --json |
     jq -r --arg id "$id" '.workloads[] | select(.id == $id) | .elapsed_s')
 echo
@@ -156,3 +178,15 @@ echo "(worker: its threads but the compute threads; compute threads of both node
 table cbefore cafter "$makespan"
 echo "Context switches per second (every thread but the compute threads)"
 table csbefore csafter "$makespan" per_s
+[ "$threads" = 1 ] || exit 0
+echo
+echo "Control-plane threads during the run (CPU % of one core, switches per second)"
+printf '%-6s %-9s %-14s %9s %9s\n' node service thread cpu switches
+join <(awk '{print $1 ":" $2 ":" $3, $4, $5}' "$dir/threads.0") \
+    <(awk '{print $1 ":" $2 ":" $3, $4, $5}' "$dir/threads.1") |
+    while read -r key t0 w0 t1 w1; do
+        [ $((t1 - t0 + w1 - w0)) -gt 0 ] || continue
+        IFS=: read -r node name comm <<<"$key"
+        printf '%-6s %-9s %-14s %9s %9s\n' "$node" "$name" "$comm" \
+            "$(pct $((t1 - t0)) "$makespan")" "$(per_s $((w1 - w0)) "$makespan")"
+    done
