@@ -111,7 +111,10 @@ b_queue=$(node_field "$b" .queue)
 b_done=$(node_field "$b" .done)
 ctl --node "$a" cancel "$w2" >"$top/cancel.out" || fail "cancel $w2"
 grep -q "$w2 cancelled" "$top/cancel.out" || fail "cancel said: $(cat "$top/cancel.out")"
-[ "$(field "$w2" .state)" = cancelled ] || fail "$w2 is $(field "$w2" .state), not cancelled"
+#  The worker publishes the change before it replies, but the STATUS and the
+#  reply reach the monitor on two sockets: the status may lag by a moment.
+cancelled() { [ "$(field "$w2" .state)" = cancelled ]; }
+wait_for 10 cancelled || fail "$w2 is $(field "$w2" .state), not cancelled"
 b_idle() { [ "$(node_field "$b" '.queue + .running')" = 0 ]; }
 wait_for "$DEADLINE" b_idle || fail "b still holds jobs of the cancelled $w2"
 ran=$(($(node_field "$b" .done) - b_done))

@@ -1093,13 +1093,13 @@ static void s_submit (worker_t *self, const dlb_command_t *command)
     dlb_info ("workload %s submitted: %llu elements in %llu jobs, %llu reps, %s -> %s",
               id, (unsigned long long) elements, (unsigned long long) jobs,
               (unsigned long long) reps, *input ? input : "generated", output);
+    s_dispatch (self);
+    s_publish (self); //  before the reply: the client's next status shows it
     s_reply (self, req, NULL, id);
     s_event (self, "submitted", id, NULL, jobs,
              "workload %s submitted: %llu elements in %llu jobs, %llu reps, %s -> %s", id,
              (unsigned long long) elements, (unsigned long long) jobs,
              (unsigned long long) reps, *input ? input : "generated", output);
-    s_dispatch (self);
-    s_publish (self);
 }
 
 //  Drops the jobs of workload id from origin waiting in list (the queue,
@@ -1170,13 +1170,13 @@ static void s_cancel (worker_t *self, const dlb_command_t *command)
     for (size_t i = 0; i < count; i++)
         s_send_cancel (self, holders[i], &id, 1);
     s_keep_finished (self, id);
+    s_publish (self); //  before the reply: the client's next status shows it
     s_reply (self, command->req, NULL, id);
     s_event (self, "cancelled", id, NULL, jobs - completed,
              "workload %s cancelled with %llu of %llu results in: %zu queued jobs "
              "dropped here, %zu peers told",
              id, (unsigned long long) completed, (unsigned long long) jobs, dropped,
              count);
-    s_publish (self);
 }
 
 static bool s_is_cancelled (worker_t *self, const char *id)
