@@ -43,7 +43,7 @@
     10000                         //  msecs a workload may be missing from status
                                   //  (new, or the node's services restarting)
 #define DLBCTL_RIDE_OVER   120000 //  msecs wait retries a node that does not answer
-#define DLBCTL_WAIT_ASK    3000   //  msecs wait gives one status request
+#define DLBCTL_WAIT_ASK    3000   //  msecs wait and events --follow give one request
 #define DLBCTL_BAR_WIDTH   30     //  characters of the progress bar
 #define DLBCTL_LIST_MAX    1024   //  bytes, joined peer and ran lists with NUL
 #define DLBCTL_EVENTS_POLL 500    //  msecs between requests of events --follow
@@ -1004,13 +1004,18 @@ static int s_events (const client_t *client, dlb_client_conn_t *conn, bool json,
 {
     uint64_t epoch = 0;
     bool failing = false;
+    //  Following, a request that a restarting monitor took with it is not
+    //  answered: ask again soon, on a new connection.
+    client_t ask = *client;
+    if (follow && ask.timeout > DLBCTL_WAIT_ASK / 1000.0)
+        ask.timeout = DLBCTL_WAIT_ASK / 1000.0;
     while (true) {
         dlb_writer_t request;
         dlb_msg_t reply;
         dlb_command_start (&request, "events", 2);
         dlb_writer_u64 (&request, "since", since);
         dlb_writer_u64 (&request, "max", DLB_EVENTS_REPLY_MAX);
-        if (s_request_on (client, conn, &request, &reply)) {
+        if (s_request_on (&ask, conn, &request, &reply)) {
             if (!follow)
                 return EXIT_FAILURE;
             if (!failing)
