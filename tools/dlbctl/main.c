@@ -242,6 +242,17 @@ static int s_request_on (const client_t *client, dlb_client_conn_t *conn,
     return -1;
 }
 
+//  The client as a poll loop (wait, events --follow) uses it: each request
+//  gets at most DLBCTL_WAIT_ASK, since one that a restarting monitor took
+//  with it is never answered, and the loop asks again on a new connection.
+static client_t s_poller (const client_t *client)
+{
+    client_t poller = *client;
+    if (poller.timeout > DLBCTL_WAIT_ASK / 1000.0)
+        poller.timeout = DLBCTL_WAIT_ASK / 1000.0;
+    return poller;
+}
+
 static int s_request (const client_t *client, dlb_writer_t *request, dlb_msg_t *reply)
 {
     return s_request_on (client, NULL, request, reply);
@@ -831,9 +842,7 @@ static int s_wait (const client_t *client, dlb_client_conn_t *conn, const char *
     while (true) {
         //  A request may not outlive the deadline by more than a poll period;
         //  a node restarting its monitor is asked again soon.
-        client_t poll = *client;
-        if (poll.timeout > DLBCTL_WAIT_ASK / 1000.0)
-            poll.timeout = DLBCTL_WAIT_ASK / 1000.0;
+        client_t poll = s_poller (client);
         if (deadline) {
             double left = (double) (deadline - zclock_mono ()) / 1000;
             double least = (double) DLBCTL_POLL_PERIOD / 1000;
@@ -1004,11 +1013,7 @@ static int s_events (const client_t *client, dlb_client_conn_t *conn, bool json,
 {
     uint64_t epoch = 0;
     bool failing = false;
-    //  Following, a request that a restarting monitor took with it is not
-    //  answered: ask again soon, on a new connection.
-    client_t ask = *client;
-    if (follow && ask.timeout > DLBCTL_WAIT_ASK / 1000.0)
-        ask.timeout = DLBCTL_WAIT_ASK / 1000.0;
+    client_t ask = follow ? s_poller (client) : *client;
     while (true) {
         dlb_writer_t request;
         dlb_msg_t reply;
