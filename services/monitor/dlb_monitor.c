@@ -100,6 +100,7 @@ typedef struct {
     double worker_cpu_s_sampled;  //  ... at the last sample
     int64_t sampled_at;           //  zclock_mono of the last sample, 0: none
     double recent[DLB_OWNER_RECENT];
+    int side[DLB_OWNER_RECENT]; //  each beyond the forecast before it: -1, 0, 1
     size_t recent_count;
     double owner, owner_forecast, owner_error, dlb_cpu, avail, capacity;
     double capacity_doubt;   //  its expected relative error (0: not known)
@@ -222,36 +223,68 @@ static bool s_track_cpus (monitor_t *self)
     return true;
 }
 
+//  Keeps an owner-load sample with its side of the forecast made before
+//  it: beyond it by more than twice its expected error and
+//  DLB_SHIFT_POINTS, above (1) or below (-1), or within (0). Judged
+//  against the forecast after it, a step's first samples had already
+//  pulled it (and swelled its error) their way, and the step was seen a
+//  sample late.
+static void s_record (monitor_t *self, double sample)
+{
+    double center = self->owner_forecast,
+           band = fmax (DLB_SHIFT_POINTS,
+                        isnan (self->owner_error) ? 0 : 2 * self->owner_error);
+    size_t k = self->recent_count++ % DLB_OWNER_RECENT;
+    self->recent[k] = sample;
+    self->side[k] = sample > center + band ? 1 : sample < center - band ? -1 : 0;
+}
+
 //  How many of the newest samples (up to DLB_OWNER_RECENT) lie beyond
-//  `center` by more than `band`, all on one side; their mean in *mean.
-static size_t s_beyond (const monitor_t *self, double center, double band, double *mean)
+//  their forecasts, all on one side. In *mean, the mean of all of them
+//  but the oldest, which may straddle the step (a step halfway through a
+//  sample reads as half of it; taken into the new level, it biased the
+//  level by as much over the number of samples since the step and
+//  swelled the level's variance, and so the capacity's doubt, for seconds
+//  after a step).
+static size_t s_beyond (const monitor_t *self, double *mean)
 {
     size_t kept =
         self->recent_count < DLB_OWNER_RECENT ? self->recent_count : DLB_OWNER_RECENT;
     size_t beyond = 0;
     int side = 0;
-    double sum = 0;
+    double sum = 0, oldest = 0;
     for (size_t j = 0; j < kept; j++) { //  newest first
-        double v = self->recent[(self->recent_count - 1 - j) % DLB_OWNER_RECENT];
-        int here = v > center + band ? 1 : v < center - band ? -1 : 0;
-        if (here == 0 || (side && here != side))
+        size_t k = (self->recent_count - 1 - j) % DLB_OWNER_RECENT;
+        if (self->side[k] == 0 || (side && self->side[k] != side))
             break;
-        side = here;
-        sum += v;
+        side = self->side[k];
+        sum += self->recent[k];
+        oldest = self->recent[k];
         beyond++;
     }
-    *mean = beyond ? sum / (double) beyond : center;
+    *mean = beyond > 1 ? (sum - oldest) / (double) (beyond - 1) : sum;
     return beyond;
 }
 
+//  A new level from the `count` samples since a step: the samples so far
+//  are its own, not beyond it.
+_Static_assert(DLB_SHIFT_SAMPLES >= 2, "the first sample of a step is left out");
+static void s_new_level (monitor_t *self, double mean, size_t count)
+{
+    self->level = mean;
+    self->level_var = 0;
+    self->level_count = count - 1;
+    memset (self->side, 0, sizeof self->side);
+}
+
 //  A step in the owner's load: the newest DLB_SHIFT_SAMPLES samples (or
-//  more, up to DLB_OWNER_RECENT) all lie beyond the forecast by more than
-//  twice its expected error and DLB_SHIFT_POINTS, on one side. The
-//  forecaster weighs a long history and takes many samples to follow a
-//  step (and its error swells with the miss), so from the step on the
-//  forecast is the new level: the mean of the samples since the step (an
-//  exponential mean once there are DLB_LEVEL_SPAN of them), its error their
-//  standard deviation, until the forecaster's own forecast is back within
+//  more, up to DLB_OWNER_RECENT) all lie beyond their forecasts, on one
+//  side (s_record). The forecaster weighs a long history and takes many
+//  samples to follow a step (and its error swells with the miss), so from
+//  the step on the forecast is the new level: the mean of the samples
+//  since the step but the first, which may straddle it (an exponential
+//  mean once there are DLB_LEVEL_SPAN of them), its error their standard
+//  deviation, until the forecaster's own forecast is back within
 //  DLB_SHIFT_POINTS / 2 of it; a further step starts a new level.
 static void s_level_shift (monitor_t *self)
 {
@@ -259,14 +292,11 @@ static void s_level_shift (monitor_t *self)
     double sample = self->recent[(self->recent_count - 1) % DLB_OWNER_RECENT];
     double mean;
     if (self->shifted) {
-        double sd = sqrt (self->level_var);
-        if (s_beyond (self, self->level, fmax (DLB_SHIFT_POINTS, 2 * sd), &mean) >=
-            DLB_SHIFT_SAMPLES) { //  a further step
+        size_t beyond = s_beyond (self, &mean);
+        if (beyond >= DLB_SHIFT_SAMPLES) { //  a further step
             dlb_info ("owner load stepped again, from %.1f %% to %.1f %%", self->level,
                       mean);
-            self->level = mean;
-            self->level_var = 0;
-            self->level_count = DLB_SHIFT_SAMPLES;
+            s_new_level (self, mean, beyond);
         }
         else {
             self->level_count++;
@@ -286,17 +316,14 @@ static void s_level_shift (monitor_t *self)
         }
     }
     else {
-        double band = fmax (DLB_SHIFT_POINTS, isnan (error) ? 0 : 2 * error);
-        size_t beyond = s_beyond (self, forecast, band, &mean);
+        size_t beyond = s_beyond (self, &mean);
         if (beyond < DLB_SHIFT_SAMPLES)
             return;
         dlb_info ("owner load stepped to %.1f %% (forecast %.1f +- %.1f): "
                   "the forecast follows the new level until it catches up",
                   mean, forecast, isnan (error) ? 0 : error);
         self->shifted = true;
-        self->level = mean;
-        self->level_var = 0;
-        self->level_count = beyond;
+        s_new_level (self, mean, beyond);
     }
     self->owner_forecast = self->level;
     self->owner_error = fmax (DLB_LEVEL_ERROR_MIN, sqrt (self->level_var));
@@ -345,11 +372,17 @@ static void s_capacity (monitor_t *self, const worker_figures_t *worker)
                                                  : ratio;
         self->capacity = worker->rate > 0 ? worker->rate * ratio : 0;
     }
-    //  A forecast off by E points moves the free share 100 - F by as much.
+    //  What the worker would lose if the owner took E points more than
+    //  forecast: E / (100 - F) of it where the owner's share bounds it,
+    //  nothing where the throttle does with E points to spare.
     double free_share = 100 - self->owner_forecast;
-    self->capacity_doubt = isnan (self->owner_error) ? 0
-                           : free_share < 1          ? 1
-                                            : fmin (1, self->owner_error / free_share);
+    self->capacity_doubt =
+        isnan (self->owner_error) ? 0
+        : free_share < 1
+            ? 1
+            : fmin (1, 1 - s_avail (self, worker->threads,
+                                    self->owner_forecast + self->owner_error) /
+                               self->avail);
 }
 
 //  Owner load of the last interval, its forecast over the node's remaining
@@ -383,7 +416,7 @@ static void s_owner_load (monitor_t *self, const dlb_sample_t *sample)
     self->owner = owner < 0 ? 0 : owner > 100 ? 100 : owner;
     if (self->forecast)
         dlb_forecast_feed (self->forecast, self->owner);
-    self->recent[self->recent_count++ % DLB_OWNER_RECENT] = self->owner;
+    s_record (self, self->owner);
 
     //  The horizon: the node's remaining work at its measured rate.
     worker_figures_t worker;
@@ -982,11 +1015,58 @@ static void s_command (dlb_writer_t *w, const char *cmd, int fields)
     dlb_writer_str (w, "cmd", cmd);
 }
 
+//  Feeds one owner-load sample to a monitor without a forecaster, whose
+//  forecast after it is `forecast` +- `error`, and takes the step rule and
+//  capacity.
+static void s_feed (monitor_t *self, double sample, double forecast, double error)
+{
+    s_record (self, sample);
+    self->owner_forecast = forecast;
+    self->owner_error = error;
+    s_level_shift (self);
+    worker_figures_t worker = {.threads = 1, .job_cpu = 0.01};
+    s_capacity (self, &worker);
+}
+
+//  The owner's step, its first sample straddling it, and the doubt.
+static void s_test_owner_step (void)
+{
+    monitor_t m = {.cpu_count = 1, .throttle = 1};
+    s_feed (&m, 0, 0, 1);
+    s_feed (&m, 0, 0, 1);
+    //  The step came halfway through this sample, and the forecaster,
+    //  surprised, widens its error: 80 is within 45 +- 2 x 25 after it, but
+    //  not within what was forecast before it.
+    s_feed (&m, 40, 30, 20);
+    assert (!m.shifted);
+    s_feed (&m, 80, 45, 25);
+    //  The new level is 80, not 60, and as sure as a level can be: a fifth
+    //  of a CPU, 20 jobs/s, in doubt by 1 point of 20.
+    assert (m.shifted && m.level == 80 && m.owner_forecast == 80);
+    assert (m.owner_error == DLB_LEVEL_ERROR_MIN);
+    assert (fabs (m.capacity - 20) < 1e-9 && fabs (m.capacity_doubt - 0.05) < 1e-9);
+    //  The samples that made the step are the new level's own: one more
+    //  beyond it is no further step, but a sample of the level (its mean
+    //  and spread).
+    s_feed (&m, 100, 45, 25);
+    assert (m.shifted && m.level == 90 && m.owner_error == 10);
+
+    //  Throttled to 0.3 beside an owner at 5 +- 7 %: the throttle bounds the
+    //  worker, and the owner's error does not reach it.
+    monitor_t b = {.cpu_count = 1, .throttle = 0.3};
+    s_feed (&b, 5, 5, 7);
+    assert (fabs (b.capacity - 30) < 1e-9 && b.capacity_doubt == 0);
+    //  ... until it would: at 65 +- 10 %, the worker could get 0.25 of 0.3.
+    s_feed (&b, 65, 65, 10);
+    assert (fabs (b.capacity - 30) < 1e-9 && fabs (b.capacity_doubt - 1 / 6.0) < 1e-9);
+}
+
 void dlb_monitor_test (bool verbose)
 {
     if (!verbose)
         dlb_log_set_level (DLB_LOG_ERROR);
     dlb_log_init ("t", "monitor");
+    s_test_owner_step ();
     int base = dlb_service_free_base (DLB_PORT_SPAN);
     assert (base > 0);
     char port[16];
