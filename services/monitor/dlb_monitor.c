@@ -26,9 +26,12 @@
     the horizon is the node's remaining work, (queue + running) / rate, in
     samples (at least DLB_OWNER_HORIZON_MIN), and dlb_forecast_mean gives
     the owner's mean load over it. The CPUs the worker gets at owner load
-    L are avail (L) = min (threads x throttle, cpus x (1 - L / 100)) (its
-    threads run at idle priority, so they get what the owner leaves, and
-    the throttle bounds them on top of that), and the predicted capacity
+    L are avail (L) = min (threads x throttle, cpus x (1 - L / 100) -
+    control) (its threads run at idle priority, so they get what the owner
+    and dlb's own services leave, and the throttle bounds them on top of
+    that; control is the CPUs dlb's services take besides the jobs: dlb's
+    ticks less the compute threads' CPU time, compute_s in the worker's
+    STATUS, an EWMA of gain DLB_CONTROL_GAIN), and the predicted capacity
     is avail (forecast) / the CPU time a job takes (job_cpu, timed on the
     compute threads' own clocks, so that neither the owner nor the
     throttle changes it), or, if less, the jobs/s the worker's own thread
@@ -59,6 +62,7 @@
 #define DLB_LEVEL_SPAN         32      //  samples a new level is the plain mean of
 #define DLB_LEVEL_ERROR_MIN    1.0     //  points: least error stated for a new level
 #define DLB_AVAIL_MIN          0.01    //  CPUs: least a worker is predicted to get
+#define DLB_CONTROL_GAIN       0.03125 //  EWMA gain of the control plane's CPUs
 #define DLB_CAPACITY_RATIO_MIN 0.1     //  bounds of predicted / measured rate
 #define DLB_CAPACITY_RATIO_MAX 10.0
 
@@ -98,6 +102,9 @@ typedef struct {
     uint64_t ticks[S_SERVICES];   //  their CPU ticks at the last sample
     double worker_cpu_s;          //  the worker's latest cpu_s
     double worker_cpu_s_sampled;  //  ... at the last sample
+    double compute_s;             //  the worker's latest compute_s (< 0: not reported)
+    double compute_s_sampled;     //  ... at the last sample
+    double control_plane;         //  CPUs dlb's services take but for its jobs, EWMA
     int64_t sampled_at;           //  zclock_mono of the last sample, 0: none
     double recent[DLB_OWNER_RECENT];
     int side[DLB_OWNER_RECENT]; //  each beyond the forecast before it: -1, 0, 1
@@ -151,7 +158,8 @@ static bool s_cached (monitor_t *self, int service, dlb_msg_t *msg);
 static double s_avail (monitor_t *self, double threads, double load)
 {
     double cpus = self->cpu_count ? (double) self->cpu_count : self->online;
-    double free = cpus * (1 - load / 100), most = threads * self->throttle;
+    double free = cpus * (1 - load / 100) - self->control_plane,
+           most = threads * self->throttle;
     double avail = free < most ? free : most;
     return avail > DLB_AVAIL_MIN ? avail : DLB_AVAIL_MIN;
 }
@@ -405,13 +413,25 @@ static void s_owner_load (monitor_t *self, const dlb_sample_t *sample)
         self->cpu_total = cpu_total;
     }
     double dlb_ticks = s_dlb_ticks (self);
+    double compute = self->compute_s - self->compute_s_sampled;
+    if (compute < 0) //  the worker restarted
+        compute = self->compute_s;
+    bool compute_known = self->compute_s >= 0 && self->compute_s_sampled >= 0;
+    self->compute_s_sampled = self->compute_s;
     bool first = self->sampled_at == 0;
     double interval = (now - self->sampled_at) / 1000.0;
     self->sampled_at = now;
     if (first || interval <= 0)
         return; //  the baselines are set
     double cpus = self->cpu_count ? (double) self->cpu_count : self->online;
-    self->dlb_cpu = 100 * dlb_ticks / (double) sysconf (_SC_CLK_TCK) / (interval * cpus);
+    double dlb_s = dlb_ticks / (double) sysconf (_SC_CLK_TCK);
+    self->dlb_cpu = 100 * dlb_s / (interval * cpus);
+    if (compute_known) { //  what the compute threads do not get (slowly: a
+                         //  move's burst of work must not read as lasting)
+        double control = (dlb_s - compute) / interval;
+        self->control_plane +=
+            DLB_CONTROL_GAIN * (fmax (0, control) - self->control_plane);
+    }
     double owner = busy - self->dlb_cpu;
     self->owner = owner < 0 ? 0 : owner > 100 ? 100 : owner;
     if (self->forecast)
@@ -825,6 +845,9 @@ static void s_worker_cpu (monitor_t *self, const msgpack_object *body)
     double now = zclock_mono () / 1000.0;
     if (dlb_obj_double (body, "cpu_s", &cpu_s) == 0)
         self->worker_cpu_s = cpu_s; //  for the owner load
+    double compute_s;
+    if (dlb_obj_double (body, "compute_s", &compute_s) == 0 && compute_s >= 0)
+        self->compute_s = compute_s; //  for the control plane's share
     if (dlb_obj_double (body, "cpu_s", &cpu_s) ||
         (self->last_cpu_wall > 0 && now - self->last_cpu_wall < 0.5))
         return;
@@ -942,6 +965,7 @@ void dlb_monitor_actor (zsock_t *pipe, void *args)
     }
     self->sampler = dlb_sampler_new (DLB_HISTORY);
     self->online = (double) sysconf (_SC_NPROCESSORS_ONLN);
+    self->compute_s = self->compute_s_sampled = -1;
     if (!self->sampler)
         dlb_warn ("cannot read /proc/stat: CPU use will read 0");
     self->forecast = dlb_forecast_new (DLB_OWNER_HORIZON);
@@ -1059,6 +1083,12 @@ static void s_test_owner_step (void)
     //  ... until it would: at 65 +- 10 %, the worker could get 0.25 of 0.3.
     s_feed (&b, 65, 65, 10);
     assert (fabs (b.capacity - 30) < 1e-9 && fabs (b.capacity_doubt - 1 / 6.0) < 1e-9);
+
+    //  dlb's own services take 0.02 of the CPU beside the owner's 80 %: the
+    //  worker gets 0.18 of it, and 0.17 if the owner takes a point more.
+    monitor_t c = {.cpu_count = 1, .throttle = 1, .control_plane = 0.02};
+    s_feed (&c, 80, 80, 1);
+    assert (fabs (c.capacity - 18) < 1e-9 && fabs (c.capacity_doubt - 1 / 18.0) < 1e-9);
 }
 
 void dlb_monitor_test (bool verbose)

@@ -129,6 +129,7 @@ typedef struct {
     double unit_cost;   //  secs of wall time per job per thread at throttle 1
     double job_cpu;     //  secs of CPU time per job (its thread's clock), averaged alike
     uint64_t timed;     //  jobs that went into unit_cost and job_cpu
+    double compute_s;   //  CPU secs the compute threads have spent on jobs
     double store_time;  //  secs this thread spent on finished jobs, decayed
     double store_jobs;  //  ... and their number, decayed alike (DLB_STORE_WINDOW)
     int64_t busy_since; //  dlb_wall_ns when the threads last got work, 0 if idle
@@ -347,7 +348,7 @@ static void s_publish (worker_t *self)
 {
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_STATUS);
-    msgpack_pack_map (&w.pk, 21);
+    msgpack_pack_map (&w.pk, 22);
     dlb_writer_str (&w, "service", "worker");
     dlb_writer_str (&w, "node", self->cfg.node);
     dlb_writer_u64 (&w, "queue", zlistx_size (self->queue));
@@ -364,6 +365,7 @@ static void s_publish (worker_t *self)
     struct timespec cpu;
     clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &cpu);
     dlb_writer_double (&w, "cpu_s", cpu.tv_sec + cpu.tv_nsec / 1e9);
+    dlb_writer_double (&w, "compute_s", self->compute_s);
     dlb_writer_u64 (&w, "sent", self->sent);
     dlb_writer_u64 (&w, "received", self->received);
     s_pack_counters (&w, "sent_to", self->sent_to);
@@ -923,6 +925,7 @@ static int s_thread_event (zloop_t *loop, zsock_t *reader, void *arg)
     //  one's results are stored, so that it computes meanwhile.
     chunk_t chunk = t->chunk;
     t->chunk.count = 0;
+    self->compute_s += chunk.cpu_ns / 1e9;
     if (!done) {
         for (size_t k = 0; k < chunk.count; k++)
             dlb_job_destroy (&chunk.jobs[k]);
