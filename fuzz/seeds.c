@@ -238,8 +238,10 @@ static void s_others (void)
     dlb_writer_str (&w, "why", "eta a 3.1 s, b 0.2 s");
     s_message (&w, "take", NULL, -1);
     dlb_writer_init (&w, DLB_MSG_REPLY);
-    msgpack_pack_map (&w.pk, 3);
+    msgpack_pack_map (&w.pk, 5);
     dlb_writer_u64 (&w, "req", 3);
+    dlb_writer_u64 (&w, "boot", 1796075704775829);
+    dlb_writer_u64 (&w, "status_seq", 12);
     dlb_writer_bool (&w, "ok", false);
     dlb_writer_str (&w, "error", "bad sizes");
     s_message (&w, "reply", NULL, -1);

@@ -111,8 +111,9 @@ b_queue=$(node_field "$b" .queue)
 b_done=$(node_field "$b" .done)
 ctl --node "$a" cancel "$w2" >"$top/cancel.out" || fail "cancel $w2"
 grep -q "$w2 cancelled" "$top/cancel.out" || fail "cancel said: $(cat "$top/cancel.out")"
-#  The worker publishes the change before it replies, but the STATUS and the
-#  reply reach the monitor on two sockets: the status may lag by a moment.
+#  The worker publishes the change before it replies, and the monitor holds
+#  the reply until it has that STATUS, for at most 500 ms (a STATUS lost or
+#  late): so the status shows it, or at worst a moment after.
 cancelled() { [ "$(field "$w2" .state)" = cancelled ]; }
 wait_for 10 cancelled || fail "$w2 is $(field "$w2" .state), not cancelled"
 b_idle() { [ "$(node_field "$b" '.queue + .running')" = 0 ]; }

@@ -12,8 +12,11 @@
     Commands, decoded and checked by dlb_command: status, throttle and
     events are answered here; submit, cancel and policy are relayed to
     their owners with a request number, and their REPLY is
-    routed back to the client that asked. A request whose owner does not
-    answer within DLB_RELAY_TIMEOUT gets an error reply.
+    routed back to the client that asked: the worker's once the worker
+    STATUS it names (published just before it) is in, or after
+    DLB_REPLY_HOLD, so that the client's next status shows what the
+    command did. A request whose owner does not answer within
+    DLB_RELAY_TIMEOUT gets an error reply.
 
     Owner load and capacity, every --sample-period: the busy share of the
     CPUs the worker may use (--cpus; else the worker's CPU affinity, as
@@ -49,6 +52,7 @@
 
 #define DLB_RELAY_TIMEOUT      10000 //  msecs an owner has to answer a relayed command
 #define DLB_RELAY_RETRY        3000  //  msecs a command waits for its owner's inbox
+#define DLB_REPLY_HOLD         500   //  msecs a reply waits for the STATUS before it
 #define DLB_PENDING_TICK       100   //  msecs between checks of relayed commands
 #define DLB_HISTORY            3600  //  samples kept in memory
 #define S_SERVICES             5
@@ -74,6 +78,9 @@ typedef struct {
     zsock_t *owner;    //  while unsent: where the command goes
     zframe_t *command; //  while unsent: the command, retried until retry_until
     int64_t retry_until;
+    zframe_t *reply;    //  held until the worker's STATUS of (boot, seq) is in
+    uint64_t boot, seq; //  ... or hold_until
+    int64_t hold_until;
 } pending_t;
 
 typedef struct {
@@ -83,10 +90,11 @@ typedef struct {
     zloop_t *loop;
     dlb_sampler_t *sampler;
     double online; //  CPUs online at the start (sysconf reads sysfs at each call)
-    zframe_t *cache[S_SERVICES];  //  latest STATUS of each service
-    int64_t heard[S_SERVICES];    //  zclock_mono when it arrived
-    uint64_t started[S_SERVICES]; //  its pid, or the worker's boot: which run
-    uint64_t restarts;            //  services seen to start again (status)
+    zframe_t *cache[S_SERVICES];      //  latest STATUS of each service
+    int64_t heard[S_SERVICES];        //  zclock_mono when it arrived
+    uint64_t started[S_SERVICES];     //  its pid, or the worker's boot: which run
+    uint64_t restarts;                //  services seen to start again (status)
+    uint64_t worker_boot, worker_seq; //  of the worker's latest STATUS
     zlistx_t *pending;
     uint64_t req_seq;
     uint64_t malformed; //  control requests answered "malformed", for the log
@@ -645,6 +653,7 @@ static void s_pending_free (pending_t **p_p)
 {
     zframe_destroy (&(*p_p)->identity);
     zframe_destroy (&(*p_p)->command);
+    zframe_destroy (&(*p_p)->reply);
     free (*p_p);
     *p_p = NULL;
 }
@@ -781,6 +790,28 @@ static int s_control_event (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
+//  Answers the replies held for a worker STATUS that is now in (a reply
+//  that names none, from another owner, is not held), and, if `expired`,
+//  those held longer than DLB_REPLY_HOLD (a STATUS lost or late: the
+//  reply is still the answer).
+static void s_release_replies (monitor_t *self, bool expired)
+{
+    int64_t now = zclock_mono ();
+    pending_t *p = zlistx_first (self->pending);
+    while (p) {
+        bool in =
+            p->seq == 0 || (p->boot == self->worker_boot && p->seq <= self->worker_seq);
+        if (p->reply && (in || (expired && now > p->hold_until))) {
+            s_answer (self, p->identity, p->delimiter, &p->reply);
+            s_pending_free (&p);
+            zlistx_delete (self->pending, zlistx_cursor (self->pending));
+            p = zlistx_first (self->pending); //  the cursor went with it
+        }
+        else
+            p = zlistx_next (self->pending);
+    }
+}
+
 static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
@@ -795,10 +826,16 @@ static int s_inbox_event (zloop_t *loop, zsock_t *reader, void *arg)
     if (msg.type == DLB_MSG_REPLY && dlb_obj_u64 (msg.body, "req", &req) == 0)
         for (pending_t *p = zlistx_first (self->pending); p;
              p = zlistx_next (self->pending))
-            if (p->req == req) { //  the reply goes to the client as it came
-                s_answer (self, p->identity, p->delimiter, &msg.frame);
-                s_pending_free (&p);
-                zlistx_delete (self->pending, zlistx_cursor (self->pending));
+            if (p->req == req && !p->reply) {
+                //  The reply goes to the client as it came; the worker's
+                //  once its STATUS from just before it is in (the two come on
+                //  two sockets, and the STATUS may lag).
+                dlb_obj_u64 (msg.body, "boot", &p->boot);
+                dlb_obj_u64 (msg.body, "status_seq", &p->seq);
+                p->reply = msg.frame;
+                msg.frame = NULL;
+                p->hold_until = zclock_mono () + DLB_REPLY_HOLD;
+                s_release_replies (self, false);
                 break;
             }
     dlb_msg_release (&msg);
@@ -815,6 +852,7 @@ static int s_expire_timer (zloop_t *loop, int timer_id, void *arg)
         self->expire_armed = false;
         return 0;
     }
+    s_release_replies (self, true);
     pending_t *p = zlistx_first (self->pending);
     int64_t now = zclock_mono ();
     while (p) {
@@ -900,6 +938,10 @@ static int s_buses_event (zloop_t *loop, zsock_t *reader, void *arg)
                 self->cache[k] = msg.frame;
                 self->heard[k] = zclock_mono ();
                 msg.frame = NULL;
+                if (k == DLB_SVC_WORKER &&
+                    dlb_obj_u64 (msg.body, "boot", &self->worker_boot) == 0 &&
+                    dlb_obj_u64 (msg.body, "seq", &self->worker_seq) == 0)
+                    s_release_replies (self, false);
             }
     dlb_msg_release (&msg);
     return 0;
@@ -1029,6 +1071,20 @@ static int s_request (zsock_t *client, dlb_writer_t *w, dlb_msg_t *reply)
     dlb_writer_send (w, client);
     char reason[256];
     return dlb_msg_recv (client, reply, reason, sizeof reason);
+}
+
+//  Publishes a worker STATUS (boot 42) with its seq and queue.
+static void s_worker_status (zsock_t *bus, uint64_t seq, uint64_t queue)
+{
+    dlb_writer_t w;
+    dlb_writer_init (&w, DLB_MSG_STATUS);
+    msgpack_pack_map (&w.pk, 5);
+    dlb_writer_str (&w, "service", "worker");
+    dlb_writer_str (&w, "node", "t");
+    dlb_writer_u64 (&w, "boot", 42);
+    dlb_writer_u64 (&w, "seq", seq);
+    dlb_writer_u64 (&w, "queue", queue);
+    dlb_writer_send (&w, bus);
 }
 
 //  Starts a command with `fields` more key/value pairs to follow.
@@ -1215,6 +1271,67 @@ void dlb_monitor_test (bool verbose)
     assert (dlb_obj_double (&nodes->ptr[0], "throttle", &throttle) == 0 &&
             throttle == 0.25);
     dlb_msg_release (&reply);
+
+    //  A worker's reply waits for the worker's STATUS from just before it
+    //  (they come on two sockets, and the STATUS may lag), so that a
+    //  client's next status shows what the command did. Here the test is
+    //  the worker: its STATUS 1 is in; its reply names STATUS 2.
+    zsock_t *worker_bus = dlb_service_bind (&cfg, ZMQ_PUB, DLB_PORT_BUS (DLB_SVC_WORKER));
+    zsock_t *worker_inbox =
+        dlb_service_bind (&cfg, ZMQ_PULL, DLB_PORT_INBOX (DLB_SVC_WORKER));
+    dlb_config_local (&cfg, DLB_PORT_INBOX (DLB_SVC_MONITOR), endpoint, sizeof endpoint);
+    zsock_t *worker_reply = zsock_new (ZMQ_PUSH);
+    assert (worker_bus && worker_inbox && worker_reply);
+    assert (zsock_connect (worker_reply, "%s", endpoint) == 0);
+    zsock_set_rcvtimeo (worker_inbox, 5000);
+    double queue = 0;
+    deadline = zclock_mono () + 5000;
+    while (queue != 7 && zclock_mono () < deadline) { //  until the monitor has it
+        s_worker_status (worker_bus, 1, 7);
+        s_command (&w, "status", 0);
+        assert (s_request (client, &w, &reply) == 0);
+        assert (dlb_obj_array (reply.body, "nodes", &nodes) == 0 && nodes->size == 1);
+        dlb_obj_double (&nodes->ptr[0], "queue", &queue);
+        dlb_msg_release (&reply);
+    }
+    assert (queue == 7);
+    for (int held = 1; held >= 0; held--) {
+        s_command (&w, "cancel", 1);
+        dlb_writer_str (&w, "id", "t-1");
+        dlb_writer_send (&w, client);
+        dlb_msg_t command;
+        assert (dlb_msg_recv (worker_inbox, &command, reason, sizeof reason) == 0);
+        uint64_t req = 0;
+        assert (dlb_obj_u64 (command.body, "req", &req) == 0);
+        dlb_msg_release (&command);
+        dlb_writer_init (&w, DLB_MSG_REPLY);
+        msgpack_pack_map (&w.pk, 5);
+        dlb_writer_u64 (&w, "req", req);
+        dlb_writer_u64 (&w, "boot", 42);
+        dlb_writer_u64 (&w, "status_seq", 3 - held);
+        dlb_writer_bool (&w, "ok", true);
+        dlb_writer_str (&w, "id", "t-1");
+        dlb_writer_send (&w, worker_reply);
+        poller = zpoller_new (client, NULL);
+        if (held) { //  not before STATUS 2, and then with it
+            assert (zpoller_wait (poller, 300) == NULL);
+            s_worker_status (worker_bus, 2, 3);
+        }
+        //  else: STATUS 2 never comes; the reply goes after DLB_REPLY_HOLD
+        assert (zpoller_wait (poller, 5000) == client);
+        zpoller_destroy (&poller);
+        assert (dlb_msg_recv (client, &reply, reason, sizeof reason) == 0);
+        assert (dlb_obj_bool (reply.body, "ok", &ok) == 0 && ok);
+        dlb_msg_release (&reply);
+        s_command (&w, "status", 0);
+        assert (s_request (client, &w, &reply) == 0);
+        assert (dlb_obj_array (reply.body, "nodes", &nodes) == 0 && nodes->size == 1);
+        assert (dlb_obj_double (&nodes->ptr[0], "queue", &queue) == 0 && queue == 3);
+        dlb_msg_release (&reply);
+    }
+    zsock_destroy (&worker_reply);
+    zsock_destroy (&worker_inbox);
+    zsock_destroy (&worker_bus);
 
     //  The throttle set at run time is kept while the monitor runs (a
     //  monitor restarted after a crash takes it up again) and dropped when

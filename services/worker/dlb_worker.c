@@ -135,7 +135,8 @@ typedef struct {
     int64_t busy_since; //  dlb_wall_ns when the threads last got work, 0 if idle
     uint64_t busy_done; //  done at that moment
     uint64_t done, sent, received, returned, reissued, copies, batch_seq, workload_seq;
-    uint64_t takes; //  TAKEs handled (STATUS: the adaptor waits for its own to show)
+    uint64_t takes;     //  TAKEs handled (STATUS: the adaptor waits for its own to show)
+    uint64_t published; //  STATUS published since start: the latest one's seq
     counter_t sent_to[DLB_PEERS_MAX], recv_from[DLB_PEERS_MAX];
     int64_t last_publish;
     bool dirty;
@@ -348,7 +349,7 @@ static void s_publish (worker_t *self)
 {
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_STATUS);
-    msgpack_pack_map (&w.pk, 22);
+    msgpack_pack_map (&w.pk, 23);
     dlb_writer_str (&w, "service", "worker");
     dlb_writer_str (&w, "node", self->cfg.node);
     dlb_writer_u64 (&w, "queue", zlistx_size (self->queue));
@@ -375,6 +376,7 @@ static void s_publish (worker_t *self)
     dlb_writer_u64 (&w, "copies", self->copies);
     dlb_writer_u64 (&w, "boot", self->boot);
     dlb_writer_u64 (&w, "takes", self->takes);
+    dlb_writer_u64 (&w, "seq", ++self->published);
     dlb_writer_key (&w, "workloads");
     msgpack_pack_array (&w.pk, zhashx_size (self->workloads));
     for (dlb_workload_t *wl = zhashx_first (self->workloads); wl;
@@ -983,13 +985,17 @@ static int s_thread_event (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-//  Replies to a command relayed by the monitor.
+//  Replies to a command relayed by the monitor, with the STATUS published
+//  last: the monitor holds the reply until it has that one, so that the
+//  client's next status shows what the command did.
 static void s_reply (worker_t *self, uint64_t req, const char *error, const char *id)
 {
     dlb_writer_t w;
     dlb_writer_init (&w, DLB_MSG_REPLY);
-    msgpack_pack_map (&w.pk, 3);
+    msgpack_pack_map (&w.pk, 5);
     dlb_writer_u64 (&w, "req", req);
+    dlb_writer_u64 (&w, "boot", self->boot);
+    dlb_writer_u64 (&w, "status_seq", self->published);
     dlb_writer_bool (&w, "ok", error == NULL);
     if (error)
         dlb_writer_str (&w, "error", error);
