@@ -90,11 +90,11 @@ typedef struct {
     zloop_t *loop;
     dlb_sampler_t *sampler;
     double online; //  CPUs online at the start (sysconf reads sysfs at each call)
-    zframe_t *cache[S_SERVICES];      //  latest STATUS of each service
-    int64_t heard[S_SERVICES];        //  zclock_mono when it arrived
-    uint64_t started[S_SERVICES];     //  its pid, or the worker's boot: which run
-    uint64_t restarts;                //  services seen to start again (status)
-    uint64_t worker_boot, worker_seq; //  of the worker's latest STATUS
+    zframe_t *cache[S_SERVICES];  //  latest STATUS of each service
+    int64_t heard[S_SERVICES];    //  zclock_mono when it arrived
+    uint64_t started[S_SERVICES]; //  its pid, or the worker's boot: which run
+    uint64_t restarts;            //  services seen to start again (status)
+    uint64_t worker_seq;          //  of the worker's latest STATUS (its boot: started)
     zlistx_t *pending;
     uint64_t req_seq;
     uint64_t malformed; //  control requests answered "malformed", for the log
@@ -799,8 +799,8 @@ static void s_release_replies (monitor_t *self, bool expired)
     int64_t now = zclock_mono ();
     pending_t *p = zlistx_first (self->pending);
     while (p) {
-        bool in =
-            p->seq == 0 || (p->boot == self->worker_boot && p->seq <= self->worker_seq);
+        bool in = p->seq == 0 || (p->boot == self->started[DLB_SVC_WORKER] &&
+                                  p->seq <= self->worker_seq);
         if (p->reply && (in || (expired && now > p->hold_until))) {
             s_answer (self, p->identity, p->delimiter, &p->reply);
             s_pending_free (&p);
@@ -939,7 +939,6 @@ static int s_buses_event (zloop_t *loop, zsock_t *reader, void *arg)
                 self->heard[k] = zclock_mono ();
                 msg.frame = NULL;
                 if (k == DLB_SVC_WORKER &&
-                    dlb_obj_u64 (msg.body, "boot", &self->worker_boot) == 0 &&
                     dlb_obj_u64 (msg.body, "seq", &self->worker_seq) == 0)
                     s_release_replies (self, false);
             }
