@@ -21,10 +21,10 @@
     Owner load and capacity, every --sample-period: the busy share of the
     CPUs the worker may use (--cpus; else the worker's CPU affinity, as
     taskset or a container's cpuset left it; else all) minus dlb's own share (the CPU
-    ticks of this node's services over the interval: the monitor's own and
-    those of the PIDs the other services put in their STATUS, if those PIDs
-    are theirs here; a worker out of sight, its process CPU time, cpu_s in
-    its STATUS), clamped to
+    time of this node's services over the interval, on their processes' CPU
+    clocks: the monitor's own and those of the PIDs the other services put
+    in their STATUS, if those PIDs are theirs here; a worker out of sight,
+    its process CPU time, cpu_s in its STATUS), clamped to
     0..100 %: HTCondor's LoadAvg - CondorLoadAvg. It feeds a dlb_forecast;
     the horizon is the node's remaining work, (queue + running) / rate, in
     samples (at least DLB_OWNER_HORIZON_MIN), and dlb_forecast_mean gives
@@ -33,7 +33,7 @@
     control) (its threads run at idle priority, so they get what the owner
     and dlb's own services leave, and the throttle bounds them on top of
     that; control is the CPUs dlb's services take besides the jobs: dlb's
-    ticks less the compute threads' CPU time, compute_s in the worker's
+    CPU time less the compute threads', compute_s in the worker's
     STATUS, an EWMA of gain DLB_CONTROL_GAIN), and the predicted capacity
     is avail (forecast) / the CPU time a job takes (job_cpu, timed on the
     compute threads' own clocks, so that neither the owner nor the
@@ -49,6 +49,8 @@
 #include "dlb_sampler.h"
 #include "dlb_service.h"
 #include "dlb_status.h"
+
+#include <sys/prctl.h>
 
 #define DLB_RELAY_TIMEOUT      10000 //  msecs an owner has to answer a relayed command
 #define DLB_RELAY_RETRY        3000  //  msecs a command waits for its owner's inbox
@@ -106,8 +108,8 @@ typedef struct {
     size_t cpu_count;             //  0: all (online)
     uint64_t cpu_busy, cpu_total; //  jiffies of those CPUs at the last sample
     int pid[S_SERVICES];          //  from their STATUS (the monitor: its own)
-    bool worker_seen;             //  its PID is the worker's here (s_dlb_ticks)
-    uint64_t ticks[S_SERVICES];   //  their CPU ticks at the last sample
+    bool worker_seen;             //  its PID is the worker's here (s_dlb_cpu)
+    double cpu_s[S_SERVICES];     //  their CPU secs at the last sample
     double worker_cpu_s;          //  the worker's latest cpu_s
     double worker_cpu_s_sampled;  //  ... at the last sample
     double compute_s;             //  the worker's latest compute_s (< 0: not reported)
@@ -172,39 +174,53 @@ static double s_avail (monitor_t *self, double threads, double load)
     return avail > DLB_AVAIL_MIN ? avail : DLB_AVAIL_MIN;
 }
 
-//  The CPU ticks of service k's process, if this monitor can see it: the
-//  PID its STATUS gave, under the service's process name (a service in a
-//  container of its own has a PID of another namespace). Returns 0 or -1.
-static int s_service_ticks (monitor_t *self, int k, uint64_t *ticks)
+//  The CPU secs service k's process has used, if this monitor can see it:
+//  the PID its STATUS gave, under the service's process name (a service in
+//  a container of its own has a PID of another namespace). Read on the
+//  process's CPU clock, in nanoseconds; where that is refused, in the
+//  clock ticks of /proc/PID/stat. Ticks were too coarse: a worker that
+//  gets a fifth of one CPU gets 10 of the 50 ticks of a half-second
+//  sample, and a tick more or less read as 2 points of owner load, a
+//  tenth of what the worker gets. Returns 0 or -1.
+static int s_service_cpu (monitor_t *self, int k, double *secs)
 {
     char comm[32];
     snprintf (comm, sizeof comm, "dlb-%s", s_service_names[k]);
-    return self->pid[k] ? dlb_sampler_process_ticks (self->pid[k], comm, ticks) : -1;
+    uint64_t ticks;
+    if (!self->pid[k] || dlb_sampler_process_ticks (self->pid[k], comm, &ticks))
+        return -1;
+    clockid_t clock;
+    struct timespec ts;
+    if (clock_getcpuclockid (self->pid[k], &clock) == 0 &&
+        clock_gettime (clock, &ts) == 0)
+        *secs = (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+    else
+        *secs = (double) ticks / (double) sysconf (_SC_CLK_TCK);
+    return 0;
 }
 
-//  dlb's own CPU ticks since the last sample (every service of this node
-//  that the monitor can see). The worker's are read the same way, on the
-//  same clock ticks as /proc/stat's; only a worker out of sight (its own
+//  dlb's own CPU secs since the last sample (every service of this node
+//  that the monitor can see). Only a worker out of sight (its own
 //  container) is counted by the cpu_s of its latest STATUS, which may be
 //  up to a state period older than the sample.
-static double s_dlb_ticks (monitor_t *self)
+static double s_dlb_cpu (monitor_t *self)
 {
-    double ticks = 0;
+    double secs = 0;
     self->worker_seen = false;
     for (int k = 0; k < S_SERVICES; k++) {
-        uint64_t now;
-        if (s_service_ticks (self, k, &now))
+        double now;
+        if (s_service_cpu (self, k, &now))
             continue;
-        if (now >= self->ticks[k])
-            ticks += (double) (now - self->ticks[k]);
-        self->ticks[k] = now;
+        if (now >= self->cpu_s[k])
+            secs += now - self->cpu_s[k];
+        self->cpu_s[k] = now;
         self->worker_seen |= k == DLB_SVC_WORKER;
     }
     double worker = self->worker_cpu_s - self->worker_cpu_s_sampled;
     if (worker < 0) //  the worker restarted
         worker = self->worker_cpu_s;
     self->worker_cpu_s_sampled = self->worker_cpu_s;
-    return self->worker_seen ? ticks : ticks + worker * (double) sysconf (_SC_CLK_TCK);
+    return self->worker_seen ? secs : secs + worker;
 }
 
 //  Without --cpus, the CPUs the worker may use are its affinity (or,
@@ -253,6 +269,11 @@ static void s_record (monitor_t *self, double sample)
     size_t k = self->recent_count++ % DLB_OWNER_RECENT;
     self->recent[k] = sample;
     self->side[k] = sample > center + band ? 1 : sample < center - band ? -1 : 0;
+    dlb_debug ("owner load %.1f %% against the forecast %.1f +- %.1f: %s", sample, center,
+               band,
+               self->side[k] > 0   ? "above"
+               : self->side[k] < 0 ? "below"
+                                   : "within");
 }
 
 //  How many of the newest samples (up to DLB_OWNER_RECENT) lie beyond
@@ -420,7 +441,7 @@ static void s_owner_load (monitor_t *self, const dlb_sample_t *sample)
         self->cpu_busy = cpu_busy;
         self->cpu_total = cpu_total;
     }
-    double dlb_ticks = s_dlb_ticks (self);
+    double dlb_s = s_dlb_cpu (self);
     double compute = self->compute_s - self->compute_s_sampled;
     if (compute < 0) //  the worker restarted
         compute = self->compute_s;
@@ -432,7 +453,6 @@ static void s_owner_load (monitor_t *self, const dlb_sample_t *sample)
     if (first || interval <= 0)
         return; //  the baselines are set
     double cpus = self->cpu_count ? (double) self->cpu_count : self->online;
-    double dlb_s = dlb_ticks / (double) sysconf (_SC_CLK_TCK);
     self->dlb_cpu = 100 * dlb_s / (interval * cpus);
     if (compute_known) { //  what the compute threads do not get (slowly: a
                          //  move's burst of work must not read as lasting)
@@ -441,6 +461,8 @@ static void s_owner_load (monitor_t *self, const dlb_sample_t *sample)
             DLB_CONTROL_GAIN * (fmax (0, control) - self->control_plane);
     }
     double owner = busy - self->dlb_cpu;
+    dlb_debug ("sample over %.0f ms: busy %.1f %%, dlb %.1f %%", interval * 1000, busy,
+               self->dlb_cpu);
     self->owner = owner < 0 ? 0 : owner > 100 ? 100 : owner;
     if (self->forecast)
         dlb_forecast_feed (self->forecast, self->owner);
@@ -931,8 +953,8 @@ static int s_buses_event (zloop_t *loop, zsock_t *reader, void *arg)
                 if (dlb_obj_u64 (msg.body, "pid", &pid) == 0 && pid <= INT_MAX &&
                     (int) pid != self->pid[k]) {
                     self->pid[k] = (int) pid; //  new or restarted: a new baseline
-                    self->ticks[k] = 0;
-                    s_service_ticks (self, k, &self->ticks[k]);
+                    self->cpu_s[k] = 0;
+                    s_service_cpu (self, k, &self->cpu_s[k]);
                 }
                 zframe_destroy (&self->cache[k]); //  the cache keeps the frame
                 self->cache[k] = msg.frame;
@@ -1146,12 +1168,36 @@ static void s_test_owner_step (void)
     assert (fabs (c.capacity - 18) < 1e-9 && fabs (c.capacity_doubt - 1 / 18.0) < 1e-9);
 }
 
+//  A service's CPU is read in nanoseconds: 3 ms of work reads as about 3
+//  ms, where clock ticks (10 ms) read 0 or 10. The test process takes the
+//  monitor's name for it (s_service_cpu checks the name).
+static void s_test_cpu_clock (void)
+{
+    char name[17] = "";
+    prctl (PR_GET_NAME, name);
+    prctl (PR_SET_NAME, "dlb-monitor");
+    monitor_t m = {.pid[DLB_SVC_MONITOR] = getpid ()};
+    double before, after;
+    assert (s_service_cpu (&m, DLB_SVC_MONITOR, &before) == 0);
+    struct timespec start, now;
+    clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &start);
+    do
+        clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &now);
+    while ((double) (now.tv_sec - start.tv_sec) +
+               (double) (now.tv_nsec - start.tv_nsec) / 1e9 <
+           0.003);
+    assert (s_service_cpu (&m, DLB_SVC_MONITOR, &after) == 0);
+    assert (after - before >= 0.003 && after - before < 0.009);
+    prctl (PR_SET_NAME, name);
+}
+
 void dlb_monitor_test (bool verbose)
 {
     if (!verbose)
         dlb_log_set_level (DLB_LOG_ERROR);
     dlb_log_init ("t", "monitor");
     s_test_owner_step ();
+    s_test_cpu_clock ();
     int base = dlb_service_free_base (DLB_PORT_SPAN);
     assert (base > 0);
     char port[16];
