@@ -16,6 +16,10 @@ background load on NODE steps up (bench/scenarios/step.scn), prints:
            logs (DLB_DEBUG=1 in dlb-bench's environment); '-' without
   move     secs from the step to NODE's first push of jobs after it
            (predictive only)
+  handover secs from the step to the monitor's "caught up" log (its
+           forecaster's own forecast takes over from the level again)
+  jump     how NODE's published capacity changed then: the median of its
+           polls 2 to 5 s after against 3 s before, %
   rebalance  dlb-bench's figure for each change of the scenario
 
 and their medians over every run of every OUT given. The log times are wall clock and the harness's
@@ -52,9 +56,11 @@ def run_figures(run, node):
     series = os.path.join(run, "series.csv")
     if submit is None or not os.path.exists(series):
         return None
-    step, before = None, 0.0
+    step, before, capacity = None, 0.0, []
     with open(series) as f:
         for row in csv.reader(f):
+            if row[0] == "status" and row[2] == node and row[10]:
+                capacity.append((float(row[1]), float(row[10])))
             if row[0] != "owner" or row[2] != node:
                 continue
             t, pct = float(row[1]), float(row[7])
@@ -70,6 +76,13 @@ def run_figures(run, node):
                 if step + 1.5 < t < step + 6.5 and " % against the forecast" in x]
     adaptor = [(wall(x) - submit, x) for x in lines(os.path.join(logs, f"{node}-adaptor.log"))]
     move = next((t for t, x in adaptor if t > step and "predictive: send" in x), None)
+    handover = next((t for t, x in monitor if t > step and "has caught up" in x), None)
+    jump = None
+    if handover is not None:
+        ahead = [c for t, c in capacity if handover - 3 <= t < handover]
+        after = [c for t, c in capacity if handover + 2 <= t < handover + 5]
+        if ahead and after and statistics.median(ahead) > 0:
+            jump = 100 * (statistics.median(after) / statistics.median(ahead) - 1)
     return {
         "step": step,
         "seen": seen[0] - step if seen else None,
@@ -77,6 +90,8 @@ def run_figures(run, node):
         "sd": statistics.pstdev(readings) if len(readings) > 1 else None,
         "mean": statistics.mean(readings) if readings else None,
         "move": move - step if move is not None else None,
+        "handover": handover - step if handover is not None else None,
+        "jump": jump,
     }
 
 
@@ -92,7 +107,7 @@ def main():
     ap.add_argument("out", nargs="+", help="dlb-bench output directories")
     args = ap.parse_args()
     print(f"{'out':24} {'run':28} {'step':>6} {'seen':>5} {'level':>5} {'sd':>5} "
-          f"{'mean':>5} {'move':>5}  rebalance")
+          f"{'mean':>5} {'move':>5} {'handover':>8} {'jump':>5}  rebalance")
     got = []
     for out in args.out:
         rebalance = {}
@@ -111,13 +126,15 @@ def main():
             got.append(f)
             print(f"{os.path.basename(out.rstrip('/')):24} {os.path.basename(run):28} "
                   f"{f['step']:6.2f} {fmt(f['seen'], '5.2f')} {fmt(f['level'], '5.1f')} "
-                  f"{fmt(f['sd'], '5.2f')} {fmt(f['mean'], '5.1f')} {fmt(f['move'], '5.2f')}  "
+                  f"{fmt(f['sd'], '5.2f')} {fmt(f['mean'], '5.1f')} {fmt(f['move'], '5.2f')} "
+                  f"{fmt(f['handover'], '8.1f')} {fmt(f['jump'], '+5.0f')}  "
                   f"{rebalance.get(os.path.basename(run), '')}")
     if got:
         med = {k: statistics.median([g[k] for g in got if g[k] is not None] or [0])
-               for k in ("seen", "level", "sd", "mean", "move")}
+               for k in ("seen", "level", "sd", "mean", "move", "handover", "jump")}
         print(f"{'median of ' + str(len(got)) + ' runs':53} {med['seen']:5.2f} "
-              f"{med['level']:5.1f} {med['sd']:5.2f} {med['mean']:5.1f} {med['move']:5.2f}")
+              f"{med['level']:5.1f} {med['sd']:5.2f} {med['mean']:5.1f} {med['move']:5.2f} "
+              f"{med['handover']:8.1f} {med['jump']:+5.0f}")
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@
 #define DLB_SHIFT_POINTS       10.0    //  ... by at least this many points of load
 #define DLB_LEVEL_SPAN         32      //  samples a new level is the plain mean of
 #define DLB_LEVEL_ERROR_MIN    1.0     //  points: least error stated for a new level
+#define DLB_CATCH_UP           0.02    //  of the free share: a forecast caught up
 #define DLB_AVAIL_MIN          0.01    //  CPUs: least a worker is predicted to get
 #define DLB_CONTROL_GAIN       0.03125 //  EWMA gain of the control plane's CPUs
 #define DLB_CAPACITY_RATIO_MIN 0.1     //  bounds of predicted / measured rate
@@ -322,7 +323,10 @@ static void s_new_level (monitor_t *self, double mean, size_t count)
 //  since the step but the first, which may straddle it (an exponential
 //  mean once there are DLB_LEVEL_SPAN of them), its error their standard
 //  deviation, until the forecaster's own forecast is back within
-//  DLB_SHIFT_POINTS / 2 of it; a further step starts a new level.
+//  DLB_CATCH_UP of the share the level leaves free (a fixed 5 points was a
+//  quarter of the worker's CPUs beside an owner at 80 %, and its capacity
+//  jumped by that when the forecast took over); a further step starts a
+//  new level.
 static void s_level_shift (monitor_t *self)
 {
     double forecast = self->owner_forecast, error = self->owner_error;
@@ -344,7 +348,7 @@ static void s_level_shift (monitor_t *self)
             self->level += w * d;
             self->level_var = (1 - w) * (self->level_var + w * d * d);
         }
-        if (fabs (forecast - self->level) < DLB_SHIFT_POINTS / 2) {
+        if (fabs (forecast - self->level) <= DLB_CATCH_UP * (100 - self->level)) {
             dlb_info ("owner load forecast %.1f %% has caught up with the step "
                       "(level %.1f %%)",
                       forecast, self->level);
@@ -1151,6 +1155,13 @@ static void s_test_owner_step (void)
     //  and spread).
     s_feed (&m, 100, 45, 25);
     assert (m.shifted && m.level == 90 && m.owner_error == 10);
+    //  The forecaster has caught up when it is within 2 % of the share the
+    //  level leaves free: 0.2 points of 10; 4 points (within the 5 once
+    //  used) would be 40 %.
+    s_feed (&m, 90, 86, 5);
+    assert (m.shifted && m.owner_forecast == 90);
+    s_feed (&m, 90, 89.9, 1);
+    assert (!m.shifted && m.owner_forecast == 89.9);
 
     //  Throttled to 0.3 beside an owner at 5 +- 7 %: the throttle bounds the
     //  worker, and the owner's error does not reach it.
