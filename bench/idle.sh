@@ -9,7 +9,9 @@
 #     are named "dlb-compute"), per service and per node, as % of one core
 #     over the workload's makespan; the compute threads' share is shown for
 #     scale. The workload is --jobs J jobs of --elements N x --reps R
-#     (default: the README's default workload).
+#     (default: the README's default workload); --data random submits a
+#     file of N random float64 in [1, 2) instead of the constant vector
+#     (as dlb-bench's data=random: what zlib barely shrinks).
 #  Both also count context switches per second (/proc/PID/task/TID/status:
 #  each a wake-up or a preemption). --threads adds, for the run, each
 #  control-plane thread's CPU ticks and switches, by node, service and
@@ -20,11 +22,12 @@
 #  Goals: idle, <= 0.5 % per node; during a run, <= 1 % of a core.
 #  Options after -- go to every service (e.g. -- --state-period 100).
 #  Usage: bench/idle.sh [--seconds S] [--settle S] [--jobs J] [--elements N]
-#                       [--reps R] [--no-run] [--threads] [--build DIR]
+#                       [--reps R] [--data constant|random] [--no-run]
+#                       [--threads] [--build DIR]
 #                       [-- NODE OPTIONS...]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-seconds=60 settle=5 jobs=1024 elements=1048576 reps=50000 run=1 threads=0
+seconds=60 settle=5 jobs=1024 elements=1048576 reps=50000 run=1 threads=0 data=constant
 build="$top/build"
 extra=()
 while [ $# -gt 0 ]; do
@@ -34,6 +37,7 @@ while [ $# -gt 0 ]; do
         --jobs) jobs=$2; shift 2 ;;
         --elements) elements=$2; shift 2 ;;
         --reps) reps=$2; shift 2 ;;
+        --data) data=$2; shift 2 ;;
         --no-run) run=0; shift ;;
         --threads) threads=1; shift ;;
         --build) build=$2; shift 2 ;;
@@ -42,6 +46,7 @@ while [ $# -gt 0 ]; do
         *) echo "idle.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
+case "$data" in constant | random) ;; *) echo "idle.sh: --data constant or random" >&2; exit 2 ;; esac
 [ -x "$build/dlb-cluster" ] || "$top/scripts/build.sh" "$build" >/dev/null
 command -v jq >/dev/null || { echo "idle.sh: needs jq" >&2; exit 1; }
 dir=$(mktemp -d /tmp/dlb-idle.XXXXXX)
@@ -159,7 +164,23 @@ for s in "${services[@]}"; do
 done
 a=$dir/a.node
 [ "$threads" = 1 ] && per_thread >"$dir/threads.0"
-id=$("$build/dlbctl" --node "$a" submit --elements "$elements" --jobs "$jobs" --reps "$reps" \
+input=(--elements "$elements")
+if [ "$data" = random ]; then
+    python3 - "$dir/input.npy" "$elements" <<'PY'
+import random, struct, sys
+path, n = sys.argv[1], int(sys.argv[2])
+hdr = "{'descr': '<f8', 'fortran_order': False, 'shape': (%d,), }" % n
+hdr += " " * (63 - (10 + len(hdr)) % 64) + "\n"
+rng = random.Random(1)
+with open(path, "wb") as f:
+    f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode())
+    for i in range(0, n, 65536):
+        k = min(65536, n - i)
+        f.write(struct.pack(f"<{k}d", *(1.0 + rng.random() for _ in range(k))))
+PY
+    input=(--input input.npy)
+fi
+id=$("$build/dlbctl" --node "$a" submit "${input[@]}" --jobs "$jobs" --reps "$reps" \
     --output run.npy)
 "$build/dlbctl" --node "$a" wait "$id" --timeout 600 >/dev/null 2>&1 ||
     { echo "idle.sh: workload $id did not complete and verify" >&2; exit 1; }
@@ -173,7 +194,7 @@ done
 makespan=$("$build/dlbctl" --node "$a" status --json |
     jq -r --arg id "$id" '.workloads[] | select(.id == $id) | .elapsed_s')
 echo
-echo "During a run of $jobs jobs x $((elements / jobs)) elements x $reps reps ($(printf '%.2f' "$makespan") s, from submit to wait's return); control plane CPU % of one core (1 tick = $(pct 1 "$makespan") %)"
+echo "During a run of $jobs jobs x $((elements / jobs)) elements x $reps reps, $data data ($(printf '%.2f' "$makespan") s, from submit to wait's return); control plane CPU % of one core (1 tick = $(pct 1 "$makespan") %)"
 echo "(worker: its threads but the compute threads; compute threads of both nodes together: $(pct $((compute1 - compute0)) "$makespan") %)"
 table cbefore cafter "$makespan"
 echo "Context switches per second (every thread but the compute threads)"

@@ -41,6 +41,9 @@
                  //  --batch (up to DLB_BATCH_MAX_JOBS): small jobs, fewer messages
 #define DLB_PEERS_MAX      16   //  peers a node tracks
 #define DLB_COMPRESS_SMALL 4096 //  payload bytes compressed with zlib memLevel 1
+#define DLB_COMPRESS_PROBE 1024 //  payload bytes from which the entropy is probed
+#define DLB_COMPRESS_ENTROPY                                                             \
+    7.0 //  bits a byte above which a payload is sent raw (deflate saves < 1/8)
 #define DLB_BATCH_MAX_BYTES                                                              \
     (64 * 1024 * 1024)                       //  payload bytes a sender puts in one batch
 #define DLB_MSG_MAX_SIZE (256 * 1024 * 1024) //  bytes, larger frames are dropped
