@@ -179,6 +179,15 @@ ctl --node "$a" cancel "$id" >/dev/null || fail "cancel the long workload"
 ctl --node "$a" throttle "$LOW" --all >/dev/null || fail "throttle $LOW --all"
 slow=$(ctl --node "$a" submit --elements 2097152 --jobs 2 --reps 20000 \
     --output "$dir/slow.npy") || fail "submit slow"
+#  Off a terminal, wait writes a progress line when the state changes and
+#  every 10 s between: over a 3 s limit, the first and no more (it wrote one
+#  a second once: a long run filled a log).
+rc=0
+"$build/dlbctl" --node "$a" wait "$slow" --timeout 3 2>"$dir/limit.err" || rc=$?
+[[ $rc == 1 ]] && grep -q "did not complete within 3 s" "$dir/limit.err" ||
+    fail "wait --timeout 3 exited $rc: $(cat "$dir/limit.err")"
+lines=$(grep -c "^$slow: running" "$dir/limit.err") || true
+[[ $lines == 1 ]] || fail "wait wrote $lines progress lines in 3 s off a terminal: $(cat "$dir/limit.err")"
 start=$(date +%s) rc=0
 "$build/dlbctl" --node "$a" wait "$slow" --stall 1 --timeout 120 >"$dir/stall.out" \
     2>"$dir/stall.err" || rc=$?

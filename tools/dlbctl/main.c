@@ -38,7 +38,7 @@
                                   //  monitor gives relayed commands 10)
 #define DLBCTL_MAX_TIMEOUT  86400 //  secs, upper bound of --timeout
 #define DLBCTL_POLL_PERIOD  500   //  msecs between status polls in wait
-#define DLBCTL_PLAIN_PERIOD 1000  //  msecs between progress lines off a terminal
+#define DLBCTL_PLAIN_PERIOD 10000 //  msecs between progress lines off a terminal
 #define DLBCTL_UNKNOWN_GRACE                                                             \
     10000                         //  msecs a workload may be missing from status
                                   //  (new, or the node's services restarting)
@@ -1285,7 +1285,8 @@ static const command_t s_commands[] = {
      "that leads outside that directory or into its .dlb.\n",
      s_submit_defaults, s_cmd_submit, false},
     {"wait", "ID [--timeout SECS] [--stall SECS]",
-     "Waits until workload ID ends, showing its progress on stderr.\n"
+     "Waits until workload ID ends, showing its progress on stderr: a bar on a\n"
+     "terminal; elsewhere (a log) a line when its state changes and every 10 s.\n"
      "  --timeout SECS  give up after SECS (default: no limit)\n"
      "  --stall SECS    give up if no job is done for SECS (default: no limit):\n"
      "                  a deadline for progress, not for the whole, on a machine\n"
