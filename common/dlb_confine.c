@@ -1,11 +1,11 @@
 /*  dlb_confine: paths confined to the node's data directory.             */
 #include "dlb_confine.h"
 #include "dlb_config.h"
+#include "dlb_service.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,13 +140,6 @@ int dlb_confine_open_dir (const dlb_confine_t *self, const char *option, const c
 //  ---------------------------------------------------------------------
 //  Self-test
 
-static int s_remove (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st;
-    (void) ftw;
-    return flag == FTW_DP ? rmdir (path) : unlink (path);
-}
-
 //  Creates dir/name holding a few bytes.
 static void s_touch (const char *dir, const char *name)
 {
@@ -270,5 +263,5 @@ void dlb_confine_test (bool verbose)
     assert (fd >= 0);
     close (fd);
 
-    assert (nftw (top, s_remove, 16, FTW_DEPTH | FTW_PHYS) == 0);
+    assert (dlb_service_remove_tree (top) == 0);
 }

@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -293,6 +294,18 @@ static bool s_ports_free (int base, int span)
     while (bound > 0)
         close (fds[--bound]);
     return all;
+}
+
+static int s_remove (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st;
+    (void) ftw;
+    return flag == FTW_DP ? rmdir (path) : unlink (path);
+}
+
+int dlb_service_remove_tree (const char *path)
+{
+    return nftw (path, s_remove, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int dlb_service_free_base (int span)

@@ -123,6 +123,11 @@ double dlb_now (void);
 int dlb_service_free_base (int span);
 #define DLB_FREE_BASE_TRIES 50
 
+//  For self-tests: removes path and everything under it, the services'
+//  ipc sockets and any links included (links are not followed; zdir_remove
+//  leaves sockets, and so the directory). 0, or -1 with errno set.
+int dlb_service_remove_tree (const char *path);
+
 void dlb_service_test (bool verbose);
 
 #endif

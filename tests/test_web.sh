@@ -78,7 +78,8 @@ code=$(curl -s -o "$dir/r" -w '%{http_code}' -X POST -H 'X-DLB-CSRF: 1' --data-b
 kill -0 "$web_pid" || fail "dlb-web died on bad input"
 
 echo "4. the page in headless Chromium"
-/usr/bin/python3 "$(dirname "$0")/web_browser.py" "$url" "$build/dlbctl" "$b" "$a" "$build" ||
+#  TMPDIR: Chromium leaves directories in it; the test's own is removed at exit.
+TMPDIR="$dir" /usr/bin/python3 "$(dirname "$0")/web_browser.py" "$url" "$build/dlbctl" "$b" "$a" "$build" ||
     fail "browser test"
 for shot in start middle end phone; do
     [ "$(head -c 8 "$build/web-$shot.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] ||

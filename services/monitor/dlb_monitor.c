@@ -1432,8 +1432,6 @@ void dlb_monitor_test (bool verbose)
     dlb_msg_release (&reply);
     zsock_destroy (&client);
     zactor_destroy (&monitor);
-    zdir_t *tree = zdir_new (data, NULL);
-    zdir_remove (tree, true);
-    zdir_destroy (&tree);
+    assert (dlb_service_remove_tree (data) == 0);
     dlb_log_set_level (DLB_LOG_INFO);
 }

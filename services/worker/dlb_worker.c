@@ -2203,8 +2203,6 @@ void dlb_worker_test (bool verbose)
     zsock_destroy (&transfer);
     zsock_destroy (&monitor);
     unlink (result);
-    zdir_t *tree = zdir_new (data, NULL);
-    zdir_remove (tree, true);
-    zdir_destroy (&tree);
+    assert (dlb_service_remove_tree (data) == 0);
     dlb_log_set_level (DLB_LOG_INFO);
 }
