@@ -130,11 +130,13 @@ def main():
                   f"{fmt(f['handover'], '8.1f')} {fmt(f['jump'], '+5.0f')}  "
                   f"{rebalance.get(os.path.basename(run), '')}")
     if got:
-        med = {k: statistics.median([g[k] for g in got if g[k] is not None] or [0])
-               for k in ("seen", "level", "sd", "mean", "move", "handover", "jump")}
-        print(f"{'median of ' + str(len(got)) + ' runs':53} {med['seen']:5.2f} "
-              f"{med['level']:5.1f} {med['sd']:5.2f} {med['mean']:5.1f} {med['move']:5.2f} "
-              f"{med['handover']:8.1f} {med['jump']:+5.0f}")
+        med = {}
+        for k in ("seen", "level", "sd", "mean", "move", "handover", "jump"):
+            known = [g[k] for g in got if g[k] is not None]
+            med[k] = statistics.median(known) if known else None  # '-', not 0
+        print(f"{'median of ' + str(len(got)) + ' runs':53} {fmt(med['seen'], '5.2f')} "
+              f"{fmt(med['level'], '5.1f')} {fmt(med['sd'], '5.2f')} {fmt(med['mean'], '5.1f')} "
+              f"{fmt(med['move'], '5.2f')} {fmt(med['handover'], '8.1f')} {fmt(med['jump'], '+5.0f')}")
 
 
 if __name__ == "__main__":
