@@ -20,7 +20,10 @@ background load on NODE steps up (bench/scenarios/step.scn), prints:
            forecaster's own forecast takes over from the level again)
   jump     how NODE's published capacity changed then: the median of its
            polls 2 to 5 s after against 3 s before, %
-  rebalance  dlb-bench's figure for each change of the scenario
+  rebalance  dlb-bench's figure for each change of the scenario, and in
+           brackets its figure as it was reckoned before 2026-12-02 (the
+           run's mean job rate, the control plane's CPU left in:
+           rebalance_before_s, in runs that have that column)
 
 and their medians over every run of every OUT given. The log times are wall clock and the harness's
 are from its submit, so both are taken from the worker's "submitted" log
@@ -116,6 +119,8 @@ def main():
                 for r in csv.DictReader(f):
                     label = f"r{r['round']}-{r['policy']}".replace(" ", "_")
                     rebalance[label] = r.get("rebalance_s", "")
+                    if r.get("rebalance_before_s"):
+                        rebalance[label] += f" [{r['rebalance_before_s']}]"
         except OSError:
             print(f"{out}: no runs.csv")
             continue

@@ -84,6 +84,15 @@ for r in rows:
     assert fid["cpu"]["mode"] == "own" and float(fid["cpu"]["mean_dev"]) >= 0, fid
     assert int(fid["disk"]["intervals"]) > 0 and int(fid["net"]["sent"]) > 0, fid
     assert float(r["replay_mean_dev"]) >= 0, r
+    #  The rebalance time after the throttle change rests on each pool's job
+    #  cost around it (compute threads' CPU over jobs done, 5 s either side:
+    #  the whole run here), so it is near the run's; '-' would mean too few
+    #  jobs were seen, and the run's cost stood in.
+    local = [float(x) for x in r["change_cost_ms"].split("/")]
+    whole = [float(x) for x in r["worker_cost_ms"].split()]
+    assert len(local) == len(whole) == 2, r
+    assert all(0.5 * w <= l <= 2 * w for l, w in zip(local, whole)), (local, whole)
+    assert len(r["rebalance_s"].split()) == len(r["rebalance_before_s"].split()) == 1, r
     series = os.path.join(out, "runs", "r1-" + r["policy"], "series.csv")
     kinds = {row["kind"] for row in csv.DictReader(open(series))}
     assert kinds == {"status", "owner", "target"}, kinds
