@@ -11,7 +11,8 @@
 #     scale. The workload is --jobs J jobs of --elements N x --reps R
 #     (default: the README's default workload); --data random submits a
 #     file of N random float64 in [1, 2) instead of the constant vector
-#     (as dlb-bench's data=random: what zlib barely shrinks).
+#     (dlb-bench --write-random, what its data=random submits: what zlib
+#     barely shrinks).
 #  Both also count context switches per second (/proc/PID/task/TID/status:
 #  each a wake-up or a preemption). --threads adds, for the run, each
 #  control-plane thread's CPU ticks and switches, by node, service and
@@ -166,18 +167,9 @@ a=$dir/a.node
 [ "$threads" = 1 ] && per_thread >"$dir/threads.0"
 input=(--elements "$elements")
 if [ "$data" = random ]; then
-    python3 - "$dir/input.npy" "$elements" <<'PY'
-import random, struct, sys
-path, n = sys.argv[1], int(sys.argv[2])
-hdr = "{'descr': '<f8', 'fortran_order': False, 'shape': (%d,), }" % n
-hdr += " " * (63 - (10 + len(hdr)) % 64) + "\n"
-rng = random.Random(1)
-with open(path, "wb") as f:
-    f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode())
-    for i in range(0, n, 65536):
-        k = min(65536, n - i)
-        f.write(struct.pack(f"<{k}d", *(1.0 + rng.random() for _ in range(k))))
-PY
+    #  this repository's dlb-bench, whatever --build is (an older build's may
+    #  not have --write-random)
+    python3 "$top/tools/bench/dlb-bench" --write-random "$elements" "$dir/input.npy" || exit 1
     input=(--input input.npy)
 fi
 id=$("$build/dlbctl" --node "$a" submit "${input[@]}" --jobs "$jobs" --reps "$reps" \
