@@ -94,15 +94,15 @@ for r in rows:
     assert all(0.5 * w <= l <= 2 * w for l, w in zip(local, whole)), (local, whole)
     assert len(r["rebalance_s"].split()) == len(r["rebalance_before_s"].split()) == 1, r
     series = os.path.join(out, "runs", "r1-" + r["policy"], "series.csv")
-    rows_ = list(csv.DictReader(open(series)))
-    kinds = {row["kind"] for row in rows_}
+    series_rows = list(csv.DictReader(open(series)))
+    kinds = {row["kind"] for row in series_rows}
     assert kinds == {"status", "owner", "target", "share"}, kinds
     #  the shares the verdict rests on: per pool (node a's CPU, node b's),
     #  the jobs' no more than the CPUs free, both within one CPU
-    share = [row for row in rows_ if row["kind"] == "share"]
+    share = [row for row in series_rows if row["kind"] == "share"]
     assert {row["node"] for row in share} == {"a", "b"}, share[:2]
     assert all(0 <= float(row["free_jobs_cpus"]) <= float(row["free_cpus"]) <= 1 for row in share)
-    done = [int(row["done"]) for row in rows_ if row["kind"] == "status"]
+    done = [int(row["done"]) for row in series_rows if row["kind"] == "status"]
     assert max(done) > 0, "no jobs done in the status polls"
 md = open(os.path.join(out, "summary.md")).read()
 assert "| policy | makespan s" in md and "| none |" in md and "| receiver |" in md, md
